@@ -18,6 +18,7 @@ __all__ = [
     "DetectorDescription",
     "InstrumentDescription",
     "get_instrument",
+    "read_pattern_frames",
     "read_pattern_times",
 ]
 
@@ -145,19 +146,27 @@ def get_instrument(name: str) -> InstrumentDescription:
         ) from None
 
 
-def read_pattern_times(ngroups: int, nframes: int, groupgap: int, frame_time_s: float):
-    """Mean time of each group since the reset, in seconds.
+def read_pattern_frames(ngroups: int, nframes: int, groupgap: int, frame_time_s: float):
+    """End time (s since the reset) of every read averaged into each group.
 
     Group ``k`` (0-based) averages reads ``k * (nframes + groupgap) .. + nframes - 1``; read
-    ``j`` ends ``(j + 1) * frame_time_s`` after the reset. The group time is
+    ``j`` (0-based) ends ``(j + 1) * frame_time_s`` after the reset. The group time is
     ``(nframes + groupgap) * frame_time_s``.
 
     Returns
     -------
-    list of float
-        ``ngroups`` mean group times in seconds.
+    list of list of float
+        ``ngroups`` lists of ``nframes`` read times.
     """
     period = nframes + groupgap
     return [
-        frame_time_s * (k * period + (nframes + 1) / 2.0) for k in range(ngroups)
+        [frame_time_s * (k * period + j + 1) for j in range(nframes)] for k in range(ngroups)
+    ]
+
+
+def read_pattern_times(ngroups: int, nframes: int, groupgap: int, frame_time_s: float):
+    """Mean time (s since the reset) of each group: the mean of its `read_pattern_frames`."""
+    return [
+        sum(frames) / len(frames)
+        for frames in read_pattern_frames(ngroups, nframes, groupgap, frame_time_s)
     ]

@@ -1,0 +1,49 @@
+"""Data models of IRIS and Liger files, on stdatamodels with the package's YAML schemas.
+
+``open(path)`` reads any IRIS/Liger FITS file and returns the model class named by its
+``DATAMODL`` keyword. See ``docs/data-formats.md`` for the file formats.
+"""
+
+from ._base import IrisDataModel, ReferenceFileModel
+from ._models import (
+    DarkModel,
+    DistortionModel,
+    FlatModel,
+    GainModel,
+    IFUCubeModel,
+    ImageModel,
+    LinearityModel,
+    MaskModel,
+    PhotomModel,
+    RampModel,
+    RateIntsModel,
+    RateModel,
+    RawRampModel,
+    ReadnoiseModel,
+    SaturationModel,
+    SuperBiasModel,
+)
+from ._open import MODEL_CLASSES, open  # noqa: A004
+
+__all__ = [
+    "MODEL_CLASSES",
+    "DarkModel",
+    "DistortionModel",
+    "FlatModel",
+    "GainModel",
+    "IFUCubeModel",
+    "ImageModel",
+    "IrisDataModel",
+    "LinearityModel",
+    "MaskModel",
+    "PhotomModel",
+    "RampModel",
+    "RateIntsModel",
+    "RateModel",
+    "RawRampModel",
+    "ReadnoiseModel",
+    "ReferenceFileModel",
+    "SaturationModel",
+    "SuperBiasModel",
+    "open",
+]

@@ -1,0 +1,105 @@
+"""Base classes: stdatamodels' DataModel with IRIS metadata helpers and atomic saving."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from stdatamodels import DataModel
+
+from .. import __version__
+from .integration import SCHEMA_URI_PREFIX
+
+__all__ = ["IrisDataModel", "ReferenceFileModel"]
+
+# Metadata paths that identify an exposure's configuration; they drive reference selection
+# and are passed to CRDS when that back end is used.
+SELECTION_PATHS = (
+    "meta.instrument.name",
+    "meta.instrument.detector",
+    "meta.instrument.filter",
+    "meta.instrument.ifs_mode",
+    "meta.instrument.ifs_scale",
+    "meta.instrument.resolving_power",
+    "meta.exposure.type",
+    "meta.exposure.readmode",
+    "meta.subarray.name",
+    "meta.subarray.xstart",
+    "meta.subarray.ystart",
+    "meta.subarray.xsize",
+    "meta.subarray.ysize",
+    "meta.observation.date_obs",
+)
+
+
+class IrisDataModel(DataModel):
+    """Base of every IRIS/Liger data model.
+
+    Saving is atomic: the file is written under a temporary name in the destination folder and
+    renamed when complete, so a failed write never leaves a half-written product and never
+    destroys an existing good one.
+    """
+
+    schema_name: str | None = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.schema_name:
+            cls.schema_url = f"{SCHEMA_URI_PREFIX}{cls.schema_name}.schema"
+
+    @property
+    def crds_observatory(self) -> str:
+        """Observatory name given to CRDS by stpipe (``tmt`` or ``keck``)."""
+        return "keck" if self.meta.instrument.name == "LIGER" else "tmt"
+
+    def get_crds_parameters(self) -> dict:
+        """Selection metadata as a flat ``{'meta.x.y': value}`` dict (stpipe/CRDS protocol)."""
+        params = {}
+        for path in SELECTION_PATHS:
+            value = self.get_meta_value(path)
+            if value is not None:
+                params[path] = value
+        return params
+
+    def get_meta_value(self, dotted_path: str):
+        """Value at a dotted metadata path such as ``meta.instrument.name``, or None."""
+        node = self
+        for part in dotted_path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                return None
+        return node
+
+    def on_save(self, path=None):
+        super().on_save(path)
+        final_name = getattr(self, "_final_name", None)
+        if final_name:
+            self.meta.filename = final_name
+        self.meta.date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        self.meta.calibration_software_version = __version__
+        self.meta.origin = "iris-pipeline"
+
+    def save(self, path, dir_path=None, *args, **kwargs):
+        if callable(path):
+            path = path(self.meta.filename)
+        final = Path(dir_path, Path(path).name) if dir_path else Path(path)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent
+        )
+        os.close(handle)
+        self._final_name = final.name
+        try:
+            super().save(tmp_name, None, *args, **kwargs)
+            os.replace(tmp_name, final)
+        finally:
+            self._final_name = None
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+        return str(final)
+
+
+class ReferenceFileModel(IrisDataModel):
+    """Base of the reference-file models (selection keywords in ``meta``)."""

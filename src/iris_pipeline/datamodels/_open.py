@@ -1,0 +1,117 @@
+"""``open()``: read any IRIS/Liger file as the model named by its DATAMODL keyword."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from astropy.io import fits
+
+from ..exceptions import InputFileError
+from . import _models
+from ._base import IrisDataModel
+
+__all__ = ["MODEL_CLASSES", "open"]
+
+MODEL_CLASSES: dict[str, type[IrisDataModel]] = {
+    name: getattr(_models, name) for name in _models.__all__
+}
+
+FITS_SIGNATURE = b"SIMPLE  =                    T"
+
+
+def _read_primary_header(path: Path) -> fits.Header:
+    if not path.exists():
+        raise InputFileError(path, "file not found")
+    if path.is_dir():
+        raise InputFileError(path, "is a folder, not a FITS file")
+    with path.open("rb") as stream:
+        signature = stream.read(len(FITS_SIGNATURE))
+    if signature != FITS_SIGNATURE:
+        raise InputFileError(path, "not a FITS file (no SIMPLE = T card at the start)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fits.getheader(path, ext=0)
+    except (OSError, ValueError) as err:
+        raise InputFileError(path, f"unreadable FITS header ({err})") from None
+
+
+def _check_data_shape(path: Path, model_class: type[IrisDataModel]) -> None:
+    """Check that the SCI extension of a raw file is complete and agrees with its keywords."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
+                header0 = hdul[0].header
+                if "SCI" not in hdul:
+                    raise InputFileError(path, "no SCI extension")
+                sci = hdul["SCI"].header
+                expected = tuple(header0[k] for k in ("NINTS", "NGROUPS", "SUBSIZE2", "SUBSIZE1"))
+                shape = tuple(sci.get(f"NAXIS{i}", 0) for i in range(sci.get("NAXIS", 0), 0, -1))
+                if shape != expected:
+                    raise InputFileError(
+                        path,
+                        f"SCI shape {shape} does not match NINTS, NGROUPS, SUBSIZE2, SUBSIZE1 "
+                        f"= {expected}",
+                    )
+                if sci.get("BITPIX") != 16:
+                    raise InputFileError(path, f"SCI has BITPIX {sci.get('BITPIX')}, expected 16")
+                nbytes = hdul["SCI"]._data_offset + 2 * int.__mul__(*expected[:2]) * expected[2] * expected[3]
+        except InputFileError:
+            raise
+        except (OSError, ValueError, KeyError, IndexError) as err:
+            raise InputFileError(path, f"unreadable FITS structure ({err})") from None
+    if path.stat().st_size < nbytes:
+        raise InputFileError(
+            path, f"truncated: {path.stat().st_size} bytes, the SCI data needs {nbytes}"
+        )
+
+
+def open(init, **kwargs) -> IrisDataModel:  # noqa: A001
+    """Open a file (or pass through a model) as the data model named by its ``DATAMODL``.
+
+    Parameters
+    ----------
+    init : str, os.PathLike or IrisDataModel
+        A FITS file written by the pipeline, the simulator, or any program following
+        ``docs/data-formats.md``; or an already open model, returned unchanged.
+    **kwargs
+        Passed to the model class.
+
+    Returns
+    -------
+    IrisDataModel
+        An instance of the class named by the file's ``DATAMODL`` keyword.
+
+    Raises
+    ------
+    InputFileError
+        The file is missing, not FITS, has no or an unknown ``DATAMODL``, lacks a required
+        keyword, or its data are truncated or of the wrong shape. The message is one line
+        naming the file and the problem.
+    """
+    if isinstance(init, IrisDataModel):
+        return init
+    kwargs.pop("asn_n_members", None)
+    kwargs.pop("asn_exptypes", None)
+    path = Path(init)
+    header = _read_primary_header(path)
+    model_name = header.get("DATAMODL")
+    if model_name is None:
+        raise InputFileError(path, "no DATAMODL keyword in the primary header")
+    model_class = MODEL_CLASSES.get(model_name)
+    if model_class is None:
+        raise InputFileError(
+            path, f"unknown DATAMODL {model_name!r}; known: {', '.join(MODEL_CLASSES)}"
+        )
+    required = getattr(model_class, "REQUIRED_KEYWORDS", ())
+    missing = [key for key in required if key not in header]
+    if missing:
+        raise InputFileError(path, f"missing required keyword(s): {', '.join(missing)}")
+    if required:
+        _check_data_shape(path, model_class)
+    try:
+        return model_class(str(path), **kwargs)
+    except (OSError, ValueError) as err:
+        raise InputFileError(path, f"cannot be read as {model_name} ({err})") from None

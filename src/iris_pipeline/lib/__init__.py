@@ -1,0 +1,1 @@
+"""Small pure-array helpers shared by several steps."""

@@ -1,0 +1,126 @@
+"""Ramp fitting by stcal (JWST's OLS_C and LIKELY algorithms) on plain arrays."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from stcal.ramp_fitting.ramp_fit import ramp_fit_data
+from stcal.ramp_fitting.ramp_fit_class import RampData
+
+from .. import dqflags
+
+__all__ = ["STCAL_ALGORITHMS", "RampFitResult", "fit_ramps_stcal"]
+
+STCAL_ALGORITHMS = ("OLS_C", "LIKELY")
+
+
+@dataclass
+class RampFitResult:
+    """Slopes and their uncertainties; arrays are (ny, nx) or, per integration, (nints, ny, nx).
+
+    Attributes
+    ----------
+    slope : np.ndarray
+        Count rate, DN/s (float32).
+    err : np.ndarray
+        Total 1-sigma error of the slope, DN/s.
+    var_poisson, var_rnoise : np.ndarray
+        Poisson and read-noise parts of the variance, (DN/s)^2.
+    dq : np.ndarray
+        uint32 DQ flags.
+    """
+
+    slope: np.ndarray
+    err: np.ndarray
+    var_poisson: np.ndarray
+    var_rnoise: np.ndarray
+    dq: np.ndarray
+
+    @classmethod
+    def from_stcal(cls, info: dict) -> RampFitResult:
+        return cls(
+            slope=info["slope"],
+            err=info["err"],
+            var_poisson=info["var_poisson"],
+            var_rnoise=info["var_rnoise"],
+            dq=info["dq"],
+        )
+
+
+def fit_ramps_stcal(
+    data_dn: np.ndarray,
+    groupdq: np.ndarray,
+    pixeldq: np.ndarray,
+    read_noise_dn: np.ndarray,
+    gain_e_per_dn: np.ndarray,
+    frame_time_s: float,
+    group_time_s: float,
+    nframes: int,
+    groupgap: int,
+    algorithm: str = "OLS_C",
+    weighting: str = "optimal",
+    suppress_one_group: bool = True,
+    instrument: str = "IRIS",
+) -> tuple[RampFitResult, RampFitResult]:
+    """Fit all ramps of an exposure with stcal.
+
+    Parameters
+    ----------
+    data_dn : np.ndarray
+        float32 ramp, DN, (nints, ngroups, ny, nx).
+    groupdq, pixeldq : np.ndarray
+        uint8 group DQ (same shape) and uint32 pixel DQ (ny, nx).
+    read_noise_dn : np.ndarray
+        Noise of a **single read**, DN, (ny, nx). stcal expects the CDS noise
+        (sqrt(2) times larger) and modifies it in place; this function handles both.
+    gain_e_per_dn : np.ndarray
+        Gain, e-/DN, (ny, nx).
+    frame_time_s, group_time_s : float
+        Read time and group time, s.
+    nframes, groupgap : int
+        Reads averaged per group and reads dropped between groups.
+    algorithm : {'OLS_C', 'LIKELY'}
+        stcal algorithm.
+    weighting : {'optimal', 'unweighted'}
+        OLS weighting (Fixsen et al. 2000 optimal weights, or none).
+    suppress_one_group : bool
+        Treat ramps with a single good group as having none.
+    instrument : str
+        Instrument name passed to stcal.
+
+    Returns
+    -------
+    exposure, integrations : RampFitResult
+        Slopes of the exposure (ny, nx) and of each integration (nints, ny, nx).
+    """
+    if algorithm not in STCAL_ALGORITHMS:
+        raise ValueError(f"unknown stcal algorithm {algorithm!r}; choose one of {STCAL_ALGORITHMS}")
+    ramp = RampData()
+    ramp.set_arrays(
+        data_dn, groupdq, pixeldq, np.zeros(pixeldq.shape, dtype=np.float32)
+    )
+    ramp.set_meta(
+        name=instrument,
+        frame_time=frame_time_s,
+        group_time=group_time_s,
+        groupgap=groupgap,
+        nframes=nframes,
+    )
+    ramp.algorithm = algorithm
+    ramp.set_dqflags(dqflags.PIXEL)
+    ramp.start_row = 0
+    ramp.num_rows = data_dn.shape[2]
+    ramp.suppress_one_group_ramps = suppress_one_group and data_dn.shape[1] > 1
+    cds_noise = np.asarray(read_noise_dn, dtype=np.float32) * np.float32(math.sqrt(2.0))
+    gain = np.array(gain_e_per_dn, dtype=np.float32)
+    image_info, integ_info, _ = ramp_fit_data(
+        ramp, False, cds_noise, gain, algorithm, weighting, "none"
+    )
+    if image_info is None:
+        ny, nx = pixeldq.shape
+        nan = np.full((ny, nx), np.nan, dtype=np.float32)
+        dq = pixeldq | np.uint32(dqflags.PIXEL["DO_NOT_USE"])
+        image_info = {"slope": nan, "err": nan, "var_poisson": nan, "var_rnoise": nan, "dq": dq}
+    return RampFitResult.from_stcal(image_info), RampFitResult.from_stcal(integ_info)

@@ -1,0 +1,6 @@
+"""Saturation flagging of ramp groups against the SATURATION reference file."""
+
+from .saturation import flag_saturation
+from .saturation_step import SaturationStep
+
+__all__ = ["SaturationStep", "flag_saturation"]

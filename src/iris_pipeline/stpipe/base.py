@@ -1,0 +1,130 @@
+"""Base classes for every step and pipeline of the package.
+
+stpipe normally asks CRDS for step parameters and reference files; CRDS knows only the JWST,
+HST and Roman observatories. These classes route both requests to the package instead: step
+parameters come from the class ``spec`` and parameter files (``.cfg``/``.asdf``) only, and
+reference files from the configured back end (`iris_pipeline.references.get_backend`), by default
+the local reference store.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from stpipe import Pipeline, Step
+from stpipe.config_parser import ConfigObj
+
+from .. import datamodels
+from ..datamodels import IrisDataModel
+from ..references import ReferenceMatch, get_backend, sha256_of
+
+__all__ = ["IrisPipeline", "IrisStep"]
+
+log = logging.getLogger(__name__)
+
+NOT_APPLICABLE = "N/A"
+
+PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "s3d", "i2d", "cat", "x1d")
+
+
+def _known_suffixes() -> set[str]:
+    from .integration import STEP_CLASSES
+
+    return set(PRODUCT_SUFFIXES) | {alias for _, alias, _ in STEP_CLASSES}
+
+
+def remove_known_suffix(name: str) -> tuple[str, str | None]:
+    """Strip product and step suffixes (``_uncal``, ``_rate``, ``_dq_init``...) from a file stem.
+
+    Returns the stem and ``'_'`` when a suffix was removed, else the name and None (stpipe's
+    ``remove_suffix`` protocol).
+    """
+    known = sorted(_known_suffixes(), key=len, reverse=True)
+    stem, separator = name, None
+    while True:
+        suffix = next((s for s in known if stem.endswith(f"_{s}") and len(stem) > len(s) + 1), None)
+        if suffix is None:
+            break
+        stem, separator = stem[: -len(suffix) - 1], "_"
+    return stem, separator
+
+
+class IrisStep(Step):
+    """Base class of the package's steps.
+
+    Every step gets the ``refstore`` parameter (the reference store folder), and records in its
+    output the name and SHA-256 of each reference file it used (``R_<TYPE>``/``H_<TYPE>``) and
+    its completion status (``S_<STEP>``).
+    """
+
+    spec = """
+    output_ext = string(default='.fits')  # file extension of saved products
+    refstore = string(default=None)  # reference store folder (default: $IRIS_REFSTORE or ~/.iris_pipeline/refstore)
+    """  # noqa: E501
+
+    @classmethod
+    def _datamodels_open(cls, init, **kwargs):
+        return datamodels.open(init, **kwargs)
+
+    @staticmethod
+    def remove_suffix(name):
+        return remove_known_suffix(name)
+
+    @classmethod
+    def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
+        """Parameters come from the spec and parameter files only, never from CRDS."""
+        return ConfigObj()
+
+    def _precache_references(self, input_file):
+        """Reference files are local; nothing to prefetch."""
+
+    def get_reference_file(self, input_file, reference_file_type):
+        """Path of the reference file of ``reference_file_type`` for the input.
+
+        An ``override_<type>`` parameter wins; ``N/A`` there means "do not use one" and is
+        returned as ``'N/A'``. Otherwise the configured back end selects the file.
+        """
+        override = self.get_ref_override(reference_file_type)
+        if override is not None:
+            if isinstance(override, str) and override.strip().upper() == NOT_APPLICABLE:
+                self._reference_files_used.append((reference_file_type, None))
+                return NOT_APPLICABLE
+            path = Path(getattr(override, "override_handle", override))
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: override_{reference_file_type} file not found")
+            match = ReferenceMatch(reference_file_type, path, sha256_of(path))
+        else:
+            model = datamodels.open(input_file)
+            store = self.search_attr("refstore")
+            match = get_backend(store).select(reference_file_type, model)
+        log.info("Using %s reference file %s", reference_file_type.upper(), match.path)
+        self._reference_files_used.append((reference_file_type, match))
+        return str(match.path)
+
+    def finalize_result(self, result, reference_files_used):
+        """Record reference files and step status in the result's metadata."""
+        if not isinstance(result, IrisDataModel):
+            return
+        for reftype, match in reference_files_used:
+            record = getattr(result.meta.ref_file, reftype, None)
+            if record is None:
+                continue
+            record.name = match.name if match is not None else NOT_APPLICABLE
+            record.sha256 = match.sha256 if match is not None else NOT_APPLICABLE
+        if self.class_alias and not self.skip:
+            cal_step = result.meta.cal_step
+            if self.class_alias in cal_step._schema.get("properties", {}):
+                setattr(cal_step, self.class_alias, "COMPLETE")
+
+
+class IrisPipeline(Pipeline, IrisStep):
+    """Base class of the package's pipelines (``step_defs`` give the order of steps)."""
+
+    def _precache_references(self, input_file):
+        """Reference files are local; nothing to prefetch."""
+
+    @classmethod
+    def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
+        """Parameters come from the spec and parameter files only, never from CRDS."""
+        return ConfigObj()

@@ -1,0 +1,15 @@
+"""The ``stpipe.steps`` entry point: every step and pipeline with its ``strun`` alias."""
+
+from __future__ import annotations
+
+STEP_CLASSES = (
+    ("iris_pipeline.dq_init.DQInitStep", "dq_init", False),
+    ("iris_pipeline.saturation.SaturationStep", "saturation", False),
+    ("iris_pipeline.ramp_fitting.RampFitStep", "ramp_fit", False),
+    ("iris_pipeline.pipelines.Detector1Pipeline", "detector1", True),
+)
+
+
+def get_steps() -> list[tuple[str, str, bool]]:
+    """(class path, alias, is pipeline) for every step, as stpipe's entry point requires."""
+    return list(STEP_CLASSES)
