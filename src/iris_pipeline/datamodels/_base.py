@@ -44,6 +44,22 @@ class IrisDataModel(DataModel):
 
     schema_name: str | None = None
 
+    def __init__(self, init=None, **kwargs):
+        super().__init__(init, **kwargs)
+        if self.shape is not None:
+            for name in self.image_array_names():
+                if getattr(self, name) is None:
+                    setattr(self, name, self.get_default(name))
+
+    def image_array_names(self) -> list[str]:
+        """Top-level image arrays of the schema (tables excluded); created with the primary array."""
+        properties = self._schema.get("properties", {})
+        return [
+            name
+            for name, sub in properties.items()
+            if "ndim" in sub and not isinstance(sub.get("datatype"), list)
+        ]
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.schema_name:

@@ -49,6 +49,20 @@ class RampFitResult:
         )
 
 
+def _unusable_exposure(groupdq: np.ndarray, pixeldq: np.ndarray) -> tuple[dict, dict]:
+    """NaN slopes flagged DO_NOT_USE (and SATURATED where every group is), as stcal would."""
+    saturated = np.uint32(dqflags.PIXEL["SATURATED"])
+    all_saturated = np.all(groupdq & np.uint8(saturated), axis=1)
+    dq_ints = pixeldq | np.uint32(dqflags.PIXEL["DO_NOT_USE"]) | np.where(all_saturated, saturated, 0)
+    dq_ints = dq_ints.astype(np.uint32)
+
+    def info(dq):
+        nan = np.full(dq.shape, np.nan, dtype=np.float32)
+        return {"slope": nan, "err": nan, "var_poisson": nan, "var_rnoise": nan, "dq": dq}
+
+    return info(np.bitwise_or.reduce(dq_ints, axis=0)), info(dq_ints)
+
+
 def fit_ramps_stcal(
     data_dn: np.ndarray,
     groupdq: np.ndarray,
@@ -118,9 +132,6 @@ def fit_ramps_stcal(
     image_info, integ_info, _ = ramp_fit_data(
         ramp, False, cds_noise, gain, algorithm, weighting, "none"
     )
-    if image_info is None:
-        ny, nx = pixeldq.shape
-        nan = np.full((ny, nx), np.nan, dtype=np.float32)
-        dq = pixeldq | np.uint32(dqflags.PIXEL["DO_NOT_USE"])
-        image_info = {"slope": nan, "err": nan, "var_poisson": nan, "var_rnoise": nan, "dq": dq}
+    if image_info is None:  # stcal found no usable group anywhere
+        image_info, integ_info = _unusable_exposure(groupdq, pixeldq)
     return RampFitResult.from_stcal(image_info), RampFitResult.from_stcal(integ_info)

@@ -50,10 +50,10 @@ def flag_saturation(
     """
     threshold = np.array(saturation_dn, dtype=np.float32)
     sat_dq = np.array(saturation_dq, dtype=np.uint32)
-    groupdq, pixeldq, _ = flag_saturated_pixels(
+    flagged_groupdq, flagged_pixeldq, _ = flag_saturated_pixels(
         data_dn,
-        groupdq,
-        pixeldq,
+        groupdq.copy(),
+        pixeldq.copy(),
         threshold,
         sat_dq,
         ADC_MAX_DN,
@@ -61,5 +61,6 @@ def flag_saturation(
         n_pix_grow_sat=n_pix_grow_sat,
         read_pattern=read_pattern,
     )
-    pixeldq |= sat_dq & np.uint32(dqflags.PIXEL["NO_SAT_CHECK"])
+    groupdq[...] = flagged_groupdq
+    pixeldq[...] = flagged_pixeldq | (sat_dq & np.uint32(dqflags.PIXEL["NO_SAT_CHECK"]))
     return groupdq, pixeldq

@@ -71,6 +71,10 @@ class IrisStep(Step):
     def remove_suffix(name):
         return remove_known_suffix(name)
 
+    def default_suffix(self):
+        """Products of a step run alone are named by its alias (``x_saturation.fits``)."""
+        return self.class_alias or super().default_suffix()
+
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
         """Parameters come from the spec and parameter files only, never from CRDS."""
