@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv benchmark clean
+.PHONY: demo test venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VPY) -m pytest -n 2 tests
-
-benchmark: $(STAMP)
-	$(VPY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache
