@@ -100,14 +100,15 @@ def write_refstore(root, shape, mask_dq=None, saturation_dn=None, **keywords):
         )  # fmt: skip
         entries.append(
             {
-                "file": path.name, "reftype": reftype, "instrument": "IRIS", "detector": "IMG1",
+                "file": path.name,
+                "reftype": reftype,
+                "instrument": "IRIS",
+                "detector": "IMG1",
                 "useafter": "2020-01-01T00:00:00",
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             }  # fmt: skip
         )
-    (root / "refstore.yaml").write_text(
-        yaml.safe_dump({"format_version": 1, "references": entries}, sort_keys=False)
-    )
+    (root / "refstore.yaml").write_text(yaml.safe_dump({"format_version": 1, "references": entries}, sort_keys=False))
     return root
 
 

@@ -34,7 +34,11 @@ def test_process_writes_rate_products_and_summary(tmp_path, refstore, capsys):
 
 def test_process_folder_continues_after_a_bad_file(tmp_path, refstore, capsys):
     write_raw(tmp_path / "good_uncal.fits", linear_ramp(np.full((32, 32), 1.0), ngroups=3))
-    write_raw(tmp_path / "weird_uncal.fits", linear_ramp(np.full((32, 32), 1.0), ngroups=3), EXP_TYPE="IRIS_HOLOGRAM")
+    write_raw(
+        tmp_path / "weird_uncal.fits",
+        linear_ramp(np.full((32, 32), 1.0), ngroups=3),
+        EXP_TYPE="IRIS_HOLOGRAM",
+    )
     status = main(["process", str(tmp_path), "-o", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert status == 1

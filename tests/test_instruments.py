@@ -20,7 +20,9 @@ def test_iris_and_liger_detectors():
 def test_mosaic_offsets_leave_the_gap_between_detectors():
     iris = get_instrument("IRIS")
     det1, det2 = iris.detectors["IMG1"], iris.detectors["IMG2"]
-    centre_distance_pix = (det2.focal_plane_offset_arcsec[0] - det1.focal_plane_offset_arcsec[0]) / det1.pixel_scale_arcsec
+    centre_distance_pix = (
+        det2.focal_plane_offset_arcsec[0] - det1.focal_plane_offset_arcsec[0]
+    ) / det1.pixel_scale_arcsec
     assert centre_distance_pix == pytest.approx(det1.shape[1] + iris.imager_gap_pix)
 
 

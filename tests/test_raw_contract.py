@@ -23,7 +23,11 @@ def test_astropy_written_raw_file_reads_with_all_metadata(tmp_path):
         assert model.data.dtype == np.uint16
         np.testing.assert_array_equal(model.data, reads)
         meta = model.meta
-        assert (meta.instrument.name, meta.instrument.detector, meta.instrument.filter) == ("IRIS", "IMG1", "Kbb")
+        assert (meta.instrument.name, meta.instrument.detector, meta.instrument.filter) == (
+            "IRIS",
+            "IMG1",
+            "Kbb",
+        )
         assert (meta.exposure.nints, meta.exposure.ngroups, meta.exposure.nframes) == (2, 4, 1)
         assert meta.exposure.readmode == "UTR" and meta.exposure.frame_time == pytest.approx(0.72)
         assert meta.observation.date_obs == "2030-03-01T05:00:00.000"

@@ -118,7 +118,12 @@ def test_parameter_file_values_take_effect(tmp_path, refstore):
 def test_products_record_reference_files_and_checksums(tmp_path, raw_file, refstore):
     Detector1Pipeline.call(str(raw_file), output_dir=str(tmp_path), save_results=True)
     header = fits.getheader(tmp_path / "obs_rate.fits")
-    for reftype, keyword in (("mask", "MASK"), ("saturation", "SATURA"), ("gain", "GAIN"), ("readnoise", "READNO")):
+    for reftype, keyword in (
+        ("mask", "MASK"),
+        ("saturation", "SATURA"),
+        ("gain", "GAIN"),
+        ("readnoise", "READNO"),
+    ):
         ref = refstore / f"iris_img1_{reftype}.fits"
         assert header[f"R_{keyword}"] == ref.name
         assert header[f"H_{keyword}"] == sha256_of(ref)
@@ -143,3 +148,10 @@ def test_missing_reference_fails_cleanly_and_writes_nothing(tmp_path, raw_file, 
     with pytest.raises(ReferenceFileError, match="iris_img1_gain.fits: gain reference listed in .* is missing"):
         Detector1Pipeline.call(str(raw_file), output_dir=str(out), save_results=True)
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_products_are_valid_fits(tmp_path, raw_file, refstore):
+    Detector1Pipeline.call(str(raw_file), output_dir=str(tmp_path), save_results=True)
+    for name in ("obs_rate.fits", "obs_rateints.fits"):
+        with fits.open(tmp_path / name) as hdul:
+            hdul.verify("exception")

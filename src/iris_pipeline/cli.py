@@ -96,9 +96,7 @@ def process_file(path: Path, output_dir: Path, refstore: str | None, last_stage:
             outcome.exp_type = model.meta.exposure.type or "?"
             rule = pipelines_for(model.meta.exposure.type, model.meta.observation.tso_visit)
             model_type = model.meta.model_type
-        first_stage = next(
-            (stage for stage, kinds in STAGE_INPUT_MODELS.items() if model_type in kinds), None
-        )
+        first_stage = next((stage for stage, kinds in STAGE_INPUT_MODELS.items() if model_type in kinds), None)
         if first_stage is None:
             raise IrisPipelineError(f"{path}: {model_type} is not an input of stage 1 or 2")
         available = _pipeline_classes()
@@ -128,8 +126,7 @@ def _print_summary(outcomes: list[ExposureOutcome]) -> None:
     print(f"\n{'status':<7} {'seconds':>8}  {'EXP_TYPE':<16} {'pipelines':<20} file / output / note")
     for item in outcomes:
         print(
-            f"{item.status:<7} {item.seconds:8.1f}  {item.exp_type:<16} "
-            f"{'+'.join(item.stages) or '-':<20} {item.path}"
+            f"{item.status:<7} {item.seconds:8.1f}  {item.exp_type:<16} {'+'.join(item.stages) or '-':<20} {item.path}"
         )
         for output in item.outputs:
             print(f"{'':56}-> {output}")

@@ -77,9 +77,7 @@ def pipelines_for(exp_type: str, tsovisit: bool | None = False) -> ExposureTypeR
     exp_type = (exp_type or "").strip().upper()
     matches = [rule for rule in exposure_types() if rule.exp_type == exp_type]
     if not matches:
-        raise NoPipelineError(
-            f"unknown EXP_TYPE {exp_type!r}; see docs/exposure-types.md for the known types"
-        )
+        raise NoPipelineError(f"unknown EXP_TYPE {exp_type!r}; see docs/exposure-types.md for the known types")
     for rule in matches:
         if rule.tsovisit is None or rule.tsovisit == bool(tsovisit):
             return rule

@@ -91,9 +91,7 @@ class InstrumentDescription:
         try:
             return self.filters[name]
         except KeyError:
-            raise KeyError(
-                f"{self.name} has no filter {name!r}; known filters: {', '.join(self.filters)}"
-            ) from None
+            raise KeyError(f"{self.name} has no filter {name!r}; known filters: {', '.join(self.filters)}") from None
 
 
 @functools.cache
@@ -141,9 +139,7 @@ def get_instrument(name: str) -> InstrumentDescription:
     try:
         return INSTRUMENTS[name.upper()]
     except KeyError:
-        raise KeyError(
-            f"unknown instrument {name!r}; known instruments: {', '.join(INSTRUMENTS)}"
-        ) from None
+        raise KeyError(f"unknown instrument {name!r}; known instruments: {', '.join(INSTRUMENTS)}") from None
 
 
 def read_pattern_frames(ngroups: int, nframes: int, groupgap: int, frame_time_s: float):
@@ -159,14 +155,9 @@ def read_pattern_frames(ngroups: int, nframes: int, groupgap: int, frame_time_s:
         ``ngroups`` lists of ``nframes`` read times.
     """
     period = nframes + groupgap
-    return [
-        [frame_time_s * (k * period + j + 1) for j in range(nframes)] for k in range(ngroups)
-    ]
+    return [[frame_time_s * (k * period + j + 1) for j in range(nframes)] for k in range(ngroups)]
 
 
 def read_pattern_times(ngroups: int, nframes: int, groupgap: int, frame_time_s: float):
     """Mean time (s since the reset) of each group: the mean of its `read_pattern_frames`."""
-    return [
-        sum(frames) / len(frames)
-        for frames in read_pattern_frames(ngroups, nframes, groupgap, frame_time_s)
-    ]
+    return [sum(frames) / len(frames) for frames in read_pattern_frames(ngroups, nframes, groupgap, frame_time_s)]

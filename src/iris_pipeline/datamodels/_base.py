@@ -54,11 +54,7 @@ class IrisDataModel(DataModel):
     def image_array_names(self) -> list[str]:
         """Top-level image arrays of the schema (tables excluded); created with the primary array."""
         properties = self._schema.get("properties", {})
-        return [
-            name
-            for name, sub in properties.items()
-            if "ndim" in sub and not isinstance(sub.get("datatype"), list)
-        ]
+        return [name for name, sub in properties.items() if "ndim" in sub and not isinstance(sub.get("datatype"), list)]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 
@@ -13,11 +14,10 @@ from ._base import IrisDataModel
 
 __all__ = ["MODEL_CLASSES", "open"]
 
-MODEL_CLASSES: dict[str, type[IrisDataModel]] = {
-    name: getattr(_models, name) for name in _models.__all__
-}
+MODEL_CLASSES: dict[str, type[IrisDataModel]] = {name: getattr(_models, name) for name in _models.__all__}
 
 FITS_SIGNATURE = b"SIMPLE  =                    T"
+BYTES_PER_READ_VALUE = 2  # uint16
 
 
 def _read_primary_header(path: Path) -> fits.Header:
@@ -37,7 +37,7 @@ def _read_primary_header(path: Path) -> fits.Header:
         raise InputFileError(path, f"unreadable FITS header ({err})") from None
 
 
-def _check_data_shape(path: Path, model_class: type[IrisDataModel]) -> None:
+def _check_raw_data(path: Path) -> None:
     """Check that the SCI extension of a raw file is complete and agrees with its keywords."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -52,20 +52,18 @@ def _check_data_shape(path: Path, model_class: type[IrisDataModel]) -> None:
                 if shape != expected:
                     raise InputFileError(
                         path,
-                        f"SCI shape {shape} does not match NINTS, NGROUPS, SUBSIZE2, SUBSIZE1 "
-                        f"= {expected}",
+                        f"SCI shape {shape} does not match NINTS, NGROUPS, SUBSIZE2, SUBSIZE1 = {expected}",
                     )
                 if sci.get("BITPIX") != 16:
                     raise InputFileError(path, f"SCI has BITPIX {sci.get('BITPIX')}, expected 16")
-                nbytes = hdul["SCI"]._data_offset + 2 * int.__mul__(*expected[:2]) * expected[2] * expected[3]
+                sci_index = hdul.index_of("SCI")
+                nbytes = hdul.fileinfo(sci_index)["datLoc"] + BYTES_PER_READ_VALUE * math.prod(expected)
         except InputFileError:
             raise
         except (OSError, ValueError, KeyError, IndexError) as err:
             raise InputFileError(path, f"unreadable FITS structure ({err})") from None
     if path.stat().st_size < nbytes:
-        raise InputFileError(
-            path, f"truncated: {path.stat().st_size} bytes, the SCI data needs {nbytes}"
-        )
+        raise InputFileError(path, f"truncated: {path.stat().st_size} bytes, the SCI data needs {nbytes}")
 
 
 def open(init, **kwargs) -> IrisDataModel:  # noqa: A001
@@ -102,15 +100,13 @@ def open(init, **kwargs) -> IrisDataModel:  # noqa: A001
         raise InputFileError(path, "no DATAMODL keyword in the primary header")
     model_class = MODEL_CLASSES.get(model_name)
     if model_class is None:
-        raise InputFileError(
-            path, f"unknown DATAMODL {model_name!r}; known: {', '.join(MODEL_CLASSES)}"
-        )
+        raise InputFileError(path, f"unknown DATAMODL {model_name!r}; known: {', '.join(MODEL_CLASSES)}")
     required = getattr(model_class, "REQUIRED_KEYWORDS", ())
     missing = [key for key in required if key not in header]
     if missing:
         raise InputFileError(path, f"missing required keyword(s): {', '.join(missing)}")
     if required:
-        _check_data_shape(path, model_class)
+        _check_raw_data(path)
     try:
         return model_class(str(path), **kwargs)
     except (OSError, ValueError) as err:

@@ -46,11 +46,15 @@ class RampFitStep(IrisStep):
         ramp = datamodels.open(step_input)
         if not isinstance(ramp, datamodels.RampModel):
             raise InputFileError(
-                ramp.meta.filename, f"ramp_fit needs a RampModel, not {ramp.meta.model_type}; run dq_init first"
+                ramp.meta.filename,
+                f"ramp_fit needs a RampModel, not {ramp.meta.model_type}; run dq_init first",
             )
         window = Window.from_model(ramp, ramp.data.shape)
         maps = {}
-        for reftype, model_class in (("readnoise", datamodels.ReadnoiseModel), ("gain", datamodels.GainModel)):
+        for reftype, model_class in (
+            ("readnoise", datamodels.ReadnoiseModel),
+            ("gain", datamodels.GainModel),
+        ):
             with model_class(self.get_reference_file(ramp, reftype)) as ref:
                 ref_window = Window.from_model(ref, ref.data.shape)
                 maps[reftype] = reference_cutout(ref.data, ref_window, window, ref.meta.filename).copy()
@@ -70,6 +74,4 @@ class RampFitStep(IrisStep):
         """Name the two products by their kind (``_rate``, ``_rateints``), not by index."""
         if suffix is None:
             suffix = "rateints" if isinstance(model, datamodels.RateIntsModel) else "rate"
-        return super().save_model(
-            model, suffix=suffix, idx=None, output_file=output_file, force=force, **components
-        )
+        return super().save_model(model, suffix=suffix, idx=None, output_file=output_file, force=force, **components)

@@ -112,9 +112,7 @@ def fit_ramps_stcal(
     if algorithm not in STCAL_ALGORITHMS:
         raise ValueError(f"unknown stcal algorithm {algorithm!r}; choose one of {STCAL_ALGORITHMS}")
     ramp = RampData()
-    ramp.set_arrays(
-        data_dn, groupdq, pixeldq, np.zeros(pixeldq.shape, dtype=np.float32)
-    )
+    ramp.set_arrays(data_dn, groupdq, pixeldq, np.zeros(pixeldq.shape, dtype=np.float32))
     ramp.set_meta(
         name=instrument,
         frame_time=frame_time_s,
@@ -129,9 +127,7 @@ def fit_ramps_stcal(
     ramp.suppress_one_group_ramps = suppress_one_group and data_dn.shape[1] > 1
     cds_noise = np.asarray(read_noise_dn, dtype=np.float32) * np.float32(math.sqrt(2.0))
     gain = np.array(gain_e_per_dn, dtype=np.float32)
-    image_info, integ_info, _ = ramp_fit_data(
-        ramp, False, cds_noise, gain, algorithm, weighting, "none"
-    )
+    image_info, integ_info, _ = ramp_fit_data(ramp, False, cds_noise, gain, algorithm, weighting, "none")
     if image_info is None:  # stcal found no usable group anywhere
         image_info, integ_info = _unusable_exposure(groupdq, pixeldq)
     return RampFitResult.from_stcal(image_info), RampFitResult.from_stcal(integ_info)

@@ -6,6 +6,7 @@ the ``refstore`` step parameter (or ``--refstore`` on the command line), the ``I
 environment variable, or the built-in default ``~/.iris_pipeline/refstore``.
 """
 
+from .backends import CrdsBackend, get_backend
 from .selection import ExposureSelectors, ReferenceMatch
 from .store import (
     DEFAULT_STORE_PATH,
@@ -15,7 +16,6 @@ from .store import (
     resolve_store_path,
     sha256_of,
 )
-from .backends import CrdsBackend, get_backend
 
 __all__ = [
     "DEFAULT_STORE_PATH",

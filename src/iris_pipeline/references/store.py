@@ -120,9 +120,7 @@ class ReferenceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         document = {
             "format_version": RULES_FORMAT_VERSION,
-            "references": [
-                {k: v for k, v in asdict(entry).items() if v is not None} for entry in self.entries
-            ],
+            "references": [{k: v for k, v in asdict(entry).items() if v is not None} for entry in self.entries],
         }
         handle, tmp = tempfile.mkstemp(prefix=".refstore.", suffix=".yaml", dir=self.root)
         with os.fdopen(handle, "w") as stream:
@@ -131,9 +129,7 @@ class ReferenceStore:
 
     def index(self) -> list[RuleEntry]:
         """Rebuild the rules from the headers of every ``*.fits`` file under the folder."""
-        self.entries = [
-            _entry_from_header(path, self.root) for path in sorted(self.root.rglob("*.fits"))
-        ]
+        self.entries = [_entry_from_header(path, self.root) for path in sorted(self.root.rglob("*.fits"))]
         self.save_rules()
         return self.entries
 
@@ -197,4 +193,3 @@ class ReferenceStore:
         if not path.exists():
             raise ReferenceFileError(f"{path}: {reftype} reference listed in {self.rules_path} is missing")
         return ReferenceMatch(reftype=reftype, path=path, sha256=entry.sha256 or sha256_of(path), entry=entry)
-

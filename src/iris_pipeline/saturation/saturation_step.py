@@ -25,7 +25,8 @@ class SaturationStep(IrisStep):
         ramp = datamodels.open(step_input)
         if not isinstance(ramp, datamodels.RampModel):
             raise InputFileError(
-                ramp.meta.filename, f"saturation needs a RampModel, not {ramp.meta.model_type}; run dq_init first"
+                ramp.meta.filename,
+                f"saturation needs a RampModel, not {ramp.meta.model_type}; run dq_init first",
             )
         sat_path = self.get_reference_file(ramp, "saturation")
         with datamodels.SaturationModel(sat_path) as sat:
