@@ -112,9 +112,7 @@ REFTYPES = {
 @pytest.fixture(scope="module")
 def observation(tmp_path_factory):
     """A small two-detector IRIS observation with every kind of exposure."""
-    return simulate_observation(
-        tmp_path_factory.mktemp("obs"), detectors=("IMG1", "IMG2"), seed=11, **SMALL
-    )
+    return simulate_observation(tmp_path_factory.mktemp("obs"), detectors=("IMG1", "IMG2"), seed=11, **SMALL)
 
 
 def _rules(manifest):
@@ -122,9 +120,7 @@ def _rules(manifest):
 
 
 def _reference(manifest, reftype, detector):
-    (entry,) = [
-        e for e in _rules(manifest) if e["reftype"] == reftype and e["detector"] == detector
-    ]
+    (entry,) = [e for e in _rules(manifest) if e["reftype"] == reftype and e["detector"] == detector]
     return manifest.reference_dir / entry["file"]
 
 
@@ -147,9 +143,7 @@ def _linearised(raw, superbias, coeffs, mask=None):
 
 def _star_catalog(geometry, window, x_pix, y_pix, flux_e_s):
     """A one-star catalogue whose star sits at array pixel (x_pix, y_pix) at POINTING."""
-    ra, dec = geometry.pixel_to_sky(
-        x_pix + window.substrt1 - 1, y_pix + window.substrt2 - 1, POINTING
-    )
+    ra, dec = geometry.pixel_to_sky(x_pix + window.substrt1 - 1, y_pix + window.substrt2 - 1, POINTING)
     return Table(
         {
             "id": [1],
@@ -184,9 +178,7 @@ def test_import_needs_no_pipeline_code():
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         "('iris_pipeline', 'stpipe', 'stdatamodels', 'stcal', 'gwcs'))))"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.split()
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     allowed = ("iris_pipeline", "iris_pipeline.instruments", "iris_pipeline.dqflags")
     assert all(m in allowed or m.startswith("iris_pipeline.simulate") for m in loaded), loaded
 
@@ -207,17 +199,12 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path):
         )
         for name, seed in (("a", 1), ("b", 1), ("c", 2))
     ]
-    files = [
-        sorted(p for p in m.output_dir.rglob("*") if p.suffix in (".fits", ".yaml", ".ecsv"))
-        for m in runs
-    ]
+    files = [sorted(p for p in m.output_dir.rglob("*") if p.suffix in (".fits", ".yaml", ".ecsv")) for m in runs]
     relative = [[p.relative_to(m.output_dir) for p in f] for m, f in zip(runs, files, strict=True)]
     assert relative[0] == relative[1] == relative[2]
     for first, second in zip(files[0], files[1], strict=True):
         assert first.read_bytes() == second.read_bytes(), first.name
-    for first, other in zip(
-        runs[0].science + runs[0].darks, runs[2].science + runs[2].darks, strict=True
-    ):
+    for first, other in zip(runs[0].science + runs[0].darks, runs[2].science + runs[2].darks, strict=True):
         assert not np.array_equal(fits.getdata(first, "SCI"), fits.getdata(other, "SCI"))
 
 
@@ -255,23 +242,17 @@ def test_raw_files_follow_the_contract(observation):
                     1,
                 )
                 assert header["TFRAME"] == pytest.approx(IRIS.read_time_s(64))
-                assert header["TGROUP"] == pytest.approx(
-                    (header["NFRAMES"] + header["GROUPGAP"]) * header["TFRAME"]
-                )
-                assert header["EFFEXPTM"] == pytest.approx(
-                    (header["NGROUPS"] - 1) * header["TGROUP"]
-                )
+                assert header["TGROUP"] == pytest.approx((header["NFRAMES"] + header["GROUPGAP"]) * header["TFRAME"])
+                assert header["EFFEXPTM"] == pytest.approx((header["NGROUPS"] - 1) * header["TGROUP"])
                 assert header["NREADS"] == (
-                    header["NGROUPS"] * header["NFRAMES"]
-                    + (header["NGROUPS"] - 1) * header["GROUPGAP"]
+                    header["NGROUPS"] * header["NFRAMES"] + (header["NGROUPS"] - 1) * header["GROUPGAP"]
                 )
                 assert header["EXPSTART"] < header["EXPMID"] < header["EXPEND"]
                 assert header["TSOVISIT"] is False
                 datetime.strptime(header["DATE-OBS"], "%Y-%m-%dT%H:%M:%S.%f")
                 kind = "" if exp_type == "IRIS_IMAGE" else exp_type.split("_")[-1].lower() + "_"
                 assert path.name == (
-                    f"iris_p001_o001_{kind}e{header['EXPOSURE']:03d}_"
-                    f"{header['DETECTOR'].lower()}_uncal.fits"
+                    f"iris_p001_o001_{kind}e{header['EXPOSURE']:03d}_{header['DETECTOR'].lower()}_uncal.fits"
                 )
 
 
@@ -297,15 +278,11 @@ def test_read_modes_average_reads_into_groups(read_mode, nframes, groupgap):
     )
     assert pattern.ngroups == (5 if read_mode == "UTR" else 2)
     assert pattern.nframes == (nframes or 1)
-    assert pattern.group_time_s == pytest.approx(
-        (pattern.nframes + pattern.groupgap) * pattern.frame_time_s
-    )
+    assert pattern.group_time_s == pytest.approx((pattern.nframes + pattern.groupgap) * pattern.frame_time_s)
     illumination = np.full(model.window.shape, 2e5, dtype=np.float32)
     ramp = simulate_ramp(model, illumination, pattern, make_rng(0, Stream.EXPOSURE, 1), noise=False)
     assert ramp.data.shape == (1, pattern.ngroups, 32, 32)
-    times = np.array(
-        read_pattern_times(pattern.ngroups, pattern.nframes, pattern.groupgap, pattern.frame_time_s)
-    )
+    times = np.array(read_pattern_times(pattern.ngroups, pattern.nframes, pattern.groupgap, pattern.frame_time_s))
     expected = ramp.detected_rate_e_s / model.gain_e_per_dn * times[:, None, None]
     linear = _linearised(ramp.data[0], model.bias_dn, model.linearity_coefficients())
     good = model.collecting
@@ -332,16 +309,12 @@ def test_star_pixel_slope_and_aperture_flux(tmp_path):
     aperture = np.hypot(xx - row["x_pix"], yy - row["y_pix"]) < 40
     calibrated_e_s = (slope_dn_s - dark) / flat * model.nominal_gain_e_per_dn
     usable = aperture & model.collecting
-    assert calibrated_e_s[usable].sum() == pytest.approx(
-        flux_e_s * usable[aperture].mean(), rel=0.01
-    )
+    assert calibrated_e_s[usable].sum() == pytest.approx(flux_e_s * usable[aperture].mean(), rel=0.01)
 
 
 def test_aperture_flux_with_noise(tmp_path):
     flux_e_s = 2e6
-    model, image, positions, pattern, ramp, refs = _single_star(
-        tmp_path, flux_e_s, noise=True, ngroups=8
-    )
+    model, image, positions, pattern, ramp, refs = _single_star(tmp_path, flux_e_s, noise=True, ngroups=8)
     linear = _linearised(
         ramp.data[0],
         fits.getdata(refs["SUPERBIAS"], "SCI"),
@@ -351,9 +324,7 @@ def test_aperture_flux_with_noise(tmp_path):
     times = pattern.group_times_s()
     slope = np.polyfit(times, linear.reshape(len(times), -1), 1)[0].reshape(image.shape)
     dark = fits.getdata(refs["DARK"], "SCI")
-    calibrated_e_s = (
-        (slope - dark) / fits.getdata(refs["FLAT"], "SCI") * model.nominal_gain_e_per_dn
-    )
+    calibrated_e_s = (slope - dark) / fits.getdata(refs["FLAT"], "SCI") * model.nominal_gain_e_per_dn
     (row,) = positions
     yy, xx = np.indices(image.shape)
     aperture = np.hypot(xx - row["x_pix"], yy - row["y_pix"]) < 25
@@ -379,12 +350,8 @@ def test_saturation_clips_at_the_reference_level(tmp_path):
 
 def test_linearity_reference_inverts_the_nonlinearity(tmp_path):
     model = make_detector_model("LIGER", "IMG", size=48, seed=4)
-    geometry = make_detector_geometry(
-        get_instrument("LIGER"), "IMG", make_rng(4, Stream.GEOMETRY, 1)
-    )
-    refs = write_reference_files(
-        tmp_path, get_instrument("LIGER"), model, geometry, "H", 0.3, "2031-01-01T00:00:00"
-    )
+    geometry = make_detector_geometry(get_instrument("LIGER"), "IMG", make_rng(4, Stream.GEOMETRY, 1))
+    refs = write_reference_files(tmp_path, get_instrument("LIGER"), model, geometry, "H", 0.3, "2031-01-01T00:00:00")
     coeffs = fits.getdata(refs["LINEARITY"], "COEFFS")
     assert coeffs.dtype.type is np.float32 and coeffs.shape == (5, 48, 48)
     limit = fits.getdata(refs["SATURATION"], "SCI") - fits.getdata(refs["SUPERBIAS"], "SCI")
@@ -393,9 +360,7 @@ def test_linearity_reference_inverts_the_nonlinearity(tmp_path):
     corrected = sum(c * measured.astype(np.float64) ** k for k, c in enumerate(coeffs))
     below = (measured <= limit) & model.collecting
     assert np.max(np.abs(corrected / true_dn - 1)[below]) < 1e-3
-    onset_dn = (
-        get_instrument("LIGER").detector_defaults["nonlinearity_onset_e"] / model.gain_e_per_dn
-    )
+    onset_dn = get_instrument("LIGER").detector_defaults["nonlinearity_onset_e"] / model.gain_e_per_dn
     deficit = 1 - model.nonlinear_dn(onset_dn) / onset_dn
     assert 0.01 < np.median(deficit[model.collecting]) < 0.05
 
@@ -412,10 +377,7 @@ def test_cosmic_rays_jump_at_the_listed_group():
         cosmic_ray_rate_per_pix_s=0.3,
     )
     linear = np.array(
-        [
-            _linearised(ints, model.bias_dn, model.linearity_coefficients(), model.dq)
-            for ints in ramp.data
-        ]
+        [_linearised(ints, model.bias_dn, model.linearity_coefficients(), model.dq) for ints in ramp.data]
     )
     hits = ramp.cosmic_rays
     assert len(hits) > 10
@@ -442,9 +404,7 @@ def test_refstore_lists_every_reference_with_selectors_and_sha256(observation):
     entries = _rules(observation)
     listed = {observation.reference_dir / e["file"] for e in entries}
     assert listed == set(observation.reference_dir.rglob("*.fits"))
-    assert {(e["reftype"], e["detector"]) for e in entries} == {
-        (r, d) for r in REFTYPES for d in ("IMG1", "IMG2")
-    }
+    assert {(e["reftype"], e["detector"]) for e in entries} == {(r, d) for r in REFTYPES for d in ("IMG1", "IMG2")}
     raw_header = fits.getheader(observation.science[0])
     raw_shape = fits.getdata(observation.science[0]).shape[-2:]
     for entry in entries:
@@ -518,9 +478,7 @@ def test_distortion_reference_maps_truth_pixels_to_truth_sky(observation):
         u = row["x_pix"] + header["SUBSTRT1"] - 1 - (full["NX_FULL"] - 1) / 2
         v = row["y_pix"] + header["SUBSTRT2"] - 1 - (full["NY_FULL"] - 1) / 2
         fp = {
-            axis: sum(
-                t["COEFF"] * u ** t["XPOW"] * v ** t["YPOW"] for t in table if t["AXIS"] == axis
-            )
+            axis: sum(t["COEFF"] * u ** t["XPOW"] * v ** t["YPOW"] for t in table if t["AXIS"] == axis)
             for axis in ("X", "Y")
         }
         pa = math.radians(header["PA_APER"])
@@ -533,9 +491,7 @@ def test_distortion_reference_maps_truth_pixels_to_truth_sky(observation):
         tan.wcs.cdelt = [1.0 / 3600.0, 1.0 / 3600.0]
         ra, dec = tan.wcs_pix2world([[xi, eta]], 0)[0]
         truth = catalog.loc[row["id"]]
-        offset_arcsec = 3600 * math.hypot(
-            (ra - truth["ra_deg"]) * math.cos(math.radians(dec)), dec - truth["dec_deg"]
-        )
+        offset_arcsec = 3600 * math.hypot((ra - truth["ra_deg"]) * math.cos(math.radians(dec)), dec - truth["dec_deg"])
         assert offset_arcsec < 0.01 * IRIS.detectors[row["detector"]].pixel_scale_arcsec
 
 
@@ -569,11 +525,7 @@ def test_calibration_exposures(observation):
     assert np.median((dark[-1] - dark[0])[good]) == pytest.approx(0.0, abs=0.5)
     flat = fits.getdata(observation.flats[0], "SCI")[0].astype(float)
     level_e = (flat[-1] - bias)[good] * defaults["gain_e_per_dn"]
-    assert (
-        0.3 * defaults["nonlinearity_onset_e"]
-        < np.median(level_e)
-        < defaults["nonlinearity_onset_e"]
-    )
+    assert 0.3 * defaults["nonlinearity_onset_e"] < np.median(level_e) < defaults["nonlinearity_onset_e"]
     sky = fits.getdata(observation.skies[0], "SCI")[0].astype(float)
     assert np.median((sky[-1] - sky[0])[good]) > 0
 
@@ -589,9 +541,7 @@ def test_manifest_round_trip(observation):
     for p in (loaded.refstore, loaded.catalog, loaded.positions, loaded.cosmic_rays):
         assert p.exists()
     cosmic_rays = Table.read(loaded.cosmic_rays)
-    assert set(cosmic_rays["file"]) <= {
-        p.name for p in loaded.science + loaded.darks + loaded.flats + loaded.skies
-    }
+    assert set(cosmic_rays["file"]) <= {p.name for p in loaded.science + loaded.darks + loaded.flats + loaded.skies}
 
 
 @pytest.mark.parametrize(

@@ -95,10 +95,7 @@ class DetectorWindow:
                     f"{detector.reference_border_pix}-pixel reference border, got {size!r}"
                 )
             if size > min(nx_full, ny_full):
-                raise ValueError(
-                    f"size {size} exceeds the {detector.name} detector "
-                    f"({nx_full} x {ny_full} pixels)"
-                )
+                raise ValueError(f"size {size} exceeds the {detector.name} detector ({nx_full} x {ny_full} pixels)")
             nx = ny = int(size)
         return cls(detector.name, nx_full, ny_full, detector.reference_border_pix, 1, 1, nx, ny)
 
@@ -256,9 +253,7 @@ class DetectorModel:
         return coeffs
 
 
-def low_order_pattern(
-    window: DetectorWindow, amplitude: float, rng: np.random.Generator
-) -> np.ndarray:
+def low_order_pattern(window: DetectorWindow, amplitude: float, rng: np.random.Generator) -> np.ndarray:
     """Smooth multiplicative pattern ``1 + a(X) + b(Y)`` within ``1 +- amplitude``.
 
     ``X``, ``Y`` run from -1 to 1 across the full frame; the pattern is a random mix of a
@@ -280,16 +275,12 @@ def low_order_pattern(
 
 def _lognormal(rng: np.random.Generator, median, sigma: float, shape) -> np.ndarray:
     """float32 map ``median * exp(sigma * N(0, 1))``."""
-    return (median * np.exp(sigma * rng.standard_normal(shape, dtype=np.float32))).astype(
-        np.float32
-    )
+    return (median * np.exp(sigma * rng.standard_normal(shape, dtype=np.float32))).astype(np.float32)
 
 
 def _scattered(rng: np.random.Generator, mean, scatter: float, shape) -> np.ndarray:
     """float32 map ``mean * (1 + scatter * N(0, 1))``."""
-    return (mean * (1.0 + scatter * rng.standard_normal(shape, dtype=np.float32))).astype(
-        np.float32
-    )
+    return (mean * (1.0 + scatter * rng.standard_normal(shape, dtype=np.float32))).astype(np.float32)
 
 
 def make_detector_model(
@@ -334,9 +325,7 @@ def make_detector_model(
 
     nominal_gain = defaults["gain_e_per_dn"]
     gain = _scattered(rng, nominal_gain, params.gain_scatter, shape)
-    read_noise_dn = (
-        _lognormal(rng, defaults["read_noise_e"], params.read_noise_scatter, shape) / gain
-    )
+    read_noise_dn = _lognormal(rng, defaults["read_noise_e"], params.read_noise_scatter, shape) / gain
 
     channel = window.full_frame_columns() // params.output_channel_width_pix
     n_channels = math.ceil(window.nx_full / params.output_channel_width_pix)
@@ -368,19 +357,13 @@ def make_detector_model(
     qe /= np.float32(np.median((qe * (nominal_gain / gain))[good]))
 
     onset_dn = defaults["nonlinearity_onset_e"] / gain
-    alpha = (
-        _scattered(rng, params.nonlinearity_at_onset, params.nonlinearity_scatter, shape) / onset_dn
-    )
+    alpha = _scattered(rng, params.nonlinearity_at_onset, params.nonlinearity_scatter, shape) / onset_dn
     alpha[reference] = 0.0
     full_well = _scattered(rng, defaults["saturation_e"], params.full_well_scatter, shape)
     full_well_dn = full_well / gain
-    noise_dn = np.sqrt(
-        read_noise_dn**2 + params.drift_common_sigma_dn**2 + params.drift_channel_sigma_dn**2
-    )
+    noise_dn = np.sqrt(read_noise_dn**2 + params.drift_common_sigma_dn**2 + params.drift_channel_sigma_dn**2)
     plateau = bias + full_well_dn - alpha * full_well_dn**2
-    saturation = np.floor(
-        np.minimum(plateau - params.saturation_margin_sigma * noise_dn, ADC_MAX_DN)
-    )
+    saturation = np.floor(np.minimum(plateau - params.saturation_margin_sigma * noise_dn, ADC_MAX_DN))
 
     mask = np.zeros(shape, dtype=np.uint32)
     mask[reference] |= np.uint32(DQ["REFERENCE_PIXEL"] | DQ["DO_NOT_USE"])

@@ -109,9 +109,7 @@ class DetectorGeometry:
         x_fp = np.zeros_like(u)
         y_fp = np.zeros_like(u)
         dx_du, dx_dv, dy_du, dy_dv = (np.zeros_like(u) for _ in range(4))
-        for (i, j), cx, cy in zip(
-            self.powers, self.coeffs_x_arcsec, self.coeffs_y_arcsec, strict=True
-        ):
+        for (i, j), cx, cy in zip(self.powers, self.coeffs_x_arcsec, self.coeffs_y_arcsec, strict=True):
             term = u**i * v**j
             x_fp += cx * term
             y_fp += cy * term
@@ -174,9 +172,7 @@ class DetectorGeometry:
             dv = (a * ry - c * rx) / det
             u = u + du
             v = v + dv
-            if np.all(np.abs(du) < NEWTON_TOLERANCE_PIX) and np.all(
-                np.abs(dv) < NEWTON_TOLERANCE_PIX
-            ):
+            if np.all(np.abs(du) < NEWTON_TOLERANCE_PIX) and np.all(np.abs(dv) < NEWTON_TOLERANCE_PIX):
                 x0, y0 = self.centre_pix
                 return u + x0, v + y0
         raise RuntimeError(f"{self.detector}: focal-plane to pixel inversion did not converge")
@@ -207,9 +203,7 @@ class DetectorGeometry:
     def to_table(self) -> Table:
         """The DISTORTION table: columns AXIS, XPOW, YPOW, COEFF (arcsec / pixel^(XPOW+YPOW))."""
         rows = [("X", i, j, c) for (i, j), c in zip(self.powers, self.coeffs_x_arcsec, strict=True)]
-        rows += [
-            ("Y", i, j, c) for (i, j), c in zip(self.powers, self.coeffs_y_arcsec, strict=True)
-        ]
+        rows += [("Y", i, j, c) for (i, j), c in zip(self.powers, self.coeffs_y_arcsec, strict=True)]
         axis, xpow, ypow, coeff = zip(*rows, strict=True)
         return Table(
             [
@@ -318,18 +312,10 @@ def make_detector_geometry(
     half_u, half_v = (nx - 1) / 2.0, (ny - 1) / 2.0
     rotation = math.radians(det.rotation_deg)
     ox, oy = det.focal_plane_offset_arcsec
-    x_nominal = _polynomial(
-        {(0, 0): ox, (1, 0): scale * math.cos(rotation), (0, 1): -scale * math.sin(rotation)}
-    )
-    y_nominal = _polynomial(
-        {(0, 0): oy, (1, 0): scale * math.sin(rotation), (0, 1): scale * math.cos(rotation)}
-    )
-    radial = (
-        optics.field_distortion_corner_pix * scale / _field_corner_radius_arcsec(instrument) ** 3
-    )
-    radius_sq = convolve(x_nominal, x_nominal, method="direct") + convolve(
-        y_nominal, y_nominal, method="direct"
-    )
+    x_nominal = _polynomial({(0, 0): ox, (1, 0): scale * math.cos(rotation), (0, 1): -scale * math.sin(rotation)})
+    y_nominal = _polynomial({(0, 0): oy, (1, 0): scale * math.sin(rotation), (0, 1): scale * math.cos(rotation)})
+    radial = optics.field_distortion_corner_pix * scale / _field_corner_radius_arcsec(instrument) ** 3
+    radius_sq = convolve(x_nominal, x_nominal, method="direct") + convolve(y_nominal, y_nominal, method="direct")
     axes = []
     for nominal in (x_nominal, y_nominal):
         weights = rng.normal(size=3)
@@ -341,11 +327,7 @@ def make_detector_geometry(
                 (0, 2): weights[2] / half_v**2,
             }
         )
-        axes.append(
-            _padded(nominal)
-            + radial * convolve(nominal, radius_sq, method="direct")
-            + _padded(mounting)
-        )
+        axes.append(_padded(nominal) + radial * convolve(nominal, radius_sq, method="direct") + _padded(mounting))
     powers = monomial_powers()
     coeffs_x, coeffs_y = (np.array([axis[i, j] for i, j in powers]) for axis in axes)
     return DetectorGeometry(

@@ -192,9 +192,7 @@ class ObservationConfig:
         names = self.detectors or inst.imager_detectors
         if isinstance(names, str):
             names = (names,)
-        object.__setattr__(
-            self, "detectors", tuple(resolve_imager_detector(inst, name) for name in names)
-        )
+        object.__setattr__(self, "detectors", tuple(resolve_imager_detector(inst, name) for name in names))
         resolve_filter(inst, self.filter_name)
         for name in self.detectors:
             DetectorWindow.corner(inst.detectors[name], self.size)
@@ -213,9 +211,7 @@ class ObservationConfig:
             if int(value) != value or value < minimum:
                 raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
         if self.cosmic_ray_rate_per_pix_s < 0:
-            raise ValueError(
-                f"cosmic_ray_rate_per_pix_s must be >= 0, got {self.cosmic_ray_rate_per_pix_s}"
-            )
+            raise ValueError(f"cosmic_ray_rate_per_pix_s must be >= 0, got {self.cosmic_ray_rate_per_pix_s}")
         parse_date_obs(self.date_obs)
         validate_seed(self.seed)
 
@@ -356,9 +352,7 @@ def _plan_exposures(config: ObservationConfig, pattern: ReadPattern) -> list[_Ex
             dither, pointing = None, base
             if kind in (SCIENCE, SKY):
                 x_off, y_off = offsets[index % config.ndithers]
-                dither = DitherPosition(
-                    DITHER_PATTERN_NAME, index % config.ndithers + 1, config.ndithers, x_off, y_off
-                )
+                dither = DitherPosition(DITHER_PATTERN_NAME, index % config.ndithers + 1, config.ndithers, x_off, y_off)
                 pointing = dithered_pointing(sky_base if kind is SKY else base, x_off, y_off)
             plan.append(
                 _Exposure(
@@ -447,18 +441,12 @@ def _simulate_detector(run: _Run, name: str, geometry: DetectorGeometry) -> None
     )
     sky_e_s = config.sky_e_s
     if sky_e_s is None:
-        sky_e_s = default_sky_e_s(
-            inst, config.filter_name, config.optics.throughput, geometry.pixel_scale_arcsec
-        )
+        sky_e_s = default_sky_e_s(inst, config.filter_name, config.optics.throughput, geometry.pixel_scale_arcsec)
     run.sky_e_s[name] = float(sky_e_s)
-    lamp = run.lamp_e_s * low_order_pattern(
-        window, config.lamp_gradient, make_rng(config.seed, Stream.LAMP, det_index)
-    )
+    lamp = run.lamp_e_s * low_order_pattern(window, config.lamp_gradient, make_rng(config.seed, Stream.LAMP, det_index))
     for exposure in run.plan:
         illumination, positions = _illumination(run, exposure, geometry, window, sky_e_s, lamp)
-        rng = make_rng(
-            config.seed, Stream.EXPOSURE, det_index, KINDS.index(exposure.kind), exposure.number
-        )
+        rng = make_rng(config.seed, Stream.EXPOSURE, det_index, KINDS.index(exposure.kind), exposure.number)
         result = simulate_ramp(
             model,
             illumination,
@@ -481,12 +469,8 @@ def _simulate_detector(run: _Run, name: str, geometry: DetectorGeometry) -> None
             exposure.pointing,
             exposure.dither,
         )
-        keywords = raw_keywords(
-            inst, name, config.filter_name, window, run.pattern, config.nints, info
-        )
-        path = write_raw(
-            run.folder(RAW_DIR) / exposure.filename(config, name), result.data, keywords
-        )
+        keywords = raw_keywords(inst, name, config.filter_name, window, run.pattern, config.nints, info)
+        path = write_raw(run.folder(RAW_DIR) / exposure.filename(config, name), result.data, keywords)
         run.written[exposure.kind].append(path)
         identity = {"file": path.name, "exp_type": info.exp_type, "detector": name}
         if positions is not None and len(positions):
@@ -552,9 +536,7 @@ def run_simulation(config: ObservationConfig, output_dir) -> SimulationManifest:
         truth={
             "sky_e_s": run.sky_e_s,
             "flat_lamp_e_s": run.lamp_e_s,
-            "electrons_per_s_per_jy": electrons_per_s_per_jy(
-                inst, config.filter_name, config.optics.throughput
-            ),
+            "electrons_per_s_per_jy": electrons_per_s_per_jy(inst, config.filter_name, config.optics.throughput),
         },
         config=asdict(config),
     )
@@ -584,9 +566,7 @@ COSMIC_RAY_TRUTH_COLUMNS = (
 )
 
 
-def _write_truth(
-    truth_dir: Path, catalog: Table, positions: list[Table], cosmic_rays: list[Table]
-) -> dict[str, Path]:
+def _write_truth(truth_dir: Path, catalog: Table, positions: list[Table], cosmic_rays: list[Table]) -> dict[str, Path]:
     paths = {
         "catalog": truth_dir / "catalog.ecsv",
         "positions": truth_dir / "positions.ecsv",

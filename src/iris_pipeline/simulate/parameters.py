@@ -218,8 +218,7 @@ def resolve_filter(instrument: InstrumentDescription, filter_name: str) -> str:
     """Check that ``filter_name`` is an imager filter of ``instrument``; return it."""
     if filter_name not in instrument.filters:
         raise ValueError(
-            f"{instrument.name} has no filter {filter_name!r}; "
-            f"known filters: {', '.join(instrument.filters)}"
+            f"{instrument.name} has no filter {filter_name!r}; known filters: {', '.join(instrument.filters)}"
         )
     return filter_name
 

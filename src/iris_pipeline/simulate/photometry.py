@@ -47,17 +47,11 @@ JY_PER_MJY = 1e6
 SKY_AB_MAG_PER_ARCSEC2 = ((0.90, 18.4), (1.04, 17.4), (1.25, 16.9), (1.63, 15.3), (2.19, 15.2))
 
 
-def electrons_per_s_per_jy(
-    instrument: InstrumentDescription, filter_name: str, throughput: float
-) -> float:
+def electrons_per_s_per_jy(instrument: InstrumentDescription, filter_name: str, throughput: float) -> float:
     """Detected electrons per second from a 1 Jy source (flat in F_nu) in ``filter_name``."""
     wave_min_um, _, wave_max_um = instrument.filter_wavelengths_um(filter_name)
     return float(
-        instrument.collecting_area_m2
-        * throughput
-        * JANSKY_SI
-        * math.log(wave_max_um / wave_min_um)
-        / PLANCK_SI
+        instrument.collecting_area_m2 * throughput * JANSKY_SI * math.log(wave_max_um / wave_min_um) / PLANCK_SI
     )
 
 
@@ -88,9 +82,7 @@ def photmjsr(
     return jy_per_dn_s / (JY_PER_MJY * pixel_solid_angle_sr(pixel_scale_arcsec))
 
 
-def zeropoint_ab(
-    instrument: InstrumentDescription, filter_name: str, throughput: float, gain_e_per_dn: float
-) -> float:
+def zeropoint_ab(instrument: InstrumentDescription, filter_name: str, throughput: float, gain_e_per_dn: float) -> float:
     """AB magnitude of a source giving 1 DN/s in total (flat-fielded)."""
     jy_per_dn_s = gain_e_per_dn / electrons_per_s_per_jy(instrument, filter_name, throughput)
     return float(jy_to_ab_mag(jy_per_dn_s))
@@ -114,9 +106,7 @@ def default_sky_e_s(
     return flux_jy_per_pixel * electrons_per_s_per_jy(instrument, filter_name, throughput)
 
 
-def psf_fwhm_arcsec(
-    instrument: InstrumentDescription, filter_name: str, airy_fwhm_lambda_over_d: float
-) -> float:
+def psf_fwhm_arcsec(instrument: InstrumentDescription, filter_name: str, airy_fwhm_lambda_over_d: float) -> float:
     """FWHM of the diffraction-limited PSF core at the filter centre, arcsec."""
     _, wave_um, _ = instrument.filter_wavelengths_um(filter_name)
     wave_m = (wave_um * u.um).to_value(u.m)

@@ -58,9 +58,7 @@ class ReadPattern:
 
     def group_times_s(self) -> np.ndarray:
         """Mean time of each group since the reset, s (`instruments.read_pattern_times`)."""
-        return np.array(
-            read_pattern_times(self.ngroups, self.nframes, self.groupgap, self.frame_time_s)
-        )
+        return np.array(read_pattern_times(self.ngroups, self.nframes, self.groupgap, self.frame_time_s))
 
     def group_reads(self) -> np.ndarray:
         """Read indices averaged into each group, shape ``(ngroups, nframes)``."""
@@ -109,9 +107,7 @@ def make_read_pattern(
     """
     mode = str(read_mode).upper()
     if mode not in READ_MODES:
-        raise ValueError(
-            f"unknown read mode {read_mode!r}; known read modes: {', '.join(READ_MODES)}"
-        )
+        raise ValueError(f"unknown read mode {read_mode!r}; known read modes: {', '.join(READ_MODES)}")
     fixed = READ_MODES[mode]
     defaults = {
         "ngroups": DEFAULT_UTR_NGROUPS,
@@ -188,9 +184,7 @@ def _draw_cosmic_rays(
         xs, ys = np.concatenate([xs, x[keep]]), np.concatenate([ys, y[keep]])
     hit_time_s = rng.uniform(0.0, duration_s, count)
     read = np.ceil(hit_time_s / pattern.frame_time_s).astype(int) - 1
-    charge = rng.lognormal(
-        np.log(params.cosmic_ray_charge_median_e), params.cosmic_ray_charge_sigma_ln, count
-    )
+    charge = rng.lognormal(np.log(params.cosmic_ray_charge_median_e), params.cosmic_ray_charge_sigma_ln, count)
     order = np.argsort(read, kind="stable")
     return _CosmicRays(np.maximum(read, 0)[order], xs[order], ys[order], charge[order])
 
@@ -204,9 +198,7 @@ def _deposit(
 ) -> None:
     """Add the charge of the ``selected`` hits to their pixel and its four neighbours."""
     ny, nx = charge.shape
-    for x, y, total in zip(
-        hits.x[selected], hits.y[selected], hits.charge_e[selected], strict=True
-    ):
+    for x, y, total in zip(hits.x[selected], hits.y[selected], hits.charge_e[selected], strict=True):
         charge[y, x] += total * (1.0 - len(NEIGHBOUR_OFFSETS) * neighbour_fraction)
         for dy, dx in NEIGHBOUR_OFFSETS:
             yy, xx = y + dy, x + dx
@@ -312,8 +304,7 @@ def simulate_ramp(
     params = model.params
     if illumination_e_s.shape != model.window.shape:
         raise ValueError(
-            f"illumination shape {illumination_e_s.shape} does not match the detector window "
-            f"{model.window.shape}"
+            f"illumination shape {illumination_e_s.shape} does not match the detector window {model.window.shape}"
         )
     if int(nints) != nints or nints < 1:
         raise ValueError(f"nints must be a positive integer, got {nints!r}")
@@ -327,9 +318,7 @@ def simulate_ramp(
         hits = _draw_cosmic_rays(model, pattern, cosmic_ray_rate_per_pix_s, rng)
         if noise:
             common = rng.normal(0.0, params.drift_common_sigma_dn, (pattern.nreads, 1))
-            per_channel = rng.normal(
-                0.0, params.drift_channel_sigma_dn, (pattern.nreads, n_channels)
-            )
+            per_channel = rng.normal(0.0, params.drift_channel_sigma_dn, (pattern.nreads, n_channels))
             drifts[integration] = common + per_channel
         _simulate_integration(
             model,
@@ -345,7 +334,5 @@ def simulate_ramp(
             (integration, pattern.first_group_after_read(r), int(r), int(x), int(y), float(q))
             for r, x, y, q in zip(hits.read, hits.x, hits.y, hits.charge_e, strict=True)
         ]
-    cosmic_rays = Table(
-        rows=rows or None, names=COSMIC_RAY_COLUMNS, dtype=(int, int, int, int, int, float)
-    )
+    cosmic_rays = Table(rows=rows or None, names=COSMIC_RAY_COLUMNS, dtype=(int, int, int, int, int, float))
     return RampResult(data, rate_e_s, cosmic_rays, drifts)

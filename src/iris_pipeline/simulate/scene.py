@@ -118,12 +118,8 @@ def make_catalog(
     dec = np.empty(n_total)
     for index, (geometry, window) in enumerate(zip(geometries, windows, strict=True)):
         chosen = which == index
-        x_low, x_high = _sensitive_range(
-            window.full_frame_columns(), window.nx_full, window.reference_border_pix
-        )
-        y_low, y_high = _sensitive_range(
-            window.full_frame_rows(), window.ny_full, window.reference_border_pix
-        )
+        x_low, x_high = _sensitive_range(window.full_frame_columns(), window.nx_full, window.reference_border_pix)
+        y_low, y_high = _sensitive_range(window.full_frame_rows(), window.ny_full, window.reference_border_pix)
         x_full[chosen] = rng.uniform(x_low, x_high, chosen.sum())
         y_full[chosen] = rng.uniform(y_low, y_high, chosen.sum())
         ra[chosen], dec[chosen] = geometry.pixel_to_sky(x_full[chosen], y_full[chosen], pointing)
@@ -137,9 +133,7 @@ def make_catalog(
     nan_stars = np.full(n_stars, np.nan)
     sersic_n = np.concatenate([nan_stars, rng.uniform(*scene.galaxy_sersic_n_range, n_galaxies)])
     r_eff = np.concatenate([nan_stars, rng.uniform(*scene.galaxy_r_eff_arcsec_range, n_galaxies)])
-    axis_ratio = np.concatenate(
-        [nan_stars, rng.uniform(*scene.galaxy_axis_ratio_range, n_galaxies)]
-    )
+    axis_ratio = np.concatenate([nan_stars, rng.uniform(*scene.galaxy_axis_ratio_range, n_galaxies)])
     pa_deg = np.concatenate([nan_stars, rng.uniform(0.0, 180.0, n_galaxies)])
 
     e_per_jy = electrons_per_s_per_jy(instrument, filter_name, optics.throughput)
@@ -191,9 +185,7 @@ class _Stamps:
         self.optics = optics
         self.alpha_pix = moffat_alpha_pix(fwhm_pix, optics.psf_moffat_beta)
         self.psf_radius_pix = optics.psf_stamp_radius_fwhm * fwhm_pix
-        self.kernel, self.kernel_origin, _ = self.pixel_stamp(
-            0.0, 0.0, self.psf_radius_pix, 1, self.moffat
-        )
+        self.kernel, self.kernel_origin, _ = self.pixel_stamp(0.0, 0.0, self.psf_radius_pix, 1, self.moffat)
 
     def moffat(self, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
         """Truncated Moffat profile at pixel offsets ``(dx, dy)`` (unnormalised)."""
@@ -217,9 +209,7 @@ class _Stamps:
 
     def star(self, xc: float, yc: float):
         """Normalised PSF stamp centred on ``(xc, yc)`` and its first pixel."""
-        return self.pixel_stamp(
-            xc, yc, self.psf_radius_pix, self.optics.psf_oversample, self.moffat
-        )
+        return self.pixel_stamp(xc, yc, self.psf_radius_pix, self.optics.psf_oversample, self.moffat)
 
     def galaxy(self, xc: float, yc: float, source, to_standard: np.ndarray, pixel_scale: float):
         """Sersic profile in pixels; ``to_standard`` maps pixel offsets to standard arcsec."""
@@ -232,9 +222,7 @@ class _Stamps:
         minor = np.array([math.cos(theta), -math.sin(theta)]) @ to_standard
 
         def sersic(dx, dy):
-            radius = (
-                np.hypot(major[0] * dx + major[1] * dy, (minor[0] * dx + minor[1] * dy) / q) / r_eff
-            )
+            radius = np.hypot(major[0] * dx + major[1] * dy, (minor[0] * dx + minor[1] * dy) / q) / r_eff
             return np.where(radius <= r_trunc, np.exp(-b_n * radius ** (1.0 / n)), 0.0)
 
         radius_pix = r_trunc * r_eff / pixel_scale
@@ -313,9 +301,7 @@ def render_scene(
     )
     rows = []
     if np.any(near):
-        x_full, y_full = geometry.sky_to_pixel(
-            catalog["ra_deg"][near], catalog["dec_deg"][near], pointing
-        )
+        x_full, y_full = geometry.sky_to_pixel(catalog["ra_deg"][near], catalog["dec_deg"][near], pointing)
         jacobians = geometry.jacobian_arcsec_per_pix(x_full, y_full)
         near_sources = zip(catalog[near], x_full, y_full, jacobians, radius[near], strict=True)
         for source, xf, yf, jacobian, r in near_sources:
@@ -325,9 +311,7 @@ def render_scene(
             if source["kind"] == STAR:
                 stamp, x0, y0 = stamps.star(x, y)
             else:
-                to_standard = np.stack(
-                    focal_plane_to_standard(jacobian[0], jacobian[1], pointing.pa_aper_deg)
-                )
+                to_standard = np.stack(focal_plane_to_standard(jacobian[0], jacobian[1], pointing.pa_aper_deg))
                 stamp, x0, y0 = stamps.galaxy(x, y, source, to_standard, scale)
             _add_stamp(image, stamp, x0, y0, float(source["flux_e_s"]))
             if -0.5 <= x < window.nx - 0.5 and -0.5 <= y < window.ny - 0.5:

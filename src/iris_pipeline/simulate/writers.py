@@ -162,9 +162,7 @@ def parse_date_obs(date_obs: str) -> datetime:
     try:
         return datetime.fromisoformat(date_obs)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"date_obs must be ISO 8601 'YYYY-MM-DDThh:mm:ss', got {date_obs!r}"
-        ) from None
+        raise ValueError(f"date_obs must be ISO 8601 'YYYY-MM-DDThh:mm:ss', got {date_obs!r}") from None
 
 
 def format_date_obs(moment: datetime) -> str:
@@ -322,10 +320,7 @@ def photom_table(
         [
             np.array(names, dtype="S12"),
             np.array(
-                [
-                    photmjsr(instrument, f, throughput, gain_e_per_dn, pixel_scale_arcsec)
-                    for f in names
-                ],
+                [photmjsr(instrument, f, throughput, gain_e_per_dn, pixel_scale_arcsec) for f in names],
                 dtype=np.float32,
             ),
             np.zeros(len(names), dtype=np.float32),
@@ -383,9 +378,7 @@ def write_reference_files(
     zeros = np.zeros(window.shape, dtype=np.float32)
     no_flags = np.zeros(window.shape, dtype=np.uint32)
     hot_dq = np.where(model.has_flag("HOT"), model.dq, np.uint32(0)).astype(np.uint32)
-    photom = photom_table(
-        instrument, throughput, model.nominal_gain_e_per_dn, geometry.pixel_scale_arcsec
-    )
+    photom = photom_table(instrument, throughput, model.nominal_gain_e_per_dn, geometry.pixel_scale_arcsec)
     distortion = geometry.to_table()
 
     contents = {
@@ -524,8 +517,6 @@ def write_refstore(reference_dir) -> Path:
         )
     rules = reference_dir / REFSTORE_FILENAME
     rules.write_text(
-        yaml.safe_dump(
-            {"format_version": REFSTORE_FORMAT_VERSION, "references": entries}, sort_keys=False
-        )
+        yaml.safe_dump({"format_version": REFSTORE_FORMAT_VERSION, "references": entries}, sort_keys=False)
     )
     return rules
