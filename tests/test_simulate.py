@@ -133,7 +133,7 @@ def _linearised(raw, superbias, coeffs, mask=None):
     measured = raw.astype(np.float64) - superbias
     if mask is not None:
         reference = (mask & dqflags.PIXEL["REFERENCE_PIXEL"]) != 0
-        width = DetectorParameters().output_channel_width_pix
+        width = IRIS.detectors["IMG1"].output_channel_width_pix
         for start in range(0, raw.shape[-1], width):
             channel = np.s_[..., start : start + width]
             drift = measured[channel][:, reference[channel]].mean(axis=1)

@@ -170,6 +170,7 @@ def cmd_simulate(args) -> int:
         read_mode=args.read_mode,
         ngroups=args.ngroups,
         nframes=args.nframes,
+        groupgap=args.groupgap,
         nints=args.nints,
         ndithers=args.dithers,
         filter_name=args.filter,
@@ -322,8 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detectors", nargs="+", help="detectors to simulate (default: all imagers)")
     p.add_argument("--size", type=int, help="simulate a SIZE x SIZE corner window (default: full frame)")
     p.add_argument("--read-mode", default="UTR", choices=("CDS", "MCDS", "UTR"))
-    p.add_argument("--ngroups", type=int, default=10, help="groups per integration (UTR)")
-    p.add_argument("--nframes", type=int, default=1, help="reads averaged per group (MCDS: Fowler n)")
+    p.add_argument("--ngroups", type=int, help="groups per integration (UTR; default 10; CDS and MCDS have 2)")
+    p.add_argument("--nframes", type=int, help="reads averaged per group (MCDS: the Fowler number n)")
+    p.add_argument("--groupgap", type=int, help="reads dropped between groups (MCDS: between the Fowler sets)")
     p.add_argument("--nints", type=int, default=1, help="integrations per exposure")
     p.add_argument("--dithers", type=int, default=4, help="dither positions")
     p.add_argument("--filter", default="Kbb", help="imager filter")

@@ -37,6 +37,8 @@ class DetectorDescription:
         Full-frame (ny, nx) in pixels.
     reference_border_pix : int
         Width of the light-insensitive reference-pixel border on each side.
+    output_channel_width_pix : int
+        Columns read by one output channel (channels are read in parallel).
     pixel_scale_arcsec : float or None
         Nominal imager pixel scale in arcsec/pixel (None for the IFS detector).
     focal_plane_offset_arcsec : tuple of float or None
@@ -49,6 +51,7 @@ class DetectorDescription:
     kind: str
     shape: tuple[int, int]
     reference_border_pix: int
+    output_channel_width_pix: int
     pixel_scale_arcsec: float | None = None
     focal_plane_offset_arcsec: tuple[float, float] | None = None
     rotation_deg: float = 0.0
@@ -109,6 +112,7 @@ def _build(name: str, entry: dict) -> InstrumentDescription:
             kind=det["kind"],
             shape=tuple(det["shape"]),
             reference_border_pix=det["reference_border_pix"],
+            output_channel_width_pix=det["output_channel_width_pix"],
             pixel_scale_arcsec=det.get("pixel_scale_arcsec"),
             focal_plane_offset_arcsec=tuple(offset) if offset is not None else None,
             rotation_deg=det.get("rotation_deg", 0.0),

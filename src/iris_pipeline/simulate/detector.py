@@ -154,6 +154,8 @@ class DetectorModel:
         Where the arrays sit on the detector.
     params : DetectorParameters
         Model parameters the maps were drawn with (also used for the per-read effects).
+    output_channel_width_pix : int
+        Columns read by one output channel (from the instrument description).
     nominal_gain_e_per_dn : float
         Gain of the instrument description, e-/DN (PHOTOM and the FLAT are relative to it).
     gain_e_per_dn : numpy.ndarray
@@ -180,6 +182,7 @@ class DetectorModel:
     detector: str
     window: DetectorWindow
     params: DetectorParameters
+    output_channel_width_pix: int
     nominal_gain_e_per_dn: float
     gain_e_per_dn: np.ndarray = field(repr=False)
     read_noise_dn: np.ndarray = field(repr=False)
@@ -194,11 +197,11 @@ class DetectorModel:
     @property
     def n_output_channels(self) -> int:
         """Output channels of the full detector."""
-        return math.ceil(self.window.nx_full / self.params.output_channel_width_pix)
+        return math.ceil(self.window.nx_full / self.output_channel_width_pix)
 
     def output_channel_of_columns(self) -> np.ndarray:
         """0-based output channel of each array column."""
-        return self.window.full_frame_columns() // self.params.output_channel_width_pix
+        return self.window.full_frame_columns() // self.output_channel_width_pix
 
     def has_flag(self, name: str) -> np.ndarray:
         """Boolean array: pixels whose mask has DQ flag ``name``."""
@@ -327,8 +330,9 @@ def make_detector_model(
     gain = _scattered(rng, nominal_gain, params.gain_scatter, shape)
     read_noise_dn = _lognormal(rng, defaults["read_noise_e"], params.read_noise_scatter, shape) / gain
 
-    channel = window.full_frame_columns() // params.output_channel_width_pix
-    n_channels = math.ceil(window.nx_full / params.output_channel_width_pix)
+    channel_width = inst.detectors[name].output_channel_width_pix
+    channel = window.full_frame_columns() // channel_width
+    n_channels = math.ceil(window.nx_full / channel_width)
     channel_bias = rng.normal(0.0, params.bias_channel_sigma_dn, n_channels).astype(np.float32)
     bias = (
         defaults["bias_dn"]
@@ -376,6 +380,7 @@ def make_detector_model(
         detector=name,
         window=window,
         params=params,
+        output_channel_width_pix=channel_width,
         nominal_gain_e_per_dn=nominal_gain,
         gain_e_per_dn=gain,
         read_noise_dn=read_noise_dn.astype(np.float32),

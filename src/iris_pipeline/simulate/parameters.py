@@ -48,9 +48,6 @@ class DetectorParameters:
         Per-read bias drift common to the whole read, DN.
     drift_channel_sigma_dn : float
         Per-read bias drift of each output channel on top of the common drift, DN.
-    output_channel_width_pix : int
-        Columns read by one output channel (64 columns for the H4RG with 64 outputs and the
-        H2RG with 32 outputs).
     dark_scatter : float
         Log-normal scatter of the dark current around ``dark_current_e_per_s``.
     qe_pixel_scatter : float
@@ -87,7 +84,6 @@ class DetectorParameters:
     bias_pixel_sigma_dn: float = 20.0
     drift_common_sigma_dn: float = 4.0
     drift_channel_sigma_dn: float = 1.5
-    output_channel_width_pix: int = 64
     dark_scatter: float = 0.3
     qe_pixel_scatter: float = 0.015
     response_pattern_amplitude: float = 0.02
