@@ -5,6 +5,7 @@ from __future__ import annotations
 STEP_CLASSES = (
     ("iris_pipeline.dq_init.DQInitStep", "dq_init", False),
     ("iris_pipeline.saturation.SaturationStep", "saturation", False),
+    ("iris_pipeline.refpix.RefPixStep", "refpix", False),
     ("iris_pipeline.ramp_fitting.RampFitStep", "ramp_fit", False),
     ("iris_pipeline.pipelines.Detector1Pipeline", "detector1", True),
 )
