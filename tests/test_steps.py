@@ -114,3 +114,12 @@ def test_one_group_ramp_and_fully_saturated_ramp_are_flagged_not_crashing(tmp_pa
     assert (result.dq & dqflags.PIXEL["SATURATED"]).all()
     assert (result.dq & dqflags.PIXEL["DO_NOT_USE"]).all()
     assert isinstance(result, datamodels.RateModel)
+
+
+def test_ramp_steps_refuse_raw_input_with_a_clear_message(tmp_path, refstore):
+    from iris_pipeline.exceptions import InputFileError
+    from iris_pipeline.saturation import SaturationStep
+
+    raw = write_raw(tmp_path / "r_uncal.fits", linear_ramp(np.ones((32, 32)), ngroups=3))
+    with pytest.raises(InputFileError, match="r_uncal.fits: saturation needs a RampModel, not RawRampModel"):
+        SaturationStep.call(str(raw))

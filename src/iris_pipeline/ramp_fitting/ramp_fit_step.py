@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import datamodels
-from ..exceptions import InputFileError
 from ..lib.subarray import Window, reference_cutout
 from ..stpipe import IrisStep
 from .stcal_adapter import fit_ramps_stcal
@@ -43,12 +42,7 @@ class RampFitStep(IrisStep):
     reference_file_types = ["readnoise", "gain"]
 
     def process(self, step_input):
-        ramp = datamodels.open(step_input)
-        if not isinstance(ramp, datamodels.RampModel):
-            raise InputFileError(
-                ramp.meta.filename,
-                f"ramp_fit needs a RampModel, not {ramp.meta.model_type}; run dq_init first",
-            )
+        ramp = self.open_ramp(step_input)
         window = Window.from_model(ramp, ramp.data.shape)
         maps = {}
         for reftype, model_class in (

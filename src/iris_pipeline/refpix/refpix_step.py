@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from .. import datamodels
-from ..exceptions import InputFileError
 from ..instruments import get_instrument
 from ..stpipe import IrisStep
 from .reference_pixels import subtract_reference_pixels
@@ -27,11 +25,7 @@ class RefPixStep(IrisStep):
     """
 
     def process(self, step_input):
-        ramp = datamodels.open(step_input)
-        if not isinstance(ramp, datamodels.RampModel):
-            raise InputFileError(
-                ramp.meta.filename, f"refpix needs a RampModel, not {ramp.meta.model_type}; run dq_init first"
-            )
+        ramp = self.open_ramp(step_input)
         instrument = get_instrument(ramp.meta.instrument.name)
         detector = instrument.detectors[ramp.meta.instrument.detector]
         applied = subtract_reference_pixels(

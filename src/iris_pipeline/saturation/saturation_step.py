@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from .. import datamodels
-from ..exceptions import InputFileError
 from ..instruments import read_pattern_frames
 from ..lib.subarray import Window, reference_cutout
 from ..stpipe import IrisStep
@@ -22,12 +21,7 @@ class SaturationStep(IrisStep):
     reference_file_types = ["saturation"]
 
     def process(self, step_input):
-        ramp = datamodels.open(step_input)
-        if not isinstance(ramp, datamodels.RampModel):
-            raise InputFileError(
-                ramp.meta.filename,
-                f"saturation needs a RampModel, not {ramp.meta.model_type}; run dq_init first",
-            )
+        ramp = self.open_ramp(step_input)
         sat_path = self.get_reference_file(ramp, "saturation")
         with datamodels.SaturationModel(sat_path) as sat:
             window = Window.from_model(ramp, ramp.data.shape)

@@ -16,7 +16,8 @@ from stpipe import Pipeline, Step
 from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
-from ..datamodels import IrisDataModel
+from ..datamodels import IrisDataModel, RampModel
+from ..exceptions import InputFileError
 from ..references import ReferenceMatch, get_backend, sha256_of
 
 __all__ = ["IrisPipeline", "IrisStep"]
@@ -82,6 +83,16 @@ class IrisStep(Step):
 
     def _precache_references(self, input_file):
         """Reference files are local; nothing to prefetch."""
+
+    def open_ramp(self, step_input) -> RampModel:
+        """Open the input as a `RampModel`, or fail with a one-line error saying what to run first."""
+        model = datamodels.open(step_input)
+        if not isinstance(model, RampModel):
+            raise InputFileError(
+                model.meta.filename,
+                f"{self.class_alias} needs a RampModel, not {model.meta.model_type}; run dq_init first",
+            )
+        return model
 
     def get_reference_file(self, input_file, reference_file_type):
         """Path of the reference file of ``reference_file_type`` for the input.
