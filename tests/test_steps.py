@@ -12,7 +12,7 @@ from iris_pipeline.exceptions import ReferenceFileError
 from iris_pipeline.lib.subarray import Window, reference_cutout
 from iris_pipeline.pipelines import Detector1Pipeline
 from iris_pipeline.ramp_fitting import fit_ramps_stcal
-from iris_pipeline.saturation import flag_saturation
+from iris_pipeline.saturation import flag_saturation, prepare_saturation
 
 SAT = dqflags.GROUP["SATURATED"]
 
@@ -31,29 +31,72 @@ def test_initialize_dq_copies_mask_and_starts_clean_groups():
 
 
 def test_saturation_flags_the_crossing_group_and_all_later_ones():
-    data = np.zeros((1, 5, 5, 5), np.float32)
-    data[0, :, 2, 2] = [100, 200, 300, 400, 500]
+    data = np.zeros((5, 5, 5), np.float32)
+    data[:, 2, 2] = [100, 200, 300, 400, 500]
     groupdq = np.zeros(data.shape, np.uint8)
     pixeldq = np.zeros((5, 5), np.uint32)
     level = np.full((5, 5), 1000.0, np.float32)
     level[2, 2] = 250.0
-    flag_saturation(data, groupdq, pixeldq, level, np.zeros((5, 5), np.uint32), n_pix_grow_sat=0)
-    assert [bool(g & SAT) for g in groupdq[0, :, 2, 2]] == [False, False, True, True, True]
+    threshold = prepare_saturation(level, np.zeros((5, 5), np.uint32), pixeldq)
+    flag_saturation(data + 1, groupdq, threshold, n_pix_grow_sat=0)
+    assert [bool(g & SAT) for g in groupdq[:, 2, 2]] == [False, False, True, True, True]
     assert np.count_nonzero(groupdq & SAT) == 3
-    assert level[2, 2] == 250.0
+    assert not pixeldq.any()
 
 
 def test_saturation_grows_into_neighbours_and_honours_unknown_levels():
-    data = np.full((1, 2, 5, 5), 500.0, np.float32)
+    data = np.full((2, 5, 5), 500.0, np.float32)
     level = np.full((5, 5), 1000.0, np.float32)
     level[2, 2] = 100.0
     level[0, 0] = np.nan
+    level[4, 4] = 10.0
+    level_dq = np.zeros((5, 5), np.uint32)
+    level_dq[4, 4] = dqflags.PIXEL["NO_SAT_CHECK"]
     groupdq = np.zeros(data.shape, np.uint8)
     pixeldq = np.zeros((5, 5), np.uint32)
-    flag_saturation(data, groupdq, pixeldq, level, np.zeros((5, 5), np.uint32), n_pix_grow_sat=1)
-    assert np.count_nonzero(groupdq[0, 1] & SAT) == 9
-    assert pixeldq[0, 0] & dqflags.PIXEL["NO_SAT_CHECK"]
-    assert not groupdq[0, :, 0, 0].any()
+    threshold = prepare_saturation(level, level_dq, pixeldq)
+    flag_saturation(data, groupdq, threshold, n_pix_grow_sat=1)
+    assert np.count_nonzero(groupdq[1] & SAT) == 9
+    assert pixeldq[0, 0] & dqflags.PIXEL["NO_SAT_CHECK"] and pixeldq[4, 4] & dqflags.PIXEL["NO_SAT_CHECK"]
+    assert not groupdq[:, 0, 0].any() and not groupdq[:, 4, 4].any()
+
+
+@pytest.mark.parametrize("n_pix_grow_sat", [0, 1, 2])
+def test_saturation_matches_stcal_for_single_read_groups(n_pix_grow_sat):
+    from stcal.saturation.saturation import flag_saturated_pixels
+
+    rng = np.random.default_rng(5)
+    data = np.cumsum(rng.uniform(0, 4000, (1, 8, 40, 30)), axis=1).astype(np.float32)
+    data[0, :, 3, 3] = 0.0
+    level = rng.uniform(10000, 30000, (40, 30)).astype(np.float32)
+    level[5, 5] = np.nan
+    gdq_stcal, _, _ = flag_saturated_pixels(
+        data.copy(), np.zeros(data.shape, np.uint8), np.zeros((40, 30), np.uint32), level.copy(),
+        np.zeros((40, 30), np.uint32), 65535, dqflags.PIXEL, n_pix_grow_sat=n_pix_grow_sat,
+    )  # fmt: skip
+    groupdq = np.zeros(data.shape[1:], np.uint8)
+    threshold = prepare_saturation(level, np.zeros((40, 30), np.uint32), np.zeros((40, 30), np.uint32))
+    flag_saturation(data[0], groupdq, threshold, n_pix_grow_sat)
+    np.testing.assert_array_equal(groupdq, gdq_stcal[0])
+
+
+@pytest.mark.parametrize(("signal_per_read", "group0_saturated"), [(300.0, True), (200.0, False)])
+def test_saturation_diluted_by_group_averaging(signal_per_read, group0_saturated):
+    """Two groups of 4 averaged reads on a 1000 DN bias; the signal saturates at 1000 DN.
+
+    At 300 DN/read the 4th read of group 0 saturates although the group's mean is below the
+    threshold: group 0 must be flagged. At 200 DN/read group 0 never saturates; a test on raw DN
+    (bias included) would flag it wrongly.
+    """
+    bias = 1000.0
+    reads = bias + np.minimum(signal_per_read * np.arange(1, 9), 1000.0)
+    data = np.array([reads[:4].mean(), reads[4:].mean()], np.float32)[:, None, None]
+    threshold = np.full((1, 1), bias + 1000.0, np.float32)
+    groupdq = np.zeros((2, 1, 1), np.uint8)
+    flag_saturation(
+        data, groupdq, threshold, 0, read_pattern=[[1, 2, 3, 4], [5, 6, 7, 8]], bias_dn=np.full((1, 1), bias, np.float32)
+    )
+    assert [bool(g & SAT) for g in groupdq[:, 0, 0]] == [group0_saturated, True]
 
 
 def test_stcal_fit_uses_single_read_noise_correctly():

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import datamodels
-from ..lib.subarray import Window, reference_cutout
 from ..stpipe import IrisStep
 from .dq_init import initialize_dq
 
@@ -25,18 +24,9 @@ class DQInitStep(IrisStep):
             ramp = datamodels.RampModel()
             ramp.update(raw)
             ramp.meta.filename = raw.meta.filename
-            mask_path = self.get_reference_file(raw, "mask")
             shape = raw.data.shape
-            if mask_path == "N/A":
-                mask_dq = np.zeros(shape[-2:], dtype=np.uint32)
-            else:
-                with datamodels.MaskModel(mask_path) as mask:
-                    mask_dq = reference_cutout(
-                        mask.dq,
-                        Window.from_model(mask, mask.dq.shape),
-                        Window.from_model(raw, shape),
-                        mask.meta.filename,
-                    )
+            mask = self.get_reference_arrays(raw, "mask", "dq")
+            mask_dq = np.zeros(shape[-2:], dtype=np.uint32) if mask is None else mask[0]
             ramp.pixeldq, ramp.groupdq = initialize_dq(mask_dq, shape)
             ramp.data = raw.data.astype(np.float32)
             ramp.err = np.zeros(shape, dtype=np.float32)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from .. import datamodels
-from ..lib.subarray import Window, reference_cutout
 from ..stpipe import IrisStep
 from .stcal_adapter import fit_ramps_stcal
 
@@ -43,18 +42,11 @@ class RampFitStep(IrisStep):
 
     def process(self, step_input):
         ramp = self.open_ramp(step_input)
-        window = Window.from_model(ramp, ramp.data.shape)
-        maps = {}
-        for reftype, model_class in (
-            ("readnoise", datamodels.ReadnoiseModel),
-            ("gain", datamodels.GainModel),
-        ):
-            with model_class(self.get_reference_file(ramp, reftype)) as ref:
-                ref_window = Window.from_model(ref, ref.data.shape)
-                maps[reftype] = reference_cutout(ref.data, ref_window, window, ref.meta.filename).copy()
+        (read_noise,) = self.get_reference_arrays(ramp, "readnoise", "data")
+        (gain,) = self.get_reference_arrays(ramp, "gain", "data")
         exposure = ramp.meta.exposure
         image, integrations = fit_ramps_stcal(
-            ramp.data, ramp.groupdq, ramp.pixeldq, maps["readnoise"], maps["gain"],
+            ramp.data, ramp.groupdq, ramp.pixeldq, read_noise, gain,
             frame_time_s=exposure.frame_time, group_time_s=exposure.group_time,
             nframes=exposure.nframes, groupgap=exposure.groupgap, algorithm=self.algorithm,
             weighting=self.weighting, suppress_one_group=self.suppress_one_group,

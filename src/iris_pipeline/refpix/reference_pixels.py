@@ -11,12 +11,21 @@ the detector systems; JWST calibration documentation, "Reference Pixel Correctio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numba
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
 from .. import dqflags
 
-__all__ = ["ReferencePixelLayout", "subtract_reference_pixels"]
+__all__ = [
+    "ReferenceOffsets",
+    "ReferencePixelLayout",
+    "apply_reference_offsets",
+    "measure_reference_offsets",
+    "subtract_reference_pixels",
+]
 
 UNUSABLE_REFERENCE = np.uint32(dqflags.PIXEL["BAD_REF_PIXEL"])
 REFERENCE = np.uint32(dqflags.PIXEL["REFERENCE_PIXEL"])
@@ -55,24 +64,132 @@ class ReferencePixelLayout:
         return self.channel.copy()
 
 
-def _channel_offsets(data_dn, layout, odd_even_columns):
-    """Mean reference-row level of each column group, broadcast to columns: (nints, ngroups, nx)."""
-    labels = layout.column_groups(odd_even_columns)
+@dataclass
+class ReferenceOffsets:
+    """Bias drifts of one integration measured on its reference pixels, DN.
+
+    Attributes
+    ----------
+    column_dn : np.ndarray or None
+        Offset of every column in every group, (ngroups, nx), from the reference rows.
+    row_dn : np.ndarray or None
+        Offset of every row in every group, (ngroups, ny), from the reference columns.
+    """
+
+    column_dn: np.ndarray | None
+    row_dn: np.ndarray | None
+
+    @property
+    def applied(self) -> dict[str, bool]:
+        return {"rows": self.column_dn is not None, "columns": self.row_dn is not None}
+
+
+def _as_dn(values, data_offset, bias_dn):
+    """Raw values (any dtype) -> float64 DN above the bias."""
+    values = values.astype(np.float64) + data_offset
+    if bias_dn is not None:
+        values -= bias_dn
+    return values
+
+
+def _column_offsets(rows_dn, usable, labels):
+    """Mean reference-row level of each column group, broadcast to columns: (ngroups, nx)."""
     labels = labels - labels.min()
     nlabels = int(labels.max()) + 1
-    rows = data_dn[:, :, layout.rows, :]
-    weights = layout.usable[layout.rows, :].astype(np.float64)
-    row_sums = np.einsum("igrx,rx->igx", rows, weights, dtype=np.float64)
-    counts_per_column = weights.sum(axis=0)
-    nints, ngroups, nx = row_sums.shape
-    sums = np.zeros((nints * ngroups, nlabels))
-    for label in range(nlabels):
-        in_label = labels == label
-        sums[:, label] = row_sums.reshape(-1, nx)[:, in_label].sum(axis=1)
-    counts = np.bincount(labels, weights=counts_per_column, minlength=nlabels)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / counts, 0.0)
-    return means[:, labels].reshape(nints, ngroups, nx)
+    weights = usable.astype(np.float64)
+    column_sums = np.einsum("grx,rx->gx", rows_dn, weights)
+    sums = np.stack([np.bincount(labels, weights=group, minlength=nlabels) for group in column_sums])
+    counts = np.bincount(labels, weights=weights.sum(axis=0), minlength=nlabels)
+    means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    return means[:, labels]
+
+
+def measure_reference_offsets(
+    ramp,
+    pixeldq: np.ndarray,
+    first_column: int,
+    channel_width_pix: int,
+    *,
+    bias_dn: np.ndarray | None = None,
+    data_offset: float = 0.0,
+    odd_even_columns: bool = True,
+    use_side_ref_pixels: bool = True,
+    side_smoothing_length: int = 11,
+    side_gain: float = 1.0,
+) -> ReferenceOffsets:
+    """Measure the drifts of one integration; only its reference rows and columns are read.
+
+    Parameters
+    ----------
+    ramp : array-like
+        Groups of one integration, (ngroups, ny, nx), in DN after adding ``data_offset``; may be
+        a memory-mapped integer array (only the reference rows and columns are converted).
+    pixeldq : np.ndarray
+        uint32 pixel DQ (ny, nx) with ``REFERENCE_PIXEL`` on the reference border; pixels flagged
+        ``BAD_REF_PIXEL`` are not used (``DO_NOT_USE`` is normal on reference pixels).
+    first_column : int
+        0-based full-frame column of the window's first column (``SUBSTRT1 - 1``).
+    channel_width_pix : int
+        Columns read by one output channel.
+    bias_dn : np.ndarray, optional
+        Superbias (ny, nx) to remove from the reference pixels first, as in the data they correct.
+    data_offset : float
+        Added to the stored values (32768 for FITS unsigned integers read unscaled).
+    odd_even_columns : bool
+        Measure even and odd columns of each channel separately (they have separate drifts).
+    use_side_ref_pixels : bool
+        Also measure the row-by-row drift on the reference columns.
+    side_smoothing_length : int
+        Rows of the running mean applied to the side reference signal.
+    side_gain : float
+        Multiplier of the side correction.
+    """
+    layout = ReferencePixelLayout(pixeldq, first_column, channel_width_pix)
+    column_dn = row_dn = None
+    if layout.rows.size:
+        bias_rows = None if bias_dn is None else bias_dn[layout.rows, :]
+        rows_dn = _as_dn(np.asarray(ramp[:, layout.rows, :]), data_offset, bias_rows)
+        column_dn = _column_offsets(rows_dn, layout.usable[layout.rows, :], layout.column_groups(odd_even_columns))
+    if use_side_ref_pixels and layout.columns.size:
+        bias_cols = None if bias_dn is None else bias_dn[:, layout.columns]
+        side_dn = _as_dn(np.asarray(ramp[:, :, layout.columns]), data_offset, bias_cols)
+        if column_dn is not None:
+            side_dn -= column_dn[:, None, layout.columns]
+        weights = layout.usable[:, layout.columns].astype(np.float64)
+        counts = weights.sum(axis=1)
+        sums = np.einsum("gyc,yc->gy", side_dn, weights)
+        side = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+        row_dn = side_gain * uniform_filter1d(side, size=side_smoothing_length, axis=-1, mode="nearest")
+    return ReferenceOffsets(column_dn, row_dn)
+
+
+def apply_reference_offsets(block_dn: np.ndarray, offsets: ReferenceOffsets, first_row: int = 0) -> None:
+    """Subtract measured offsets from a block of rows of one integration, in place.
+
+    Parameters
+    ----------
+    block_dn : np.ndarray
+        float32 groups, DN, (ngroups, nrows, nx).
+    offsets : ReferenceOffsets
+        Offsets of the integration.
+    first_row : int
+        Row of the integration where the block starts.
+    """
+    nrows = block_dn.shape[1]
+    column = None if offsets.column_dn is None else offsets.column_dn.astype(np.float32)
+    row = None if offsets.row_dn is None else offsets.row_dn[:, first_row : first_row + nrows].astype(np.float32)
+    _subtract_offsets(block_dn, column, row)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _subtract_offsets(block_dn, column_dn, row_dn):
+    ngroups, nrows, nx = block_dn.shape
+    for row in numba.prange(nrows):
+        for group in range(ngroups):
+            row_offset = np.float32(0.0) if row_dn is None else row_dn[group, row]
+            for col in range(nx):
+                column_offset = np.float32(0.0) if column_dn is None else column_dn[group, col]
+                block_dn[group, row, col] -= column_offset + row_offset
 
 
 def subtract_reference_pixels(
@@ -85,27 +202,15 @@ def subtract_reference_pixels(
     side_smoothing_length: int = 11,
     side_gain: float = 1.0,
 ) -> dict[str, bool]:
-    """Remove per-read bias drifts measured on the reference pixels, in place.
+    """Remove per-read bias drifts measured on the reference pixels from a whole ramp, in place.
 
     Parameters
     ----------
     data_dn : np.ndarray
         float32 ramp in DN, (nints, ngroups, ny, nx); corrected in place.
-    pixeldq : np.ndarray
-        uint32 pixel DQ (ny, nx) with ``REFERENCE_PIXEL`` on the reference border; pixels flagged
-        ``BAD_REF_PIXEL`` are not used (``DO_NOT_USE`` is normal on reference pixels).
-    first_column : int
-        0-based full-frame column of the window's first column (``SUBSTRT1 - 1``).
-    channel_width_pix : int
-        Columns read by one output channel.
-    odd_even_columns : bool
-        Measure even and odd columns of each channel separately (they have separate drifts).
-    use_side_ref_pixels : bool
-        Also subtract the row-by-row drift measured on the reference columns.
-    side_smoothing_length : int
-        Rows of the running mean applied to the side reference signal.
-    side_gain : float
-        Multiplier of the side correction.
+    pixeldq, first_column, channel_width_pix, odd_even_columns, use_side_ref_pixels,
+    side_smoothing_length, side_gain
+        As for `measure_reference_offsets`.
 
     Returns
     -------
@@ -113,18 +218,13 @@ def subtract_reference_pixels(
         Which corrections were applied: ``{'rows': bool, 'columns': bool}`` (a window without
         reference rows or columns cannot have that part).
     """
-    layout = ReferencePixelLayout(pixeldq, first_column, channel_width_pix)
     applied = {"rows": False, "columns": False}
-    if layout.rows.size:
-        data_dn -= _channel_offsets(data_dn, layout, odd_even_columns)[:, :, None, :].astype(data_dn.dtype)
-        applied["rows"] = True
-    if use_side_ref_pixels and layout.columns.size:
-        weights = layout.usable[:, layout.columns].astype(np.float64)
-        counts = weights.sum(axis=1)
-        side = np.einsum("igyc,yc->igy", data_dn[..., layout.columns], weights, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            side = np.where(counts > 0, side / counts, 0.0)
-        side = uniform_filter1d(side, size=side_smoothing_length, axis=-1, mode="nearest")
-        data_dn -= (side_gain * side)[..., None].astype(data_dn.dtype)
-        applied["columns"] = True
+    for integration in data_dn:
+        offsets = measure_reference_offsets(
+            integration, pixeldq, first_column, channel_width_pix, odd_even_columns=odd_even_columns,
+            use_side_ref_pixels=use_side_ref_pixels, side_smoothing_length=side_smoothing_length,
+            side_gain=side_gain,
+        )  # fmt: skip
+        apply_reference_offsets(integration, offsets)
+        applied = offsets.applied
     return applied

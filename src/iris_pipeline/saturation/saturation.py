@@ -1,66 +1,134 @@
-"""Saturation flagging on plain arrays, by stcal's JWST algorithm."""
+"""Saturation flagging on plain arrays (numba, parallel over rows).
+
+The algorithm is JWST's (stcal ``saturation``; JWST calibration documentation, "Saturation
+Detection"): a group at or above the pixel's saturation level is flagged ``SATURATED`` with every
+later group; groups at or below 0 DN get ``AD_FLOOR`` and ``DO_NOT_USE``; saturated pixels are
+grown into a ``(2n+1) x (2n+1)`` box for charge spilling; pixels whose level is unknown (NaN or
+``NO_SAT_CHECK``) are never flagged. When groups average several reads, a group just before a
+saturated one is also flagged when its mean is high enough that its last read may have saturated.
+Unlike stcal, that test is made on the signal above the bias when a bias is given, since the
+dilution by averaging applies to the signal, not to the pedestal.
+
+The kernels work on one integration or a block of its rows, so that the streaming stage-1 driver
+and the standalone step share them.
+"""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
-from stcal.saturation.saturation import flag_saturated_pixels
 
 from .. import dqflags
 
-__all__ = ["ADC_MAX_DN", "flag_saturation"]
+__all__ = ["ADC_MAX_DN", "flag_saturation", "prepare_saturation"]
 
 ADC_MAX_DN = 65535
 """Largest value of the 16-bit analogue-to-digital converter, DN."""
 
+SATURATED = np.uint8(dqflags.GROUP["SATURATED"])
+AD_FLOOR_DNU = np.uint8(dqflags.GROUP["AD_FLOOR"] | dqflags.GROUP["DO_NOT_USE"])
+NO_SAT_CHECK = np.uint32(dqflags.PIXEL["NO_SAT_CHECK"])
 
-def flag_saturation(
-    data_dn: np.ndarray,
-    groupdq: np.ndarray,
-    pixeldq: np.ndarray,
-    saturation_dn: np.ndarray,
-    saturation_dq: np.ndarray,
-    n_pix_grow_sat: int = 1,
-    read_pattern: list[list[float]] | None = None,
-):
-    """Flag saturated groups (and every later group) and A/D-floor groups.
+
+def prepare_saturation(saturation_dn: np.ndarray, saturation_dq: np.ndarray, pixeldq: np.ndarray) -> np.ndarray:
+    """Thresholds to use: unknown levels set above the A/D range; ``NO_SAT_CHECK`` added to the pixel DQ.
 
     Parameters
     ----------
-    data_dn : np.ndarray
-        Ramp, DN, shape (nints, ngroups, ny, nx).
-    groupdq : np.ndarray
-        uint8 group DQ, same shape, updated in place.
-    pixeldq : np.ndarray
-        uint32 pixel DQ (ny, nx), updated in place.
     saturation_dn : np.ndarray
-        Saturation level, raw DN (bias included), (ny, nx). NaN means unknown: such pixels are
-        flagged ``NO_SAT_CHECK`` and never flagged saturated. Not modified.
+        Saturation level, raw DN (bias included), (ny, nx). NaN means unknown.
     saturation_dq : np.ndarray
-        uint32 DQ of the saturation reference (``NO_SAT_CHECK`` honoured). Not modified.
-    n_pix_grow_sat : int
-        Neighbours on each side also flagged, for charge spilling out of a saturated pixel.
-    read_pattern : list of list of float, optional
-        Frame times (or indices) averaged into each group, to catch saturation hidden by
-        on-board averaging (NFRAMES > 1).
+        uint32 DQ of the saturation reference.
+    pixeldq : np.ndarray
+        uint32 pixel DQ of the exposure, updated in place.
 
     Returns
     -------
-    groupdq, pixeldq : np.ndarray
-        The updated arrays.
+    np.ndarray
+        float32 thresholds, DN.
     """
-    threshold = np.array(saturation_dn, dtype=np.float32)
-    sat_dq = np.array(saturation_dq, dtype=np.uint32)
-    flagged_groupdq, flagged_pixeldq, _ = flag_saturated_pixels(
-        data_dn,
-        groupdq.copy(),
-        pixeldq.copy(),
-        threshold,
-        sat_dq,
-        ADC_MAX_DN,
-        dqflags.PIXEL,
-        n_pix_grow_sat=n_pix_grow_sat,
-        read_pattern=read_pattern,
-    )
-    groupdq[...] = flagged_groupdq
-    pixeldq[...] = flagged_pixeldq | (sat_dq & np.uint32(dqflags.PIXEL["NO_SAT_CHECK"]))
-    return groupdq, pixeldq
+    unknown = ~np.isfinite(saturation_dn) | ((saturation_dq & NO_SAT_CHECK) != 0)
+    pixeldq |= np.where(unknown, NO_SAT_CHECK, np.uint32(0))
+    return np.where(unknown, ADC_MAX_DN + 1, saturation_dn).astype(np.float32)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _flag_forward(ramp_dn, groupdq, threshold_dn):
+    ngroups, nrows, nx = ramp_dn.shape
+    for row in numba.prange(nrows):
+        for col in range(nx):
+            saturated = False
+            for group in range(ngroups):
+                value = ramp_dn[group, row, col]
+                if value >= threshold_dn[row, col]:
+                    saturated = True
+                if saturated:
+                    groupdq[group, row, col] |= SATURATED
+                if value <= 0.0:
+                    groupdq[group, row, col] |= AD_FLOOR_DNU
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _flag_diluted(ramp_dn, groupdq, threshold_dn, bias_dn, dilution):
+    ngroups, nrows, nx = ramp_dn.shape
+    for row in numba.prange(nrows):
+        for col in range(nx):
+            for group in range(ngroups - 2, -1, -1):
+                if dilution[group] >= 1.0:
+                    continue
+                this_dq = groupdq[group, row, col]
+                if this_dq & SATURATED or not groupdq[group + 1, row, col] & SATURATED:
+                    continue
+                bias = bias_dn[row, col]
+                if ramp_dn[group, row, col] - bias >= (threshold_dn[row, col] - bias) * dilution[group]:
+                    groupdq[group, row, col] |= SATURATED
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _grow(groupdq, saturated_before, n_pix):
+    ngroups, nrows, nx = groupdq.shape
+    for group in range(ngroups):
+        for row in numba.prange(nrows):
+            for col in range(nx):
+                if not saturated_before[group, row, col]:
+                    continue
+                for r in range(max(0, row - n_pix), min(nrows, row + n_pix + 1)):
+                    for c in range(max(0, col - n_pix), min(nx, col + n_pix + 1)):
+                        groupdq[group, r, c] |= SATURATED
+
+
+def flag_saturation(
+    ramp_dn: np.ndarray,
+    groupdq: np.ndarray,
+    threshold_dn: np.ndarray,
+    n_pix_grow_sat: int = 1,
+    read_pattern: list[list[float]] | None = None,
+    bias_dn: np.ndarray | None = None,
+) -> None:
+    """Flag saturated and A/D-floor groups of one integration (or a block of its rows), in place.
+
+    Parameters
+    ----------
+    ramp_dn : np.ndarray
+        float32 raw groups, DN (bias included), (ngroups, nrows, nx).
+    groupdq : np.ndarray
+        uint8 group DQ, same shape, updated in place.
+    threshold_dn : np.ndarray
+        float32 thresholds from `prepare_saturation`, (nrows, nx).
+    n_pix_grow_sat : int
+        Neighbours on each side also flagged (a block needs this many halo rows for its interior
+        to be exact).
+    read_pattern : list of list of float, optional
+        Read times (or indices) averaged into each group; enables the test for saturation diluted
+        by on-board averaging.
+    bias_dn : np.ndarray, optional
+        Bias of each pixel, DN, for that test (0 when not given).
+    """
+    _flag_forward(ramp_dn, groupdq, threshold_dn)
+    if read_pattern is not None and any(len(frames) > 1 for frames in read_pattern):
+        dilution = np.array([np.mean(frames) / frames[-1] for frames in read_pattern], dtype=np.float64)
+        bias = np.zeros_like(threshold_dn) if bias_dn is None else bias_dn.astype(np.float32)
+        _flag_diluted(ramp_dn, groupdq, threshold_dn, bias, dilution)
+    if n_pix_grow_sat > 0:
+        saturated_before = (groupdq & SATURATED) != 0
+        _grow(groupdq, saturated_before, n_pix_grow_sat)

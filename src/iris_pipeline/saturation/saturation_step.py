@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from .. import datamodels
 from ..instruments import read_pattern_frames
-from ..lib.subarray import Window, reference_cutout
 from ..stpipe import IrisStep
-from .saturation import flag_saturation
+from .saturation import flag_saturation, prepare_saturation
 
 __all__ = ["SaturationStep"]
 
@@ -22,20 +20,12 @@ class SaturationStep(IrisStep):
 
     def process(self, step_input):
         ramp = self.open_ramp(step_input)
-        sat_path = self.get_reference_file(ramp, "saturation")
-        with datamodels.SaturationModel(sat_path) as sat:
-            window = Window.from_model(ramp, ramp.data.shape)
-            ref_window = Window.from_model(sat, sat.data.shape)
-            level = reference_cutout(sat.data, ref_window, window, sat.meta.filename)
-            level_dq = reference_cutout(sat.dq, ref_window, window, sat.meta.filename)
-            exposure = ramp.meta.exposure
-            pattern = None
-            if (exposure.nframes or 1) > 1:
-                pattern = read_pattern_frames(
-                    exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time
-                )
-            flag_saturation(
-                ramp.data, ramp.groupdq, ramp.pixeldq, level, level_dq,
-                n_pix_grow_sat=self.n_pix_grow_sat, read_pattern=pattern,
-            )  # fmt: skip
+        level, level_dq = self.get_reference_arrays(ramp, "saturation", "data", "dq")
+        exposure = ramp.meta.exposure
+        pattern = None
+        if (exposure.nframes or 1) > 1:
+            pattern = read_pattern_frames(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time)
+        threshold = prepare_saturation(level, level_dq, ramp.pixeldq)
+        for integration, groupdq in zip(ramp.data, ramp.groupdq, strict=True):
+            flag_saturation(integration, groupdq, threshold, self.n_pix_grow_sat, read_pattern=pattern)
         return ramp

@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from stpipe import Pipeline, Step
 from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
-from ..datamodels import IrisDataModel, RampModel
-from ..exceptions import InputFileError
+from ..datamodels import IrisDataModel, RampModel, ReferenceFileModel
+from ..exceptions import InputFileError, ReferenceFileError
+from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
 
 __all__ = ["IrisPipeline", "IrisStep"]
@@ -25,6 +27,12 @@ __all__ = ["IrisPipeline", "IrisStep"]
 log = logging.getLogger(__name__)
 
 NOT_APPLICABLE = "N/A"
+
+REFERENCE_MODEL_CLASSES = {
+    cls.reftype: cls
+    for cls in vars(datamodels).values()
+    if isinstance(cls, type) and issubclass(cls, ReferenceFileModel) and hasattr(cls, "reftype")
+}
 
 PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "s3d", "i2d", "cat", "x1d")
 
@@ -93,6 +101,41 @@ class IrisStep(Step):
                 f"{self.class_alias} needs a RampModel, not {model.meta.model_type}; run dq_init first",
             )
         return model
+
+    def get_reference_arrays(self, model, reference_file_type, *names, shape=None):
+        """Arrays of a reference file cut to the model's detector window (copies, native byte order).
+
+        Parameters
+        ----------
+        model : IrisDataModel
+            The exposure.
+        reference_file_type : str
+            Reference type (``'saturation'``, ``'gain'``...).
+        *names : str
+            Array attributes of the reference model (``'data'``, ``'dq'``, ``'coeffs'``).
+        shape : tuple, optional
+            Shape of the exposure's data (default ``model.data.shape``).
+
+        Returns
+        -------
+        tuple of np.ndarray, or None
+            The arrays, or None when the reference is overridden as ``N/A``.
+        """
+        path = self.get_reference_file(model, reference_file_type)
+        if path == NOT_APPLICABLE:
+            return None
+        model_class = REFERENCE_MODEL_CLASSES[reference_file_type]
+        window = Window.from_model(model, shape if shape is not None else model.data.shape)
+        with model_class(path) as ref:
+            arrays = []
+            for name in names:
+                array = getattr(ref, name)
+                if array is None or array.ndim < 2:
+                    raise ReferenceFileError(f"{path}: {reference_file_type} reference has no {name} array")
+                ref_window = Window.from_model(ref, array.shape)
+                cut = reference_cutout(array, ref_window, window, Path(path).name)
+                arrays.append(np.array(cut, dtype=cut.dtype.newbyteorder("=")))
+        return tuple(arrays)
 
     def get_reference_file(self, input_file, reference_file_type):
         """Path of the reference file of ``reference_file_type`` for the input.

@@ -1,0 +1,6 @@
+"""Classical linearity correction with per-pixel polynomials from the LINEARITY reference file."""
+
+from .linearity import apply_linearity, prepare_coefficients
+from .linearity_step import LinearityStep
+
+__all__ = ["LinearityStep", "apply_linearity", "prepare_coefficients"]
