@@ -1,6 +1,6 @@
 """Superbias subtraction: the bias level of every pixel, from the SUPERBIAS reference file."""
 
-from .superbias import subtract_superbias
+from .superbias import prepare_superbias, subtract_superbias
 from .superbias_step import SuperBiasStep
 
-__all__ = ["SuperBiasStep", "subtract_superbias"]
+__all__ = ["SuperBiasStep", "prepare_superbias", "subtract_superbias"]
