@@ -78,6 +78,10 @@ def fit_ramps_stcal(
     """
     if algorithm not in STCAL_ALGORITHMS:
         raise ValueError(f"unknown stcal algorithm {algorithm!r}; choose one of {STCAL_ALGORITHMS}")
+    # stcal's C extension accepts only these exact types (anything else crashes the process).
+    data_dn = np.ascontiguousarray(data_dn, dtype=np.float32)
+    groupdq = np.ascontiguousarray(groupdq, dtype=np.uint8)
+    pixeldq = np.ascontiguousarray(pixeldq, dtype=np.uint32)
     ramp = RampData()
     ramp.set_arrays(data_dn, groupdq, pixeldq, np.zeros(pixeldq.shape, dtype=np.float32))
     ramp.set_meta(

@@ -4,10 +4,16 @@ The algorithm is JWST's (stcal ``saturation``; JWST calibration documentation, "
 Detection"): a group at or above the pixel's saturation level is flagged ``SATURATED`` with every
 later group; groups at or below 0 DN get ``AD_FLOOR`` and ``DO_NOT_USE``; saturated pixels are
 grown into a ``(2n+1) x (2n+1)`` box for charge spilling; pixels whose level is unknown (NaN or
-``NO_SAT_CHECK``) are never flagged. When groups average several reads, a group just before a
-saturated one is also flagged when its mean is high enough that its last read may have saturated.
-Unlike stcal, that test is made on the signal above the bias when a bias is given, since the
-dilution by averaging applies to the signal, not to the pedestal.
+``NO_SAT_CHECK``) are never flagged.
+
+When groups average several reads, the mean of a group whose last reads saturated stays below the
+threshold. A group is then also flagged (with every later one) when its mean signal, extrapolated
+along a linear ramp to its last read, reaches the threshold: ``mean - bias >= (threshold - bias) *
+dilution``, with ``dilution = mean(read times) / last read time``. Two differences from stcal: the
+test applies to every group, the last one included (stcal tests only a group followed by a
+saturated one, which leaves the second group of an MCDS exposure unprotected), and it is made on
+the signal above the bias when a bias is given, since averaging dilutes the signal, not the
+pedestal.
 
 The kernels work on one integration or a block of its rows, so that the streaming stage-1 driver
 and the standalone step share them.
@@ -73,15 +79,14 @@ def _flag_diluted(ramp_dn, groupdq, threshold_dn, bias_dn, dilution):
     ngroups, nrows, nx = ramp_dn.shape
     for row in numba.prange(nrows):
         for col in range(nx):
-            for group in range(ngroups - 2, -1, -1):
-                if dilution[group] >= 1.0:
+            bias = bias_dn[row, col]
+            for group in range(ngroups):
+                if dilution[group] >= 1.0 or groupdq[group, row, col] & SATURATED:
                     continue
-                this_dq = groupdq[group, row, col]
-                if this_dq & SATURATED or not groupdq[group + 1, row, col] & SATURATED:
-                    continue
-                bias = bias_dn[row, col]
                 if ramp_dn[group, row, col] - bias >= (threshold_dn[row, col] - bias) * dilution[group]:
-                    groupdq[group, row, col] |= SATURATED
+                    for later in range(group, ngroups):
+                        groupdq[later, row, col] |= SATURATED
+                    break
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
