@@ -1,0 +1,551 @@
+"""Numba kernels of the optimally weighted OLS ramp fit (stcal OLS_C), fused with jump detection.
+
+Per pixel and segment the arithmetic is stcal's ``slope_fitter.c`` (see :mod:`.ols` for the
+description and the deliberate differences); times are the groups' mean times, so that unevenly
+spaced groups are fitted correctly, which reduces to stcal's group-index arithmetic for even spacing.
+
+Two paths give the same numbers:
+
+* clean pixels (no group flag, usable gain, no jump) of a row are fitted a tile of columns at a
+  time. Their single segment is the whole ramp, so the weighted slope is a fixed linear combination
+  of the first differences for each of stcal's six weighting exponents, and its variances fixed
+  multiples of the read variance and of the rate; the coefficients are precomputed
+  (``ols._clean_ramp_tables``) and each pixel picks those of its signal-to-noise class. The median
+  rate (for stcal's variances and for jump detection only) comes from a sorting network over the
+  tile (see :mod:`iris_pipeline.jump._kernels`);
+* every other pixel goes through :func:`fit_pixel`, a scalar transcription of stcal's per-pixel code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .. import dqflags
+from ..jump import _kernels as jk
+
+DO_NOT_USE = np.uint8(dqflags.GROUP["DO_NOT_USE"])
+SATURATED = np.uint8(dqflags.GROUP["SATURATED"])
+JUMP_DET = np.uint8(dqflags.GROUP["JUMP_DET"])
+PERSISTENCE = np.uint8(dqflags.GROUP["PERSISTENCE"])
+NOT_PERSISTENCE = np.uint8(0xFF ^ dqflags.GROUP["PERSISTENCE"])
+UNUSABLE = np.uint8(dqflags.GROUP["DO_NOT_USE"] | dqflags.GROUP["SATURATED"])
+PIXEL_DO_NOT_USE = np.uint32(dqflags.PIXEL["DO_NOT_USE"])
+PIXEL_SATURATED = np.uint32(dqflags.PIXEL["SATURATED"])
+PIXEL_JUMP_DET = np.uint32(dqflags.PIXEL["JUMP_DET"])
+PIXEL_PERSISTENCE = np.uint32(dqflags.PIXEL["PERSISTENCE"])
+PIXEL_NO_GAIN = np.uint32(dqflags.PIXEL["NO_GAIN_VALUE"] | dqflags.PIXEL["DO_NOT_USE"])
+PIXEL_INVALID = np.uint32(dqflags.PIXEL["DO_NOT_USE"] | dqflags.PIXEL["SATURATED"])
+
+SNR_LIMITS = (5.0, 10.0, 20.0, 50.0, 100.0)
+"""stcal's segment signal-to-noise classes ..."""
+POWERS = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
+"""... and the exponent of the Fixsen et al. (2000) weights in each class."""
+NCLASSES = len(POWERS)
+
+# Indices into the float64 `timing` array built by ols.py: stcal's one-group time (mean time of the
+# first group) and group time (time between the first two groups), for single-group segments.
+T_ONE_GROUP, T_GROUP = 0, 1
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def snr_class(signal_dn, gain_e_per_dn, read_var_e2):
+    """stcal's segment S/N class: ``signal * gain / sqrt(read_noise_e**2 + signal * gain)`` -> 0..5."""
+    den = read_var_e2 + signal_dn * gain_e_per_dn
+    if den <= 0.0 or gain_e_per_dn == 0.0:
+        return 0
+    snr = signal_dn * gain_e_per_dn / math.sqrt(den)
+    level = 0
+    for limit in SNR_LIMITS:
+        if snr >= limit:
+            level += 1
+    return level
+
+
+# ----------------------------------------------------------------------------------------------
+# Scalar path
+# ----------------------------------------------------------------------------------------------
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2):
+    """Optimally weighted slope of groups ``start .. stop-1`` (at least 2), DN/s, and its noise factors.
+
+    Returns ``(slope, q_read, q_poisson)``: writing the slope as ``sum_k c_k y_k``, ``q_read = sum(c**2)``
+    (read-noise variance per group read variance) and ``q_poisson = sum_j dt_j (sum_{k>j} c_k)**2``
+    (Poisson variance per DN/s of rate per e-/DN of gain), the variance of the slope actually computed.
+    """
+    length = stop - start
+    span = times_s[stop - 1] - times_s[start]
+    if length == 2:
+        return (ramp_dn[start + 1] - ramp_dn[start]) / span, 2.0 / (span * span), 1.0 / span
+    power = POWERS[snr_class(ramp_dn[stop - 1] - ramp_dn[start], gain, read_var_e2)]
+    mid = 0.5 * span
+    sum_w = sum_x = sum_xx = sum_y = sum_xy = 0.0
+    for k in range(start, stop):
+        x = times_s[k] - times_s[start]
+        # stcal evaluates the weight with powf (single precision).
+        weight = np.float64(np.float32(abs(x - mid) / mid) ** np.float32(power))
+        y = ramp_dn[k]
+        sum_w += weight
+        sum_x += weight * x
+        sum_xx += weight * x * x
+        sum_y += weight * y
+        sum_xy += weight * x * y
+    den = sum_w * sum_xx - sum_x * sum_x
+    q_read = 0.0
+    q_poisson = 0.0
+    tail = 0.0
+    for k in range(stop - 1, start - 1, -1):
+        x = times_s[k] - times_s[start]
+        weight = np.float64(np.float32(abs(x - mid) / mid) ** np.float32(power))
+        coef = weight * (sum_w * x - sum_x) / den
+        q_read += coef * coef
+        if k > start:
+            tail += coef
+            q_poisson += (times_s[k] - times_s[k - 1]) * tail * tail
+    return (sum_w * sum_xy - sum_x * sum_y) / den, q_read, q_poisson
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def centred_sum_squares(times_s, start, stop):
+    mean = 0.0
+    for k in range(start, stop):
+        mean += times_s[k]
+    mean /= stop - start
+    total = 0.0
+    for k in range(start, stop):
+        total += (times_s[k] - mean) ** 2
+    return total
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, suppress_one_group, exact, pixeldq, work):
+    """Fit one pixel's ramp with any group flags (stcal OLS_C per-pixel logic).
+
+    Parameters
+    ----------
+    ramp_dn : np.ndarray
+        float64 (ngroups,), DN.
+    flags : np.ndarray
+        uint8 (ngroups,) group flags, jumps included.
+    times_s, timing : np.ndarray
+        Group mean times, s; and [one-group time, group time], s.
+    read_noise_dn, gain : float
+        Noise of one read, DN; gain, e-/DN.
+    nframes : int
+        Reads averaged per group.
+    suppress_one_group : bool
+        Ramps with a single good group give no slope.
+    exact : bool
+        Variances of the slope computed (True) or stcal's (False); see :mod:`.ols`.
+    pixeldq : int
+        uint32 pixel flags.
+    work : np.ndarray
+        float64 scratch, (3, ngroups).
+
+    Returns
+    -------
+    slope, var_poisson, var_rnoise, err : float
+        DN/s and (DN/s)^2.
+    dq : int
+        uint32 output flags.
+    """
+    ngroups = ramp_dn.shape[0]
+    dq = np.uint32(pixeldq)
+    if not gain > 0.0:
+        dq |= PIXEL_NO_GAIN
+    good_np = 0
+    for k in range(ngroups):
+        if flags[k] & NOT_PERSISTENCE == 0:
+            good_np += 1
+    # As stcal, suppression never applies to single-group integrations.
+    suppress_one_group = suppress_one_group and ngroups > 1
+    suppressed = suppress_one_group and good_np == 1
+    extra = DO_NOT_USE if suppressed else np.uint8(0)
+    count_good = count_sat = count_unusable = 0
+    for k in range(ngroups):
+        f = flags[k] | extra
+        if f & JUMP_DET:
+            dq |= PIXEL_JUMP_DET
+        if f & PERSISTENCE:
+            dq |= PIXEL_PERSISTENCE
+        if f == 0:
+            count_good += 1
+        if f & SATURATED:
+            count_sat += 1
+        if f & UNUSABLE:
+            count_unusable += 1
+    first_flags = flags[0] | extra
+    only_zeroth = (not suppress_one_group) and count_good == 1 and first_flags == 0
+
+    # Median rate of the first differences (stcal's estimate for the Poisson variance).
+    if ngroups == 1 or only_zeroth:
+        median_rate = ramp_dn[0] / timing[T_ONE_GROUP]
+    else:
+        used = 0
+        for k in range(ngroups - 1):
+            fk = flags[k] | extra
+            fn = flags[k + 1] | extra
+            if (fk | fn) & UNUSABLE or fn & JUMP_DET:
+                continue
+            d = (ramp_dn[k + 1] - ramp_dn[k]) / (times_s[k + 1] - times_s[k])
+            if math.isfinite(d):
+                work[0, used] = d
+                used += 1
+        if used == 0:
+            median_rate = np.nan if first_flags & UNUSABLE else ramp_dn[0] / timing[T_GROUP]
+        else:
+            median_rate = jk.nanmedian_inplace(work[0], used)
+    if not median_rate > 0.0:
+        median_rate = 0.0
+
+    # Segments: runs of good groups; a JUMP_DET group opens the next segment.
+    starts = work[1]
+    stops = work[2]
+    nseg = 0
+    longest = 0
+    if first_flags & SATURATED:
+        dq |= PIXEL_DO_NOT_USE | PIXEL_SATURATED
+    elif count_unusable == ngroups:
+        dq |= PIXEL_DO_NOT_USE
+        if count_sat == ngroups:
+            dq |= PIXEL_SATURATED
+    else:
+        in_segment = False
+        start = 0
+        for k in range(ngroups + 1):
+            good = k < ngroups and ((flags[k] | extra) & NOT_PERSISTENCE) == 0
+            if good and not in_segment:
+                start = k
+                if k > 0 and ((flags[k - 1] | extra) & NOT_PERSISTENCE) == JUMP_DET:
+                    start = k - 1
+                in_segment = True
+            elif not good and in_segment:
+                length = k - start
+                # stcal drops a one-group segment once a longer one exists, then prunes below.
+                if not (length == 1 and longest > 1):
+                    starts[nseg] = start
+                    stops[nseg] = k
+                    nseg += 1
+                    longest = max(longest, length)
+                in_segment = False
+        if nseg >= 2:
+            if longest < 2:
+                nseg = 1
+            else:
+                kept = 0
+                for s in range(nseg):
+                    if stops[s] - starts[s] > 1:
+                        starts[kept] = starts[s]
+                        stops[kept] = stops[s]
+                        kept += 1
+                nseg = kept
+        if nseg == 0:
+            dq |= PIXEL_DO_NOT_USE
+
+    slope = np.nan
+    var_poisson = 0.0
+    var_rnoise = 0.0
+    err = 0.0
+    if not dq & PIXEL_INVALID:
+        read_var_group = read_noise_dn * read_noise_dn / nframes
+        read_var_e2 = read_var_group * gain * gain
+        sum_w = sum_ws = 0.0
+        # exact: sums of w**2 q over segments; stcal: sums of inverse variances.
+        sum_read = sum_poisson = sum_total = 0.0
+        for s in range(nseg):
+            start = int(starts[s])
+            stop = int(stops[s])
+            if stop - start == 1:
+                duration = timing[T_ONE_GROUP] if only_zeroth else timing[T_GROUP]
+                seg_slope = ramp_dn[start] / duration
+                # stcal: read-noise variance 2 * sigma**2 / t**2 for a single group.
+                q_read = 2.0 / (duration * duration)
+                q_poisson = 1.0 / duration
+                weight = 0.5 * duration * duration
+            else:
+                duration = times_s[stop - 1] - times_s[start]
+                seg_slope, q_read, q_poisson = fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2)
+                weight = centred_sum_squares(times_s, start, stop)
+            # stcal's segment weight is 1 / var_R with var_R = read_var_group / weight.
+            sum_w += weight
+            sum_ws += weight * seg_slope
+            if exact:
+                sum_read += weight * weight * q_read
+                sum_poisson += weight * weight * q_poisson
+            else:
+                seg_var_p = median_rate / (duration * gain)
+                seg_var_r = read_var_group / weight
+                if seg_var_p > 0.0:
+                    sum_poisson += 1.0 / seg_var_p
+                sum_total += 1.0 / (seg_var_p + seg_var_r)
+        slope = sum_ws / sum_w
+        if exact:
+            var_rnoise = read_var_group * sum_read / (sum_w * sum_w)
+            var_poisson = max(slope, 0.0) / gain * sum_poisson / (sum_w * sum_w)
+            err = math.sqrt(var_poisson + var_rnoise)
+        else:
+            var_rnoise = read_var_group / sum_w
+            var_poisson = 1.0 / sum_poisson if sum_poisson > 0.0 else 0.0
+            err = math.sqrt(1.0 / sum_total)
+        if not math.isfinite(slope):
+            dq |= PIXEL_DO_NOT_USE
+    if dq & PIXEL_INVALID:
+        slope = np.nan
+        var_poisson = var_rnoise = err = 0.0
+    if count_sat > 0:
+        dq |= PIXEL_SATURATED
+    return slope, var_poisson, var_rnoise, err, dq
+
+
+# ----------------------------------------------------------------------------------------------
+# Clean-pixel tile path
+# ----------------------------------------------------------------------------------------------
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels):
+    """S/N class (:func:`snr_class`) of the whole ramp of each pixel; returns the bit set of classes present.
+
+    ``S >= L`` is tested as ``s**2 >= L**2 * den`` (``s > 0``), which needs no square root or division.
+    """
+    first = block[0, row, col0 : col0 + ncols]
+    last = block[block.shape[0] - 1, row, col0 : col0 + ncols]
+    g_row = gain[col0 : col0 + ncols]
+    rn_row = read_noise[col0 : col0 + ncols]
+    inv_nframes = 1.0 / nframes
+    present = 0
+    for c in range(ncols):
+        g = np.float64(g_row[c])
+        rn = np.float64(rn_row[c])
+        signal_e = (np.float64(last[c]) - np.float64(first[c])) * g
+        den = rn * rn * g * g * inv_nframes + signal_e
+        s2 = signal_e * signal_e
+        level = (
+            np.int64(s2 >= SNR_LIMITS[0] ** 2 * den)
+            + np.int64(s2 >= SNR_LIMITS[1] ** 2 * den)
+            + np.int64(s2 >= SNR_LIMITS[2] ** 2 * den)
+            + np.int64(s2 >= SNR_LIMITS[3] ** 2 * den)
+            + np.int64(s2 >= SNR_LIMITS[4] ** 2 * den)
+        )
+        level = level if (signal_e > 0.0 and den > 0.0) else 0
+        levels[c] = level
+        present |= np.int64(1) << level
+    return present
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
+def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, present, diffs, sums):
+    """First differences into ``diffs`` and, per S/N class present, ``sums[l] = sum_k coef[l, k] * d_k``."""
+    for level in range(NCLASSES):
+        if present & (1 << level):
+            for c in range(ncols):
+                sums[level, c] = 0.0
+    for k in range(diffs.shape[0]):
+        upper = block[k + 1, row, col0 : col0 + ncols]
+        lower = block[k, row, col0 : col0 + ncols]
+        out = diffs[k]
+        scale = inv_dt[k]
+        for c in range(ncols):
+            out[c] = (upper[c] - lower[c]) * scale
+        for level in range(NCLASSES):
+            if present & (1 << level):
+                coef = coefficients[level, k]
+                acc = sums[level]
+                for c in range(ncols):
+                    acc[c] += coef * out[c]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def store_clean_results(
+    sums, levels, present, medians, gain, read_noise, pixeldq, has_pixeldq, nframes, exact, variance_factors,
+    slope, err, var_p, var_r, dq, ncols,
+):  # fmt: skip
+    """Results of flag-free single-segment ramps for a tile (all columns; other pixels are overwritten later).
+
+    ``gain``, ``read_noise``, ``pixeldq`` and the outputs are the tile's columns of one row.
+    ``variance_factors[0, level]`` times the group read variance is the read-noise variance,
+    ``variance_factors[1, level]`` times rate / gain the Poisson variance; the rate is the slope
+    (``exact``) or stcal's median rate.
+    """
+    for level in range(NCLASSES):
+        if present & (1 << level):
+            for c in range(ncols):
+                if levels[c] == level:
+                    slope[c] = sums[level, c]
+    inv_nframes = np.float32(1.0 / nframes)
+    zero = np.float32(0.0)
+    for c in range(ncols):
+        level = levels[c]
+        rn = read_noise[c]
+        this_slope = slope[c]
+        rate = this_slope if exact else medians[c]
+        this_var_r = rn * rn * inv_nframes * np.float32(variance_factors[0, level])
+        this_var_p = max(rate, zero) / gain[c] * np.float32(variance_factors[1, level])
+        flags = pixeldq[c] if has_pixeldq else np.uint32(0)
+        flags |= np.uint32(0) if math.isfinite(this_slope) else PIXEL_DO_NOT_USE
+        bad = (flags & PIXEL_INVALID) != 0
+        slope[c] = np.float32(np.nan) if bad else this_slope
+        var_r[c] = zero if bad else this_var_r
+        var_p[c] = zero if bad else this_var_p
+        err[c] = zero if bad else math.sqrt(this_var_p + this_var_r)
+        dq[c] = flags
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def store_result(out_slope, out_err, out_var_p, out_var_r, out_dq, row, col, result):
+    slope, var_p, var_r, err, dq = result
+    out_slope[row, col] = slope
+    out_err[row, col] = err
+    out_var_p[row, col] = var_p
+    out_var_r[row, col] = var_r
+    out_dq[row, col] = dq
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def fit_row(
+    row, block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, dt, inv_dt, timing,
+    coefficients, variance_factors, nframes, suppress_one_group, exact, detect, params, median_first, median_second,
+    abs_first, abs_second, tile, first_row, last_row, masks, has_mask, out_slope, out_err, out_var_p, out_var_r,
+    out_dq, diffs, abs_diffs, sums, levels, medians, abs_medians, terms, found, clean, ramp, flags, work, primary,
+    spread,
+):  # fmt: skip
+    """One row of :func:`fit_rows`; returns the number of primary jumps flagged in it (interior rows)."""
+    ngroups, nrows, nx = block.shape
+    interior = first_row <= row < last_row
+    searched = detect and ngroups >= jk.MIN_GROUPS
+    out_row = row - first_row
+    jumps = 0
+    gain_row = gain[row]
+    rn_row = read_noise[row]
+    if detect:
+        has_mask[row, :] = 0
+    for col0 in range(0, nx, tile):
+        ncols = min(tile, nx - col0)
+        cols = slice(col0, col0 + ncols)
+        if has_groupdq:
+            jk.clean_columns(groupdq, row, col0, ncols, clean)
+        else:
+            clean[:ncols] = 1
+        if ngroups >= 2:
+            present = 0
+            if interior:
+                present = classify_columns(block, row, col0, ncols, gain_row, rn_row, nframes, levels)
+            load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, present, diffs, sums)
+            # The median rate serves the jump search and stcal's variances only.
+            if searched or not exact:
+                jk.screen_tile(
+                    block, row, col0, ncols, diffs, dt, gain_row[cols], rn_row[cols], nframes, params, searched,
+                    median_first, median_second, abs_first, abs_second, abs_diffs, medians, abs_medians, terms,
+                    found,
+                )  # fmt: skip
+            if interior:
+                store_clean_results(
+                    sums, levels, present, medians, gain_row[cols], rn_row[cols],
+                    pixeldq[row, cols] if has_pixeldq else pixeldq[0, :0], has_pixeldq, nframes, exact,
+                    variance_factors, out_slope[out_row, cols], out_err[out_row, cols], out_var_p[out_row, cols],
+                    out_var_r[out_row, cols], out_dq[out_row, cols], ncols,
+                )  # fmt: skip
+        for c in range(ncols):
+            col = col0 + c
+            fast = ngroups >= 2 and clean[c] and gain_row[col] > 0.0
+            if fast and not (searched and found[c]):
+                continue
+            njumps = 0
+            if searched:
+                njumps = jk.search_pixel(
+                    block, groupdq, row, col, times_s, rn_row[col], gain_row[col], nframes, params, ramp, flags,
+                    work, primary, spread, masks, has_mask,
+                )  # fmt: skip
+            if not interior or (fast and njumps == 0):
+                continue
+            jk.load_pixel(block, groupdq, has_groupdq, row, col, ramp, flags)
+            if njumps:
+                jumps += njumps
+                for k in range(ngroups):
+                    if primary[k]:
+                        flags[k] |= JUMP_DET
+                        groupdq[k, row, col] |= JUMP_DET
+            result = fit_pixel(
+                ramp, flags, times_s, timing, rn_row[col], gain_row[col], nframes, suppress_one_group, exact,
+                pixeldq[row, col] if has_pixeldq else np.uint32(0), work,
+            )  # fmt: skip
+            store_result(out_slope, out_err, out_var_p, out_var_r, out_dq, out_row, col, result)
+    return jumps
+
+
+@numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
+def fit_rows(
+    block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, dt, inv_dt, timing, coefficients,
+    variance_factors, nframes, suppress_one_group, exact, detect, params, median_first, median_second, abs_first,
+    abs_second, tile, first_row, last_row, masks, has_mask, row_jumps, out_slope, out_err, out_var_p, out_var_r,
+    out_dq, nchunks,
+):  # fmt: skip
+    """Pass 1 over a block: jump detection (all rows, when ``detect``) and fit (interior rows).
+
+    Rows ``first_row <= row < last_row`` are the interior and map to row ``row - first_row`` of the
+    ``out_*`` arrays; JUMP_DET of primary jumps is written to their ``groupdq``. Halo rows are only
+    searched for jumps, to store their neighbour masks. Rows go to the threads in ``nchunks``
+    chunks (one at a time under :func:`iris_pipeline.jump._blocks.dynamic_schedule`).
+    """
+    ngroups, nrows, nx = block.shape
+    ndiffs = max(ngroups - 1, 1)
+    for chunk in numba.prange(nchunks):
+        # Work arrays once per chunk: allocated per row they would cost page faults.
+        diffs = np.empty((ndiffs, tile), np.float32)
+        abs_diffs = np.empty((ndiffs, tile), np.float32)
+        sums = np.empty((NCLASSES, tile), np.float32)
+        levels = np.zeros(tile, np.int64)
+        medians = np.empty(tile, np.float32)
+        abs_medians = np.empty(tile, np.float32)
+        terms = np.empty((2, tile), np.float32)
+        found = np.zeros(tile, np.uint8)
+        clean = np.ones(tile, np.uint8)
+        ramp = np.empty(ngroups, np.float64)
+        flags = np.empty(ngroups, np.uint8)
+        work = np.empty((3, ngroups), np.float64)
+        primary = np.zeros(ngroups, np.uint8)
+        spread = np.empty(ngroups, np.uint8)
+        for row in range(chunk * nrows // nchunks, (chunk + 1) * nrows // nchunks):
+            row_jumps[row] = 0
+            if not (detect or first_row <= row < last_row):
+                continue
+            row_jumps[row] = fit_row(
+                row, block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, dt, inv_dt,
+                timing, coefficients, variance_factors, nframes, suppress_one_group, exact, detect, params,
+                median_first, median_second, abs_first, abs_second, tile, first_row, last_row, masks, has_mask,
+                out_slope, out_err, out_var_p, out_var_r, out_dq, diffs, abs_diffs, sums, levels, medians,
+                abs_medians, terms, found, clean, ramp, flags, work, primary, spread,
+            )  # fmt: skip
+
+
+@numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
+def refit_neighbour_rows(
+    block, groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, timing, nframes, suppress_one_group, exact,
+    first_row, last_row, masks, has_mask, out_slope, out_err, out_var_p, out_var_r, out_dq,
+):  # fmt: skip
+    """Pass 2: JUMP_DET on the 4 neighbours of spreading jumps, and a new fit of the pixels that got one."""
+    ngroups, nrows, nx = block.shape
+    for row in numba.prange(first_row, last_row):
+        ramp = np.empty(ngroups, np.float64)
+        flags = np.empty(ngroups, np.uint8)
+        new_flags = np.empty(ngroups, np.uint8)
+        work = np.empty((3, ngroups), np.float64)
+        for col in range(nx):
+            if not jk.near_spreading_jump(has_mask, row, col):
+                continue
+            jk.load_pixel(block, groupdq, True, row, col, ramp, flags)
+            if not jk.neighbour_flags(masks, has_mask, row, col, nrows, nx, flags, new_flags):
+                continue
+            for k in range(ngroups):
+                if new_flags[k]:
+                    flags[k] |= JUMP_DET
+                    groupdq[k, row, col] |= JUMP_DET
+            result = fit_pixel(
+                ramp, flags, times_s, timing, read_noise[row, col], gain[row, col], nframes, suppress_one_group,
+                exact, pixeldq[row, col] if has_pixeldq else np.uint32(0), work,
+            )  # fmt: skip
+            store_result(out_slope, out_err, out_var_p, out_var_r, out_dq, row - first_row, col, result)
