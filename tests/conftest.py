@@ -79,7 +79,10 @@ def write_reference(path, reftype, datamodl, arrays, **keywords):
 
 
 def write_refstore(root, shape, mask_dq=None, saturation_dn=None, **keywords):
-    """A complete stage-1 reference store for a (ny, nx) full-frame detector, with its rules."""
+    """A complete stage-1 reference store for a (ny, nx) detector window, with its rules.
+
+    Identity corrections (bias BIAS_DN, linear, no dark) so that noiseless ramps give exact rates.
+    """
     root.mkdir(parents=True, exist_ok=True)
     ny, nx = shape
     ones = np.ones(shape, dtype=np.float32)
@@ -90,6 +93,9 @@ def write_refstore(root, shape, mask_dq=None, saturation_dn=None, **keywords):
         "saturation": ("SaturationModel", {"SCI": sat, "DQ": zero_dq}),
         "gain": ("GainModel", {"SCI": ones * GAIN_E_PER_DN}),
         "readnoise": ("ReadnoiseModel", {"SCI": ones * READ_NOISE_DN}),
+        "superbias": ("SuperBiasModel", {"SCI": ones * BIAS_DN, "ERR": ones * 0, "DQ": zero_dq}),
+        "linearity": ("LinearityModel", {"COEFFS": np.stack([ones * 0, ones]), "DQ": zero_dq}),
+        "dark": ("DarkModel", {"SCI": ones * 0, "ERR": ones * 0, "DQ": zero_dq}),
     }
     entries = []
     for reftype, (datamodl, arrays) in files.items():

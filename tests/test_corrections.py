@@ -18,8 +18,15 @@ def test_linearity_matches_stcal():
     data = np.cumsum(rng.uniform(0, 5000, (1, 6, 20, 30)), axis=1).astype(np.float32)
     groupdq = np.zeros(data.shape, np.uint8)
     groupdq[0, 4:, 2, 3] = dqflags.GROUP["SATURATED"]
-    coeffs = np.stack([rng.normal(0, 1, (20, 30)), 1 + rng.normal(0, 0.01, (20, 30)),
-                       rng.normal(1e-6, 1e-7, (20, 30)), rng.normal(1e-11, 1e-12, (20, 30))]).astype(np.float32)  # fmt: skip
+    shape = (20, 30)
+    coeffs = np.stack(
+        [
+            rng.normal(0, 1, shape),
+            1 + rng.normal(0, 0.01, shape),
+            rng.normal(1e-6, 1e-7, shape),
+            rng.normal(1e-11, 1e-12, shape),
+        ]
+    ).astype(np.float32)
     coeffs[2, 5, 5] = np.nan
     lin_dq = np.zeros((20, 30), np.uint32)
     lin_dq[6, 6] = dqflags.PIXEL["NO_LIN_CORR"]

@@ -93,9 +93,8 @@ def test_saturation_diluted_by_group_averaging(signal_per_read, group0_saturated
     data = np.array([reads[:4].mean(), reads[4:].mean()], np.float32)[:, None, None]
     threshold = np.full((1, 1), bias + 1000.0, np.float32)
     groupdq = np.zeros((2, 1, 1), np.uint8)
-    flag_saturation(
-        data, groupdq, threshold, 0, read_pattern=[[1, 2, 3, 4], [5, 6, 7, 8]], bias_dn=np.full((1, 1), bias, np.float32)
-    )
+    pattern = [[1, 2, 3, 4], [5, 6, 7, 8]]
+    flag_saturation(data, groupdq, threshold, 0, read_pattern=pattern, bias_dn=np.full((1, 1), bias, np.float32))
     assert [bool(g & SAT) for g in groupdq[:, 0, 0]] == [group0_saturated, True]
 
 

@@ -23,7 +23,7 @@ from ._models import (
     SaturationModel,
     SuperBiasModel,
 )
-from ._open import MODEL_CLASSES, open  # noqa: A004
+from ._open import MODEL_CLASSES, open, raw_reads  # noqa: A004
 
 __all__ = [
     "MODEL_CLASSES",
@@ -46,4 +46,5 @@ __all__ = [
     "SaturationModel",
     "SuperBiasModel",
     "open",
+    "raw_reads",
 ]

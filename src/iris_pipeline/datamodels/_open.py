@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 from astropy.io import fits
@@ -12,7 +13,7 @@ from ..exceptions import InputFileError
 from . import _models
 from ._base import IrisDataModel
 
-__all__ = ["MODEL_CLASSES", "open"]
+__all__ = ["MODEL_CLASSES", "open", "raw_reads"]
 
 MODEL_CLASSES: dict[str, type[IrisDataModel]] = {name: getattr(_models, name) for name in _models.__all__}
 
@@ -66,7 +67,7 @@ def _check_raw_data(path: Path) -> None:
         raise InputFileError(path, f"truncated: {path.stat().st_size} bytes, the SCI data needs {nbytes}")
 
 
-def open(init, **kwargs) -> IrisDataModel:  # noqa: A001
+def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A001
     """Open a file (or pass through a model) as the data model named by its ``DATAMODL``.
 
     Parameters
@@ -74,6 +75,9 @@ def open(init, **kwargs) -> IrisDataModel:  # noqa: A001
     init : str, os.PathLike or IrisDataModel
         A FITS file written by the pipeline, the simulator, or any program following
         ``docs/data-formats.md``; or an already open model, returned unchanged.
+    read_data : bool
+        False builds the model from the primary header only (metadata, no arrays): for raw
+        ramps whose reads are streamed from the file with `raw_reads`.
     **kwargs
         Passed to the model class.
 
@@ -107,7 +111,36 @@ def open(init, **kwargs) -> IrisDataModel:  # noqa: A001
         raise InputFileError(path, f"missing required keyword(s): {', '.join(missing)}")
     if required:
         _check_raw_data(path)
+    if not read_data:
+        model = model_class(fits.HDUList([fits.PrimaryHDU(header=header)]), **kwargs)
+        model.meta.filename = path.name
+        return model
     try:
         return model_class(str(path), **kwargs)
     except (OSError, ValueError) as err:
         raise InputFileError(path, f"cannot be read as {model_name} ({err})") from None
+
+
+@contextmanager
+def raw_reads(source):
+    """The reads of a raw ramp without loading them: ``(reads, data_offset)``.
+
+    For a file, ``reads`` is the SCI array memory-mapped as stored (int16 under the FITS unsigned
+    convention) and ``data_offset`` its BZERO, so that DN = stored + offset; nothing is read
+    until used. For a `RawRampModel` in memory, its data and 0.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or RawRampModel
+        A raw file (already validated by `open`) or model.
+    """
+    if isinstance(source, IrisDataModel):
+        yield source.data, 0.0
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(source, memmap=True, do_not_scale_image_data=True) as hdul:
+            sci = hdul["SCI"]
+            if sci.header.get("BSCALE", 1) != 1:
+                raise InputFileError(source, f"SCI has BSCALE {sci.header['BSCALE']}; raw reads must be unscaled")
+            yield sci.data, float(sci.header.get("BZERO", 0))

@@ -5,15 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from .. import datamodels
+from ..instruments import read_pattern_times
 from ..stpipe import IrisStep
-from .stcal_adapter import fit_ramps_stcal
+from .noise import prepare_noise_model
+from .ols import combine_integrations, fit_ramps
+from .result import RampFitResult
+from .stcal_adapter import STCAL_ALGORITHMS, fit_ramps_stcal
 
-__all__ = ["RampFitStep"]
+__all__ = ["RampFitStep", "fit_with_stcal", "result_model"]
 
 RATE_UNITS = "DN/s"
 
 
-def _result_model(model_class, source, result):
+def result_model(model_class, source, result: RampFitResult):
+    """A rate model with the metadata of ``source`` and the arrays of ``result``."""
     model = model_class()
     model.update(source)
     model.meta.filename = source.meta.filename
@@ -29,14 +34,30 @@ def _result_model(model_class, source, result):
     return model
 
 
+def fit_with_stcal(step, ramp, read_noise_dn, gain_e_per_dn) -> tuple[RampFitResult, RampFitResult]:
+    """Fit a RampModel with the stcal algorithm chosen by ``step.algorithm``."""
+    exposure = ramp.meta.exposure
+    return fit_ramps_stcal(
+        ramp.data, ramp.groupdq, ramp.pixeldq, read_noise_dn, gain_e_per_dn,
+        frame_time_s=exposure.frame_time, group_time_s=exposure.group_time, nframes=exposure.nframes,
+        groupgap=exposure.groupgap, algorithm=step.algorithm, weighting=step.weighting,
+        suppress_one_group=step.suppress_one_group, instrument=ramp.meta.instrument.name,
+    )  # fmt: skip
+
+
 class RampFitStep(IrisStep):
-    """Fit the ramps; returns ``(rate, rateints)``, saved as ``_rate`` and ``_rateints``."""
+    """Fit the ramps; returns ``(rate, rateints)``, saved as ``_rate`` and ``_rateints``.
+
+    ``algorithm = 'OLS'`` is the package's streaming numba fitter (optimal-weighted least squares
+    as stcal's OLS_C, far faster); ``'OLS_C'`` and ``'LIKELY'`` hand the same data to stcal.
+    """
 
     class_alias = "ramp_fit"
     spec = """
-    algorithm = option('OLS_C', 'LIKELY', default='OLS_C')  # stcal algorithm
-    weighting = option('optimal', 'unweighted', default='optimal')  # OLS weighting (Fixsen et al. 2000)
-    suppress_one_group = boolean(default=True)  # treat ramps with one good group as unusable
+    algorithm = option('OLS', 'OLS_C', 'LIKELY', default='OLS')  # OLS: this package's fitter; OLS_C, LIKELY: stcal's
+    variance = option('exact', 'stcal', default='exact')  # OLS: variances of the computed slope, or stcal's formulas
+    weighting = option('optimal', 'unweighted', default='optimal')  # stcal OLS_C weighting (Fixsen et al. 2000)
+    suppress_one_group = boolean(default=True)  # stcal: treat ramps with one good group as unusable
     """  # noqa: E501
     reference_file_types = ["readnoise", "gain"]
 
@@ -44,17 +65,33 @@ class RampFitStep(IrisStep):
         ramp = self.open_ramp(step_input)
         (read_noise,) = self.get_reference_arrays(ramp, "readnoise", "data")
         (gain,) = self.get_reference_arrays(ramp, "gain", "data")
-        exposure = ramp.meta.exposure
-        image, integrations = fit_ramps_stcal(
-            ramp.data, ramp.groupdq, ramp.pixeldq, read_noise, gain,
-            frame_time_s=exposure.frame_time, group_time_s=exposure.group_time,
-            nframes=exposure.nframes, groupgap=exposure.groupgap, algorithm=self.algorithm,
-            weighting=self.weighting, suppress_one_group=self.suppress_one_group,
-            instrument=ramp.meta.instrument.name,
-        )  # fmt: skip
-        rate = _result_model(datamodels.RateModel, ramp, image)
-        rateints = _result_model(datamodels.RateIntsModel, ramp, integrations)
-        return rate, rateints
+        read_noise, gain = prepare_noise_model(read_noise, gain, ramp.pixeldq)
+        if self.algorithm in STCAL_ALGORITHMS:
+            image, integrations = fit_with_stcal(self, ramp, read_noise, gain)
+        else:
+            exposure = ramp.meta.exposure
+            times = read_pattern_times(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time)
+            per_integration = [
+                fit_ramps(
+                    data,
+                    times,
+                    read_noise,
+                    gain,
+                    groupdq=groupdq,
+                    pixeldq=ramp.pixeldq,
+                    nframes=exposure.nframes,
+                    suppress_one_group=self.suppress_one_group,
+                    variance=self.variance,
+                )  # fmt: skip
+                for data, groupdq in zip(ramp.data, ramp.groupdq, strict=True)
+            ]
+            image = combine_integrations(per_integration, variance=self.variance)
+            integrations = RampFitResult(
+                *(np.stack([getattr(r, name) for r in per_integration]) for name in RampFitResult.__dataclass_fields__)
+            )
+        return result_model(datamodels.RateModel, ramp, image), result_model(
+            datamodels.RateIntsModel, ramp, integrations
+        )
 
     def save_model(self, model, suffix=None, idx=None, output_file=None, force=False, **components):
         """Name the two products by their kind (``_rate``, ``_rateints``), not by index."""

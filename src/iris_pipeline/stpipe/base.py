@@ -9,10 +9,12 @@ the local reference store.
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from stpipe import Pipeline, Step
 from stpipe.config_parser import ConfigObj
 
@@ -57,6 +59,23 @@ def remove_known_suffix(name: str) -> tuple[str, str | None]:
             break
         stem, separator = stem[: -len(suffix) - 1], "_"
     return stem, separator
+
+
+@functools.cache
+def _fits_extension(model_class, attribute: str) -> str:
+    """EXTNAME that holds ``attribute`` in files of ``model_class`` (from its schema)."""
+    return model_class()._schema["properties"][attribute]["fits_hdu"]
+
+
+def _unscaled(stored: np.ndarray, header) -> np.ndarray:
+    """Physical values of stored FITS data (BZERO/BSCALE applied; unsigned integers kept exact)."""
+    bzero, bscale = header.get("BZERO", 0), header.get("BSCALE", 1)
+    if bscale == 1 and stored.dtype.kind == "i" and bzero == 2 ** (8 * stored.dtype.itemsize - 1):
+        unsigned = np.dtype(f"u{stored.dtype.itemsize}")
+        return (stored.astype(stored.dtype.newbyteorder("=")).view(unsigned) ^ unsigned.type(bzero)).copy()
+    if bzero == 0 and bscale == 1:
+        return np.array(stored, dtype=stored.dtype.newbyteorder("="))
+    return stored * np.float64(bscale) + bzero
 
 
 class IrisStep(Step):
@@ -105,6 +124,9 @@ class IrisStep(Step):
     def get_reference_arrays(self, model, reference_file_type, *names, shape=None):
         """Arrays of a reference file cut to the model's detector window (copies, native byte order).
 
+        The arrays are read from the FITS extensions that the reference model's schema names,
+        memory-mapped, so that only the exposure's window of a full-frame reference is read.
+
         Parameters
         ----------
         model : IrisDataModel
@@ -126,15 +148,23 @@ class IrisStep(Step):
             return None
         model_class = REFERENCE_MODEL_CLASSES[reference_file_type]
         window = Window.from_model(model, shape if shape is not None else model.data.shape)
-        with model_class(path) as ref:
+        name = Path(path).name
+        with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
+            header = hdul[0].header
+            if header.get("DATAMODL") != model_class.__name__:
+                found = header.get("DATAMODL")
+                raise ReferenceFileError(f"{name}: DATAMODL {found!r}, expected {model_class.__name__}")
             arrays = []
-            for name in names:
-                array = getattr(ref, name)
-                if array is None or array.ndim < 2:
-                    raise ReferenceFileError(f"{path}: {reference_file_type} reference has no {name} array")
-                ref_window = Window.from_model(ref, array.shape)
-                cut = reference_cutout(array, ref_window, window, Path(path).name)
-                arrays.append(np.array(cut, dtype=cut.dtype.newbyteorder("=")))
+            for attribute in names:
+                extension = _fits_extension(model_class, attribute)
+                if extension not in hdul or hdul[extension].data is None or hdul[extension].data.ndim < 2:
+                    raise ReferenceFileError(f"{name}: no {extension} image in this {reference_file_type} reference")
+                array = hdul[extension].data
+                ref_window = Window(
+                    header.get("SUBSTRT1", 1), header.get("SUBSTRT2", 1), array.shape[-1], array.shape[-2]
+                )
+                cut = reference_cutout(array, ref_window, window, name)
+                arrays.append(_unscaled(cut, hdul[extension].header))
         return tuple(arrays)
 
     def get_reference_file(self, input_file, reference_file_type):

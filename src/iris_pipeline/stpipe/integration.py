@@ -5,7 +5,11 @@ from __future__ import annotations
 STEP_CLASSES = (
     ("iris_pipeline.dq_init.DQInitStep", "dq_init", False),
     ("iris_pipeline.saturation.SaturationStep", "saturation", False),
+    ("iris_pipeline.superbias.SuperBiasStep", "superbias", False),
     ("iris_pipeline.refpix.RefPixStep", "refpix", False),
+    ("iris_pipeline.linearity.LinearityStep", "linearity", False),
+    ("iris_pipeline.dark_current.DarkCurrentStep", "dark_current", False),
+    ("iris_pipeline.jump.jump_step.JumpStep", "jump", False),
     ("iris_pipeline.ramp_fitting.RampFitStep", "ramp_fit", False),
     ("iris_pipeline.pipelines.Detector1Pipeline", "detector1", True),
 )
