@@ -97,3 +97,13 @@ def test_help_for_every_command():
 
 def test_unknown_command_is_a_usage_error():
     assert run_cli("frobnicate").returncode == 2
+
+
+def test_darks_keep_their_dark_current(tmp_path, refstore, capsys):
+    raw = write_raw(
+        tmp_path / "d_uncal.fits", linear_ramp(np.full((32, 32), 1.0), ngroups=3), EXP_TYPE="IRIS_IMAGE_DARK"
+    )
+    assert main(["process", str(raw), "-o", str(tmp_path / "out")]) == 0
+    with datamodels.open(tmp_path / "out" / "d_rate.fits") as rate:
+        assert rate.meta.cal_step.dark_current == "SKIPPED"
+        assert rate.meta.cal_step.linearity == "COMPLETE"

@@ -109,9 +109,10 @@ def process_file(path: Path, output_dir: Path, refstore: str | None, last_stage:
                 outcome.notes.append(f"stage {stage} ({alias}) not implemented yet")
                 break
             pipeline = _import_class(available[alias])
+            skipped = rule.stage1_skip if stage == 1 else ()
             pipeline.call(
                 str(current), output_dir=str(output_dir), save_results=True, refstore=refstore,
-                configure_log=False,
+                steps={name: {"skip": True} for name in skipped}, configure_log=False,
             )  # fmt: skip
             outcome.stages.append(alias)
             current = _product_path(output_dir, path, STAGE_OUTPUT_SUFFIX.get(stage, "cal"))

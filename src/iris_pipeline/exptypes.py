@@ -31,6 +31,7 @@ class ExposureTypeRule:
     stage2: str
     stage3: str
     description: str
+    stage1_skip: tuple[str, ...] = ()
 
     @property
     def stages(self) -> tuple[str, str, str]:
@@ -54,6 +55,7 @@ def exposure_types() -> tuple[ExposureTypeRule, ...]:
                     stage2=row["stage2"],
                     stage3=row["stage3"],
                     description=row["description"],
+                    stage1_skip=tuple(row.get("stage1_skip", ())),
                 )
             )
     return tuple(rules)
@@ -87,11 +89,12 @@ def pipelines_for(exp_type: str, tsovisit: bool | None = False) -> ExposureTypeR
 def markdown_table() -> str:
     """The exposure-type table as Markdown (the docs page is generated from it)."""
     lines = [
-        "| EXP_TYPE | TSOVISIT | Stage 1 | Stage 2 | Stage 3 | Used for |",
-        "|---|---|---|---|---|---|",
+        "| EXP_TYPE | TSOVISIT | Stage 1 | Stage 2 | Stage 3 | Used for | Stage-1 steps skipped |",
+        "|---|---|---|---|---|---|---|",
     ]
     for rule in exposure_types():
         tso = NOT_APPLICABLE if rule.tsovisit is None else ("T" if rule.tsovisit else "F")
         cells = [rule.exp_type, tso, *(f"`{s}`" if s != NO_PIPELINE else "-" for s in rule.stages)]
-        lines.append("| " + " | ".join(cells + [rule.description]) + " |")
+        skipped = ", ".join(f"`{name}`" for name in rule.stage1_skip) or "-"
+        lines.append("| " + " | ".join(cells + [rule.description, skipped]) + " |")
     return "\n".join(lines)
