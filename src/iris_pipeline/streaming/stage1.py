@@ -214,8 +214,9 @@ def run_stage1(
                 corrected_groupdq[integration, :, blk.interior] = groupdq[:, interior]
     if not fit:
         return None
-    exposure = combine_integrations(
-        [_integration_view(integrations, i) for i in range(nints)],
-        variance=options.fit_options.get("variance", "exact"),
-    )
+    per_integration = [_integration_view(integrations, i) for i in range(nints)]
+    if nints == 1:  # the exposure's slope is its integration's
+        exposure = per_integration[0]
+    else:
+        exposure = combine_integrations(per_integration, variance=options.fit_options.get("variance", "exact"))
     return Stage1Result(exposure, integrations, n_jumps, refpix_applied)
