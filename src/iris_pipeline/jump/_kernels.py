@@ -149,8 +149,34 @@ def median_of_sorted(values, count):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
+def select_inplace(values, count, k):
+    """The k-th smallest of ``values[:count]`` (Wirth's selection, reordering them): afterwards
+    ``values[:k]`` are all <= ``values[k]``."""
+    low = 0
+    high = count - 1
+    while low < high:
+        pivot = values[k]
+        i = low
+        j = high
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while pivot < values[j]:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if j < k:
+            low = i
+        if k < i:
+            high = j
+    return values[k]
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def nanmedian_inplace(values, count):
-    """Median of the finite values among ``values[:count]`` (sorted in place); NaN if none."""
+    """Median of the finite values among ``values[:count]`` (reordered in place); NaN if none."""
     used = 0
     for i in range(count):
         v = values[i]
@@ -159,8 +185,14 @@ def nanmedian_inplace(values, count):
             used += 1
     if used == 0:
         return np.nan
-    values[:used].sort()
-    return median_of_sorted(values, used)
+    half = used // 2
+    upper = select_inplace(values, used, half)
+    if used % 2 == 1:
+        return upper
+    lower = values[0]
+    for i in range(1, half):
+        lower = max(lower, values[i])
+    return 0.5 * (lower + upper)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -411,17 +443,17 @@ def iterative_candidates(abs_sorted, diffs, ncols, dt, gain, read_noise, nframes
 
 
 # ----------------------------------------------------------------------------------------------
-# Neighbour masks: per pixel, which groups spread their jump flag (bit k of word k // 64)
+# Neighbour masks: per pixel, which groups spread their jump flag (bit k % 64 of masks[row, col, k // 64])
 # ----------------------------------------------------------------------------------------------
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def store_mask(masks, row, col, bits):
-    for w in range(masks.shape[0]):
-        masks[w, row, col] = 0
+    for w in range(masks.shape[2]):
+        masks[row, col, w] = 0
     for k in range(bits.shape[0]):
         if bits[k]:
-            masks[k // 64, row, col] |= np.uint64(1) << np.uint64(k % 64)
+            masks[row, col, k // 64] |= np.uint64(1) << np.uint64(k % 64)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -440,7 +472,7 @@ def neighbour_flags(masks, has_mask, row, col, nrows, nx, flags_in, new_flags):
         if r < 0 or r >= nrows or c < 0 or c >= nx or not has_mask[r, c]:
             continue
         for k in range(ngroups):
-            if (masks[k // 64, r, c] >> np.uint64(k % 64)) & np.uint64(1):
+            if (masks[r, c, k // 64] >> np.uint64(k % 64)) & np.uint64(1):
                 if not flags_in[k] & (UNUSABLE | JUMP_DET) and not new_flags[k]:
                     new_flags[k] = 1
                     found += 1
@@ -454,21 +486,25 @@ def neighbour_flags(masks, has_mask, row, col, nrows, nx, flags_in, new_flags):
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def screen_tile(
-    block, row, col0, ncols, diffs, dt, gain, read_noise, nframes, params, searched, median_first, median_second,
-    abs_first, abs_second, abs_diffs, medians, abs_medians, terms, found,
+    block, row, col0, ncols, diffs, dt, gain, read_noise, nframes, params, searched, need_medians, median_first,
+    median_second, abs_first, abs_second, abs_diffs, medians, abs_medians, terms, found,
 ):  # fmt: skip
-    """Medians of the first differences of a tile and, if ``searched``, its clean-pixel jump candidates.
+    """Clean-pixel jump candidates of a tile (if ``searched``) and the medians of its first differences
+    (if ``need_medians``, or for the single-pass search, which needs them).
 
-    ``diffs`` holds the differences (DN/s) in group order on entry and sorted columns on exit;
-    ``gain`` and ``read_noise`` are the tile's columns. ``found[c]`` = the pixel needs the scalar search.
+    ``diffs`` holds the differences (DN/s) in group order on entry (sorted columns on exit if the
+    medians were computed); ``gain`` and ``read_noise`` are the tile's columns. ``found[c]`` = the
+    pixel needs the scalar search.
     """
     ndiffs = diffs.shape[0]
-    if searched and ndiffs < MIN_DIFFS_SINGLE_PASS:
+    single_pass = ndiffs >= MIN_DIFFS_SINGLE_PASS
+    if searched and not single_pass:
         absolute_values(diffs, ncols, abs_diffs)
         sort_columns(abs_diffs, abs_first, abs_second, ncols)
         iterative_candidates(abs_diffs, diffs, ncols, dt, gain, read_noise, nframes, params, abs_medians, terms, found)
-    medians_of_columns(diffs, median_first, median_second, ncols, medians)
-    if searched and ndiffs >= MIN_DIFFS_SINGLE_PASS:
+    if need_medians or (searched and single_pass):
+        medians_of_columns(diffs, median_first, median_second, ncols, medians)
+    if searched and single_pass:
         noise_terms(medians, gain, read_noise, nframes, ncols, terms)
         single_pass_candidates(block, row, col0, ncols, dt, medians, terms, params[0], found)
 
@@ -535,7 +571,7 @@ def detect_row(
         clean_columns(groupdq, row, col0, ncols, clean)
         load_differences(block, row, col0, ncols, inv_dt, diffs)
         screen_tile(
-            block, row, col0, ncols, diffs, dt, gain[row, cols], read_noise[row, cols], nframes, params, True,
+            block, row, col0, ncols, diffs, dt, gain[row, cols], read_noise[row, cols], nframes, params, True, False,
             median_first, median_second, abs_first, abs_second, abs_diffs, medians, abs_medians, terms, found,
         )  # fmt: skip
         for c in range(ncols):

@@ -109,7 +109,7 @@ def detect_jumps(
     dt, inv_dt = jk.time_steps(times_s)
     buffer = np.empty(ngroups * max_rows * nx, dtype=np.float32)
     gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8)
-    masks = np.empty(((ngroups + 63) // 64, max_rows, nx), dtype=np.uint64)
+    masks = np.empty((max_rows, nx, (ngroups + 63) // 64), dtype=np.uint64)
     has_mask = np.zeros((max_rows, nx), dtype=np.uint8)
     row_jumps = np.zeros(max_rows, dtype=np.int64)
     total = 0
@@ -124,11 +124,11 @@ def detect_jumps(
             jk.detect_rows(
                 block, gdq, times_s, dt, inv_dt, np.ascontiguousarray(read_noise[blk.start : blk.stop]),
                 np.ascontiguousarray(gain[blk.start : blk.stop]), int(nframes), params, first, second, abs_first,
-                abs_second, tile, first_row, last_row, masks[:, :nrows], has_mask[:nrows], row_jumps[:nrows],
+                abs_second, tile, first_row, last_row, masks[:nrows], has_mask[:nrows], row_jumps[:nrows],
                 max(1, min(nrows, 8 * numba.get_num_threads())),
             )  # fmt: skip
         if flag_4_neighbors and has_mask[:nrows].any():
-            jk.flag_neighbour_rows(gdq, first_row, last_row, masks[:, :nrows], has_mask[:nrows])
+            jk.flag_neighbour_rows(gdq, first_row, last_row, masks[:nrows], has_mask[:nrows])
         total += int(row_jumps[first_row:last_row].sum())
         groupdq[:, blk.interior] = gdq[:, first_row:last_row]
     return groupdq, total

@@ -70,12 +70,13 @@ def snr_class(signal_dn, gain_e_per_dn, read_var_e2):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2):
+def fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2, weights):
     """Optimally weighted slope of groups ``start .. stop-1`` (at least 2), DN/s, and its noise factors.
 
     Returns ``(slope, q_read, q_poisson)``: writing the slope as ``sum_k c_k y_k``, ``q_read = sum(c**2)``
     (read-noise variance per group read variance) and ``q_poisson = sum_j dt_j (sum_{k>j} c_k)**2``
     (Poisson variance per DN/s of rate per e-/DN of gain), the variance of the slope actually computed.
+    ``weights`` is scratch of at least ``stop - start`` values.
     """
     length = stop - start
     span = times_s[stop - 1] - times_s[start]
@@ -86,8 +87,9 @@ def fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2):
     sum_w = sum_x = sum_xx = sum_y = sum_xy = 0.0
     for k in range(start, stop):
         x = times_s[k] - times_s[start]
-        # stcal evaluates the weight with powf (single precision).
-        weight = np.float64(np.float32(abs(x - mid) / mid) ** np.float32(power))
+        # stcal evaluates the weight with powf (single precision); 0**0 is 1.
+        weight = 1.0 if power == 0.0 else np.float64(np.float32(abs(x - mid) / mid) ** np.float32(power))
+        weights[k - start] = weight
         y = ramp_dn[k]
         sum_w += weight
         sum_x += weight * x
@@ -99,9 +101,7 @@ def fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2):
     q_poisson = 0.0
     tail = 0.0
     for k in range(stop - 1, start - 1, -1):
-        x = times_s[k] - times_s[start]
-        weight = np.float64(np.float32(abs(x - mid) / mid) ** np.float32(power))
-        coef = weight * (sum_w * x - sum_x) / den
+        coef = weights[k - start] * (sum_w * (times_s[k] - times_s[start]) - sum_x) / den
         q_read += coef * coef
         if k > start:
             tail += coef
@@ -144,7 +144,7 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
     pixeldq : int
         uint32 pixel flags.
     work : np.ndarray
-        float64 scratch, (3, ngroups).
+        float64 scratch, (4, ngroups).
 
     Returns
     -------
@@ -181,8 +181,10 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
     first_flags = flags[0] | extra
     only_zeroth = (not suppress_one_group) and count_good == 1 and first_flags == 0
 
-    # Median rate of the first differences (stcal's estimate for the Poisson variance).
-    if ngroups == 1 or only_zeroth:
+    # Median rate of the first differences: stcal's estimate for the Poisson variance.
+    if exact:
+        median_rate = 0.0
+    elif ngroups == 1 or only_zeroth:
         median_rate = ramp_dn[0] / timing[T_ONE_GROUP]
     else:
         used = 0
@@ -268,7 +270,7 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
                 weight = 0.5 * duration * duration
             else:
                 duration = times_s[stop - 1] - times_s[start]
-                seg_slope, q_read, q_poisson = fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2)
+                seg_slope, q_read, q_poisson = fit_segment(ramp_dn, times_s, start, stop, gain, read_var_e2, work[3])
                 weight = centred_sum_squares(times_s, start, stop)
             # stcal's segment weight is 1 / var_R with var_R = read_var_group / weight.
             sum_w += weight
@@ -435,12 +437,12 @@ def fit_row(
             if interior:
                 present = classify_columns(block, row, col0, ncols, gain_row, rn_row, nframes, levels)
             load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, present, diffs, sums)
-            # The median rate serves the jump search and stcal's variances only.
+            # The median rate serves stcal's variances and the single-pass jump search only.
             if searched or not exact:
                 jk.screen_tile(
                     block, row, col0, ncols, diffs, dt, gain_row[cols], rn_row[cols], nframes, params, searched,
-                    median_first, median_second, abs_first, abs_second, abs_diffs, medians, abs_medians, terms,
-                    found,
+                    not exact, median_first, median_second, abs_first, abs_second, abs_diffs, medians, abs_medians,
+                    terms, found,
                 )  # fmt: skip
             if interior:
                 store_clean_results(
@@ -506,7 +508,7 @@ def fit_rows(
         clean = np.ones(tile, np.uint8)
         ramp = np.empty(ngroups, np.float64)
         flags = np.empty(ngroups, np.uint8)
-        work = np.empty((3, ngroups), np.float64)
+        work = np.empty((4, ngroups), np.float64)
         primary = np.zeros(ngroups, np.uint8)
         spread = np.empty(ngroups, np.uint8)
         for row in range(chunk * nrows // nchunks, (chunk + 1) * nrows // nchunks):
@@ -533,7 +535,7 @@ def refit_neighbour_rows(
         ramp = np.empty(ngroups, np.float64)
         flags = np.empty(ngroups, np.uint8)
         new_flags = np.empty(ngroups, np.uint8)
-        work = np.empty((3, ngroups), np.float64)
+        work = np.empty((4, ngroups), np.float64)
         for col in range(nx):
             if not jk.near_spreading_jump(has_mask, row, col):
                 continue

@@ -169,7 +169,8 @@ class _Scratch:
     def __init__(self, ngroups: int, nrows: int, nx: int, detect: bool):
         words = (ngroups + 63) // 64
         shape = (nrows, nx) if detect else (1, 1)
-        self.masks = np.empty((words,) + shape, dtype=np.uint64)
+        # Rows first, so that the views of shorter blocks stay C-contiguous (one compiled kernel).
+        self.masks = np.empty(shape + (words,), dtype=np.uint64)
         self.has_mask = np.zeros(shape, dtype=np.uint8)
         self.row_jumps = np.zeros(nrows, dtype=np.int64)
         self.detect = detect
@@ -177,7 +178,7 @@ class _Scratch:
     def views(self, nrows: int):
         if not self.detect:
             return self.masks, self.has_mask, self.row_jumps[:nrows]
-        return self.masks[:, :nrows], self.has_mask[:nrows], self.row_jumps[:nrows]
+        return self.masks[:nrows], self.has_mask[:nrows], self.row_jumps[:nrows]
 
 
 def _run_block(settings, block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, first_row, last_row,
@@ -307,8 +308,11 @@ def fit_block(
         raise ValueError(f"groupdq_block must be uint8 {block.shape}, got {groupdq_block.dtype} {groupdq_block.shape}")
     if groupdq_block is None:
         groupdq = np.zeros(block.shape, dtype=np.uint8) if settings.detect else _DUMMY_GROUPDQ
+    elif settings.detect and not groupdq_block.flags.writeable:
+        raise ValueError("groupdq_block must be writeable to receive JUMP_DET flags")
     else:
-        groupdq = np.ascontiguousarray(groupdq_block)
+        # The kernels take one writeable C-contiguous type (a read-only array would compile another).
+        groupdq = np.require(groupdq_block, requirements=("C", "W"))
     if pixeldq_block is not None and np.shape(pixeldq_block) != (nrows, nx):
         raise ValueError(f"pixeldq_block has shape {np.shape(pixeldq_block)}, expected {(nrows, nx)}")
     pixeldq = _DUMMY_PIXELDQ if pixeldq_block is None else np.ascontiguousarray(pixeldq_block, dtype=np.uint32)
@@ -406,7 +410,7 @@ def fit_ramps(
     read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx, max_rows)
     gain_rows = _RowSource(gain, "gain", ny, nx, max_rows)
     pixeldq = None if pixeldq is None else np.ascontiguousarray(pixeldq, dtype=np.uint32)
-    out = RampFitResult(*(np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS))
+    out = RampFitResult(**{name: np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS})
     # Flat buffers viewed per block keep every block C-contiguous, the last (shorter) one included.
     buffer = np.empty(ngroups * max_rows * nx, dtype=np.float32)
     has_groupdq = groupdq is not None or settings.detect
