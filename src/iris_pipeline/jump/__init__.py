@@ -6,5 +6,6 @@ differences from stcal are described in :mod:`iris_pipeline.jump._kernels` and :
 """
 
 from .detect import detect_jumps
+from .jump_step import JumpStep
 
-__all__ = ["detect_jumps"]
+__all__ = ["JumpStep", "detect_jumps"]

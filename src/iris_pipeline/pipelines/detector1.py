@@ -12,7 +12,7 @@ from ..dark_current import DarkCurrentStep, prepare_dark
 from ..dq_init import DQInitStep
 from ..exceptions import InputFileError
 from ..instruments import get_instrument, read_pattern_frames, read_pattern_times
-from ..jump.jump_step import JumpStep
+from ..jump import JumpStep
 from ..linearity import LinearityStep, prepare_coefficients
 from ..ramp_fitting import RampFitStep
 from ..ramp_fitting.noise import prepare_noise_model

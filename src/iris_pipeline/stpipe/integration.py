@@ -9,7 +9,7 @@ STEP_CLASSES = (
     ("iris_pipeline.refpix.RefPixStep", "refpix", False),
     ("iris_pipeline.linearity.LinearityStep", "linearity", False),
     ("iris_pipeline.dark_current.DarkCurrentStep", "dark_current", False),
-    ("iris_pipeline.jump.jump_step.JumpStep", "jump", False),
+    ("iris_pipeline.jump.JumpStep", "jump", False),
     ("iris_pipeline.ramp_fitting.RampFitStep", "ramp_fit", False),
     ("iris_pipeline.pipelines.Detector1Pipeline", "detector1", True),
 )
