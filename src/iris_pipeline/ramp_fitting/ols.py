@@ -166,30 +166,16 @@ class _Settings:
         return self.detect and self.params[5] != 0.0
 
 
-class _Scratch:
-    """Per-block work arrays of the jump passes (neighbour masks, per-row counts), reused across blocks."""
-
-    def __init__(self, ngroups: int, nrows: int, nx: int, detect: bool):
-        words = (ngroups + 63) // 64
-        shape = (nrows, nx) if detect else (1, 1)
-        # Rows first, so that the views of shorter blocks stay C-contiguous (one compiled kernel).
-        self.masks = np.empty(shape + (words,), dtype=np.uint64)
-        self.has_mask = np.zeros(shape, dtype=np.uint8)
-        self.row_jumps = np.zeros(nrows, dtype=np.int64)
-        self.detect = detect
-
-    def views(self, nrows: int):
-        if not self.detect:
-            return self.masks, self.has_mask, self.row_jumps[:nrows]
-        return self.masks[:nrows], self.has_mask[:nrows], self.row_jumps[:nrows]
-
-
 def _run_block(settings, block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, first_row, last_row,
-               outputs, scratch) -> int:  # fmt: skip
+               outputs) -> int:  # fmt: skip
     """Both passes of :mod:`._kernels` over one contiguous block; the number of primary jumps."""
     ngroups, nrows, nx = block.shape
-    masks, has_mask, row_jumps = scratch.views(nrows)
     s = settings
+    # Neighbour masks (rows first, C-contiguous), whether a pixel has one, and jumps per row.
+    shape = (nrows, nx) if s.detect else (1, 1)
+    masks = np.empty(shape + ((ngroups + 63) // 64,), dtype=np.uint64)
+    has_mask = np.zeros(shape, dtype=np.uint8)
+    row_jumps = np.zeros(nrows, dtype=np.int64)
     with dynamic_schedule():
         kern.fit_rows(
             block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, s.times_s, s.dt, s.inv_dt,
@@ -322,7 +308,7 @@ def fit_block(
     njumps = _run_block(
         settings, block, groupdq, groupdq_block is not None or settings.detect, pixeldq, pixeldq_block is not None,
         _rows_2d(read_noise_dn, "read_noise_dn", nrows, nx), _rows_2d(gain_e_per_dn, "gain_e_per_dn", nrows, nx),
-        halo_top, last_row, outputs, _Scratch(ngroups, nrows, nx, settings.detect),
+        halo_top, last_row, outputs,
     )  # fmt: skip
     if groupdq_block is not None and groupdq is not groupdq_block and settings.detect:
         groupdq_block[:, halo_top:last_row] = groupdq[:, halo_top:last_row]
@@ -396,11 +382,6 @@ def fit_ramps(
     if data.ndim != 3:
         raise ValueError(f"data must be one integration (ngroups, ny, nx), got shape {data.shape}")
     ngroups, ny, nx = data.shape
-    settings = _Settings.make(
-        read_times, ngroups, nframes, suppress_one_group, variance, jump_threshold,
-        (three_group_rejection_threshold, four_group_rejection_threshold, flag_4_neighbors,
-         max_jump_to_flag_neighbors, min_jump_to_flag_neighbors),
-    )  # fmt: skip
     if groupdq is not None and (groupdq.shape != data.shape or groupdq.dtype != np.uint8):
         raise ValueError(f"groupdq must be uint8 {data.shape}, got {groupdq.dtype} {groupdq.shape}")
     if pixeldq is not None and np.shape(pixeldq) != (ny, nx):
@@ -408,7 +389,8 @@ def fit_ramps(
     rows = int(block_rows) if block_rows is not None else default_block_rows(ngroups, nx)
     if rows < 1:
         raise ValueError("block_rows must be positive")
-    halo = 1 if settings.neighbours else 0
+    detect = jump_threshold is not None
+    halo = 1 if detect and flag_4_neighbors else 0
     max_rows = min(rows + 2 * halo, ny)
     read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx, max_rows)
     gain_rows = _RowSource(gain, "gain", ny, nx, max_rows)
@@ -416,28 +398,32 @@ def fit_ramps(
     out = RampFitResult(**{name: np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS})
     # Flat buffers viewed per block keep every block C-contiguous, the last (shorter) one included.
     buffer = np.empty(ngroups * max_rows * nx, dtype=np.float32)
-    has_groupdq = groupdq is not None or settings.detect
-    gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8) if has_groupdq else None
-    scratch = _Scratch(ngroups, max_rows, nx, settings.detect)
+    gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8) if groupdq is not None or detect else None
+    options = dict(
+        nframes=nframes, jump_threshold=jump_threshold, flag_4_neighbors=flag_4_neighbors,
+        max_jump_to_flag_neighbors=max_jump_to_flag_neighbors, min_jump_to_flag_neighbors=min_jump_to_flag_neighbors,
+        variance=variance, suppress_one_group=suppress_one_group,
+        three_group_rejection_threshold=three_group_rejection_threshold,
+        four_group_rejection_threshold=four_group_rejection_threshold,
+    )  # fmt: skip
     for blk in plan_blocks(ny, rows, halo):
         nrows = blk.stop - blk.start
         block = buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
         convert_rows(data, blk.start, data_offset, block)
-        gdq = _DUMMY_GROUPDQ
-        if has_groupdq:
+        gdq = None
+        if gdq_buffer is not None:
             gdq = gdq_buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
             if groupdq is None:
                 gdq.fill(0)
             else:
                 gdq[...] = groupdq[:, blk.start : blk.stop]
-        first_row, last_row = blk.halo_top, nrows - blk.halo_bottom
-        _run_block(
-            settings, block, gdq, has_groupdq, _DUMMY_PIXELDQ if pixeldq is None else pixeldq[blk.start : blk.stop],
-            pixeldq is not None, read_noise_rows.rows(blk.start, blk.stop), gain_rows.rows(blk.start, blk.stop),
-            first_row, last_row, [getattr(out, name)[blk.interior] for name in _OUTPUTS], scratch,
+        fit_block(
+            block, gdq, read_times, read_noise_rows.rows(blk.start, blk.stop), gain_rows.rows(blk.start, blk.stop),
+            out, blk.interior, halo_top=blk.halo_top, halo_bottom=blk.halo_bottom,
+            pixeldq_block=None if pixeldq is None else pixeldq[blk.start : blk.stop], **options,
         )  # fmt: skip
-        if settings.detect and groupdq is not None:
-            groupdq[:, blk.interior] = gdq[:, first_row:last_row]
+        if detect and groupdq is not None:
+            groupdq[:, blk.interior] = gdq[:, blk.halo_top : nrows - blk.halo_bottom]
     return out
 
 
