@@ -173,8 +173,10 @@ def run_stage1(
     halo = max(options.n_pix_grow_sat if calibration.saturation_dn is not None else 0,
                1 if options.jump_threshold is not None else 0)  # fmt: skip
     blocks = plan_blocks(ny, block_rows, halo)
-    buffer = np.empty((ngroups, max(b.stop - b.start for b in blocks), nx), dtype=np.float32)
-    groupdq_buffer = np.empty(buffer.shape, dtype=np.uint8)
+    # Flat buffers viewed per block keep every block C-contiguous, the shorter last one included.
+    buffer_size = ngroups * max(b.stop - b.start for b in blocks) * nx
+    buffer = np.empty(buffer_size, dtype=np.float32)
+    groupdq_buffer = np.empty(buffer_size, dtype=np.uint8)
     integrations = _empty_result((nints, ny, nx))
     n_jumps = 0
     refpix_applied = {"rows": False, "columns": False}
@@ -189,8 +191,9 @@ def run_stage1(
         out = _integration_view(integrations, integration)
         for blk in blocks:
             rows = slice(blk.start, blk.stop)
-            block = buffer[:, : blk.stop - blk.start]
-            groupdq = groupdq_buffer[:, : blk.stop - blk.start]
+            block_shape = (ngroups, blk.stop - blk.start, nx)
+            block = buffer[: np.prod(block_shape)].reshape(block_shape)
+            groupdq = groupdq_buffer[: np.prod(block_shape)].reshape(block_shape)
             groupdq[...] = 0
             convert_rows(reads[integration], blk.start, data_offset, block)
             _correct_block(block, groupdq, rows, calibration, options, offsets, read_times_s)
