@@ -5,8 +5,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..lib.blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
 from . import _kernels as jk
-from ._blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
 
 __all__ = ["detect_jumps"]
 

@@ -69,7 +69,7 @@ import numba
 import numpy as np
 
 from ..jump import _kernels as jk
-from ..jump._blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
+from ..lib.blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
 from . import _kernels as kern
 from .result import RampFitResult
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..dark_current import subtract_dark
 from ..jump import detect_jumps
-from ..jump._blocks import convert_rows, default_block_rows, plan_blocks
+from ..lib.blocks import convert_rows, default_block_rows, plan_blocks
 from ..linearity import apply_linearity
 from ..ramp_fitting.ols import combine_integrations, fit_block
 from ..ramp_fitting.result import RampFitResult
