@@ -1,8 +1,8 @@
 """Blocks of rows of a ramp: the plan of a pass over an integration, and conversion to float32.
 
-Shared by the ramp fit, the standalone jump detection and the streaming stage 1: the integration (ngroups, ny, nx), possibly
-a memory map of a raw file, is never converted or copied whole; each block of rows (plus halo rows
-for neighbour flagging) is converted into one reused float32 buffer.
+Shared by the ramp fit, the standalone jump detection and the streaming stage 1: the integration
+(ngroups, ny, nx), possibly a memory map of a raw file, is never converted or copied whole; each
+block of rows (plus halo rows for neighbour flagging) is converted into one reused float32 buffer.
 """
 
 from __future__ import annotations
