@@ -23,7 +23,10 @@ from ._models import (
     SaturationModel,
     SuperBiasModel,
 )
-from ._open import MODEL_CLASSES, open, raw_reads  # noqa: A004
+from ._open import model_classes, open, raw_reads  # noqa: A004
+
+# Model modules define their classes above; the DATAMODL registry sees all of them.
+MODEL_CLASSES = model_classes()
 
 __all__ = [
     "MODEL_CLASSES",
@@ -45,6 +48,7 @@ __all__ = [
     "ReferenceFileModel",
     "SaturationModel",
     "SuperBiasModel",
+    "model_classes",
     "open",
     "raw_reads",
 ]

@@ -10,12 +10,20 @@ from pathlib import Path
 from astropy.io import fits
 
 from ..exceptions import InputFileError
-from . import _models
 from ._base import IrisDataModel
 
-__all__ = ["MODEL_CLASSES", "open", "raw_reads"]
+__all__ = ["model_classes", "open", "raw_reads"]
 
-MODEL_CLASSES: dict[str, type[IrisDataModel]] = {name: getattr(_models, name) for name in _models.__all__}
+
+
+def model_classes(base: type[IrisDataModel] = IrisDataModel) -> dict[str, type[IrisDataModel]]:
+    """Every subclass of `base` with a schema, by class name: a module adds models by defining them."""
+    found = {}
+    for subclass in base.__subclasses__():
+        if subclass.schema_name:
+            found[subclass.__name__] = subclass
+        found.update(model_classes(subclass))
+    return found
 
 FITS_SIGNATURE = b"SIMPLE  =                    T"
 BYTES_PER_READ_VALUE = 2  # uint16
@@ -102,9 +110,10 @@ def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A
     model_name = header.get("DATAMODL")
     if model_name is None:
         raise InputFileError(path, "no DATAMODL keyword in the primary header")
-    model_class = MODEL_CLASSES.get(model_name)
+    known = model_classes()
+    model_class = known.get(model_name)
     if model_class is None:
-        raise InputFileError(path, f"unknown DATAMODL {model_name!r}; known: {', '.join(MODEL_CLASSES)}")
+        raise InputFileError(path, f"unknown DATAMODL {model_name!r}; known: {', '.join(known)}")
     required = getattr(model_class, "REQUIRED_KEYWORDS", ())
     missing = [key for key in required if key not in header]
     if missing:

@@ -12,6 +12,10 @@ STEP_CLASSES = (
     ("iris_pipeline.jump.JumpStep", "jump", False),
     ("iris_pipeline.ramp_fitting.RampFitStep", "ramp_fit", False),
     ("iris_pipeline.pipelines.Detector1Pipeline", "detector1", True),
+    # stage 2 imaging
+    # calibration pipelines
+    # stage 3 imaging
+    # IFS
 )
 
 
