@@ -1,0 +1,184 @@
+"""Reading and writing association files (JWST-style JSON).
+
+An association groups the exposures a pipeline processes together::
+
+    {
+      "asn_type": "image2",
+      "asn_rule": "iris_image2",
+      "asn_id": "a0001",
+      "program": "2026A-001",
+      "target": "NGC1068",
+      "products": [
+        {"name": "iris_img1_obs001_exp001",
+         "members": [
+           {"expname": "iris_img1_obs001_exp001_rate.fits", "exptype": "science"},
+           {"expname": "iris_img1_obs001_sky001_rate.fits", "exptype": "background"}
+         ]}
+      ]
+    }
+
+Member paths are relative to the association file's folder unless absolute. Member
+``exptype`` is one of `MEMBER_TYPES`. The rules that build associations from a set of files are in
+``docs/associations.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..exceptions import InputFileError
+
+__all__ = [
+    "MEMBER_TYPES",
+    "Association",
+    "AssociationMember",
+    "AssociationProduct",
+    "is_association",
+    "read_association",
+    "write_association",
+]
+
+MEMBER_TYPES = ("science", "background", "sky", "dark", "flat", "arc", "scan", "standard")
+
+
+@dataclass(frozen=True)
+class AssociationMember:
+    """One exposure of a product: its path and its role (`MEMBER_TYPES`)."""
+
+    path: Path
+    exptype: str = "science"
+
+
+@dataclass
+class AssociationProduct:
+    """One output product and the members it is made from."""
+
+    name: str
+    members: list[AssociationMember] = field(default_factory=list)
+
+    def members_of(self, *exptypes: str) -> list[Path]:
+        """Paths of the members whose role is one of `exptypes`."""
+        return [member.path for member in self.members if member.exptype in exptypes]
+
+
+@dataclass
+class Association:
+    """A parsed association file."""
+
+    asn_type: str
+    products: list[AssociationProduct]
+    asn_id: str = ""
+    asn_rule: str = ""
+    program: str = ""
+    target: str = ""
+    path: Path | None = None
+
+    @classmethod
+    def from_files(cls, asn_type: str, name: str, science: Iterable, **roles: Iterable) -> Association:
+        """An association of one product from science files and optional other roles."""
+        members = [AssociationMember(Path(p), "science") for p in science]
+        for role, paths in roles.items():
+            members += [AssociationMember(Path(p), role) for p in paths]
+        return cls(asn_type=asn_type, products=[AssociationProduct(name, members)])
+
+    def to_dict(self, relative_to: Path | None = None) -> dict:
+        """JSON-ready dict; member paths relative to `relative_to` where they lie below it."""
+
+        def member_name(path: Path) -> str:
+            if relative_to is not None:
+                try:
+                    return str(Path(path).resolve().relative_to(Path(relative_to).resolve()))
+                except ValueError:
+                    return str(Path(path).resolve())
+            return str(path)
+
+        return {
+            "asn_type": self.asn_type,
+            "asn_rule": self.asn_rule,
+            "asn_id": self.asn_id,
+            "program": self.program,
+            "target": self.target,
+            "products": [
+                {
+                    "name": product.name,
+                    "members": [
+                        {"expname": member_name(m.path), "exptype": m.exptype} for m in product.members
+                    ],
+                }
+                for product in self.products
+            ],
+        }
+
+
+def is_association(path) -> bool:
+    """Whether `path` names an association file (by its ``.json`` extension)."""
+    return Path(path).suffix.lower() == ".json"
+
+
+def read_association(path) -> Association:
+    """Read an association file; member paths come back absolute.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing, not JSON, lacks ``products``/``members``/``expname``, names an
+        unknown member type, or names a member file that does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "association file not found")
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputFileError(path, f"not a readable JSON association ({exc.__class__.__name__})") from None
+    if not isinstance(content, dict) or not isinstance(content.get("products"), list) or not content["products"]:
+        raise InputFileError(path, "association has no 'products' list")
+    products = []
+    for index, product in enumerate(content["products"]):
+        members_in = product.get("members") if isinstance(product, dict) else None
+        if not isinstance(members_in, list) or not members_in:
+            raise InputFileError(path, f"product {index} has no 'members' list")
+        members = []
+        for member in members_in:
+            if not isinstance(member, dict) or "expname" not in member:
+                raise InputFileError(path, f"product {index}: a member has no 'expname'")
+            exptype = str(member.get("exptype", "science")).lower()
+            if exptype not in MEMBER_TYPES:
+                raise InputFileError(path, f"member {member['expname']}: unknown exptype {exptype!r}")
+            member_path = Path(member["expname"])
+            if not member_path.is_absolute():
+                member_path = path.parent / member_path
+            if not member_path.is_file():
+                raise InputFileError(path, f"member file not found: {member['expname']}")
+            members.append(AssociationMember(member_path.resolve(), exptype))
+        products.append(AssociationProduct(str(product.get("name") or path.stem), members))
+    return Association(
+        asn_type=str(content.get("asn_type", "")),
+        products=products,
+        asn_id=str(content.get("asn_id", "")),
+        asn_rule=str(content.get("asn_rule", "")),
+        program=str(content.get("program", "")),
+        target=str(content.get("target", "")),
+        path=path.resolve(),
+    )
+
+
+def write_association(association: Association, path) -> Path:
+    """Write `association` as JSON atomically; member paths are stored relative to its folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(association.to_dict(relative_to=path.parent), indent=2) + "\n"
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.json", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return path
