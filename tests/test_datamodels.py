@@ -16,6 +16,7 @@ ARRAY_SHAPES = {
     "RateModel": {"data": (6, 5), "dq": (6, 5), "var_poisson": (6, 5)},
     "RateIntsModel": {"data": (2, 6, 5), "dq": (2, 6, 5)},
     "ImageModel": {"data": (6, 5), "dq": (6, 5), "var_flat": (6, 5)},
+    "MosaicModel": {"data": (6, 5), "wht": (6, 5), "con": (1, 6, 5)},
     "IFUCubeModel": {"data": (7, 6, 5), "wavelength": (7,)},
     "MaskModel": {"dq": (6, 5)},
     "SaturationModel": {"data": (6, 5)},

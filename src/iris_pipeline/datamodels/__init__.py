@@ -23,6 +23,7 @@ from ._models import (
     SaturationModel,
     SuperBiasModel,
 )
+from ._mosaic import MosaicModel
 from ._open import model_classes, open, raw_reads  # noqa: A004
 
 # Model modules define their classes above; the DATAMODL registry sees all of them.
@@ -39,6 +40,7 @@ __all__ = [
     "IrisDataModel",
     "LinearityModel",
     "MaskModel",
+    "MosaicModel",
     "PhotomModel",
     "RampModel",
     "RateIntsModel",
