@@ -44,7 +44,9 @@ def test_process_folder_continues_after_a_bad_file(tmp_path, refstore, capsys):
     assert status == 1
     assert "1 succeeded, 1 failed" in out
     assert "error: unknown EXP_TYPE 'IRIS_HOLOGRAM'" in out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good_rate.fits", "good_rateints.fits"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.fits")) == ["good_rate.fits", "good_rateints.fits"]
+    assert (tmp_path / "out" / "good_rate.provenance.json").is_file()
+    assert "error: unknown EXP_TYPE" in (tmp_path / "out" / "run_summary.txt").read_text()
 
 
 def test_process_missing_reference_names_the_problem(tmp_path, capsys):
@@ -53,7 +55,7 @@ def test_process_missing_reference_names_the_problem(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 1
     assert "error: no mask reference file in" in out
-    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run_summary.json", "run_summary.txt"]
 
 
 @pytest.mark.parametrize(
@@ -90,7 +92,7 @@ def test_refs_commands(tmp_path, refstore, capsys):
 
 
 def test_help_for_every_command():
-    for command in ("process", "simulate", "refs", "info", "exptypes", "demo"):
+    for command in ("process", "asn", "simulate", "refs", "info", "exptypes", "demo"):
         result = run_cli(command, "--help")
         assert result.returncode == 0 and "usage: iris-pipeline" in result.stdout
 

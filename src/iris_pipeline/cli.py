@@ -1,4 +1,4 @@
-"""The ``iris-pipeline`` command: simulate, process, refs, info, exptypes, demo.
+"""The ``iris-pipeline`` command: simulate, process, asn, refs, info, exptypes, demo.
 
 Every failure is reported as one line (``iris-pipeline: error: FILE: problem``) with a non-zero
 exit status; ``--debug`` shows the traceback instead.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
@@ -26,134 +26,38 @@ EXIT_USAGE = 2
 
 
 # ---------------------------------------------------------------------------------------------
-# process
+# process and asn
 
 
-@dataclass
-class ExposureOutcome:
-    """What happened to one input file."""
+def _run_process(items, output_dir: Path, refstore, last_stage: int, *, options=None, **run_options):
+    """Plan and run `items` with the execution engine; prints the summary and returns the report."""
+    from .execution import build_plan, format_summary, run_plan
 
-    path: Path
-    exp_type: str = "?"
-    stages: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def status(self) -> str:
-        return "FAILED" if self.error else "OK"
-
-
-def _pipeline_classes() -> dict[str, str]:
-    from .stpipe.integration import STEP_CLASSES
-
-    return {alias: path for path, alias, is_pipeline in STEP_CLASSES if is_pipeline}
-
-
-def _import_class(class_path: str):
-    import importlib
-
-    module_name, _, class_name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module_name), class_name)
-
-
-def _expand_inputs(items: list[str]) -> list[Path]:
-    paths = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(path.glob("*_uncal.fits"))
-            if not found:
-                raise IrisPipelineError(f"{path}: folder holds no *_uncal.fits files")
-            paths.extend(found)
-        else:
-            paths.append(path)
-    return paths
-
-
-def _product_path(output_dir: Path, source: Path, suffix: str) -> Path:
-    from .stpipe.base import remove_known_suffix
-
-    stem, _ = remove_known_suffix(source.stem)
-    return output_dir / f"{stem}_{suffix}.fits"
-
-
-STAGE_INPUT_MODELS = {1: ("RawRampModel",), 2: ("RateModel", "RateIntsModel")}
-STAGE_OUTPUT_SUFFIX = {1: "rate"}
-
-
-def process_file(path: Path, output_dir: Path, refstore: str | None, last_stage: int) -> ExposureOutcome:
-    """Run every available pipeline stage on one file, as its EXP_TYPE dictates."""
-    from . import datamodels
-    from .exptypes import NO_PIPELINE, pipelines_for
-
-    outcome = ExposureOutcome(path=path)
-    start = time.perf_counter()
-    try:
-        with datamodels.open(path) as model:
-            outcome.exp_type = model.meta.exposure.type or "?"
-            rule = pipelines_for(model.meta.exposure.type, model.meta.observation.tso_visit)
-            model_type = model.meta.model_type
-        first_stage = next((stage for stage, kinds in STAGE_INPUT_MODELS.items() if model_type in kinds), None)
-        if first_stage is None:
-            raise IrisPipelineError(f"{path}: {model_type} is not an input of stage 1 or 2")
-        available = _pipeline_classes()
-        current = path
-        for stage in range(first_stage, min(last_stage, 2) + 1):
-            alias = rule.stages[stage - 1]
-            if alias == NO_PIPELINE:
-                continue
-            if alias not in available:
-                outcome.notes.append(f"stage {stage} ({alias}) not implemented yet")
-                break
-            pipeline = _import_class(available[alias])
-            skipped = rule.stage1_skip if stage == 1 else ()
-            pipeline.call(
-                str(current), output_dir=str(output_dir), save_results=True, refstore=refstore,
-                steps={name: {"skip": True} for name in skipped}, configure_log=False,
-            )  # fmt: skip
-            outcome.stages.append(alias)
-            current = _product_path(output_dir, path, STAGE_OUTPUT_SUFFIX.get(stage, "cal"))
-            outcome.outputs.append(str(current))
-    except (IrisPipelineError, OSError, ValueError) as err:
-        outcome.error = str(err).splitlines()[0] if str(err) else type(err).__name__
-    outcome.seconds = time.perf_counter() - start
-    return outcome
-
-
-def _print_summary(outcomes: list[ExposureOutcome]) -> None:
-    print(f"\n{'status':<7} {'seconds':>8}  {'EXP_TYPE':<16} {'pipelines':<20} file / output / note")
-    for item in outcomes:
-        print(
-            f"{item.status:<7} {item.seconds:8.1f}  {item.exp_type:<16} {'+'.join(item.stages) or '-':<20} {item.path}"
-        )
-        for output in item.outputs:
-            print(f"{'':56}-> {output}")
-        for note in item.notes:
-            print(f"{'':56}note: {note}")
-        if item.error:
-            print(f"{'':56}error: {item.error}")
-    failed = sum(1 for item in outcomes if item.error)
-    print(f"\n{len(outcomes) - failed} succeeded, {failed} failed")
-
-
-def _run_process(files, output_dir, refstore, last_stage, show_progress=True) -> list[ExposureOutcome]:
-    from tqdm import tqdm
-
-    output_dir.mkdir(parents=True, exist_ok=True)
-    paths = _expand_inputs(files)
-    outcomes = []
-    for path in tqdm(paths, desc="exposures", unit="file", disable=not show_progress):
-        outcomes.append(process_file(path, output_dir, refstore, last_stage))
-    return outcomes
+    plan = build_plan(items, output_dir, refstore=refstore, last_stage=last_stage, options=options)
+    report = run_plan(plan, **run_options)
+    print("\n" + format_summary(report))
+    return report
 
 
 def cmd_process(args) -> int:
-    outcomes = _run_process(args.files, Path(args.output_dir), args.refstore, args.stage)
-    _print_summary(outcomes)
-    return EXIT_FAILED if any(item.error for item in outcomes) else EXIT_OK
+    report = _run_process(
+        args.files, Path(args.output_dir), args.refstore, args.stage, options={"quicklook": True} if args.quicklook else None,
+        scheduler=args.scheduler, workers=args.workers, threads_per_worker=args.threads_per_worker, force=args.force,
+        dry_run=args.dry_run, retries=args.retries, progress=not args.no_progress,
+    )  # fmt: skip
+    return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_asn(args) -> int:
+    from .associations import build_associations, write_associations
+
+    associations = build_associations(args.files, args.stage)
+    if not associations:
+        raise IrisPipelineError(f"no stage-{args.stage} association can be built from these files")
+    for path, association in zip(write_associations(associations, args.output_dir), associations, strict=True):
+        members = association.products[0].members
+        print(f"{path}  ({association.asn_type}, {len(members)} members)")
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,22 +87,54 @@ def cmd_simulate(args) -> int:
     return EXIT_OK
 
 
-def cmd_demo(args) -> int:
+@dataclass(frozen=True)
+class DemoObservation:
+    """One simulated observation of the demo: `simulate(folder, args)` -> (raw files, reference store)."""
+
+    name: str
+    simulate: Callable[[Path, argparse.Namespace], tuple[list[Path], Path]]
+
+
+def _simulate_imager(folder: Path, args) -> tuple[list[Path], Path]:
     from .simulate import simulate_observation
 
-    output = Path(args.output_dir)
-    sim_dir = output / "simulated"
-    products = output / "products"
-    print(f"[1/2] simulating a {args.size} x {args.size} IRIS observation in {sim_dir} ...")
     manifest = simulate_observation(
-        sim_dir, instrument="IRIS", size=args.size, ngroups=args.ngroups, ndithers=2, seed=args.seed
-    )
-    inputs = [str(p) for p in list(manifest.science) + list(manifest.darks) + list(manifest.flats)]
-    print(f"[2/2] reducing {len(inputs)} exposures into {products} ...")
-    outcomes = _run_process(inputs, products, str(manifest.reference_dir), last_stage=3)
-    _print_summary(outcomes)
-    print(f"\nDemo products are in {products.resolve()}")
-    return EXIT_FAILED if any(item.error for item in outcomes) else EXIT_OK
+        folder, instrument="IRIS", detectors=["IMG1", "IMG2", "IMG3", "IMG4"], size=args.size,
+        ngroups=args.ngroups, ndithers=args.dithers, nskies=1, ndarks=2, nflats=2, seed=args.seed,
+    )  # fmt: skip
+    files = [*manifest.science, *manifest.skies, *manifest.darks, *manifest.flats]
+    return files, Path(manifest.reference_dir)
+
+
+# The demo's observations, reduced in this order; append a DemoObservation to add one (each gets
+# its own folder under simulated/ and products/, and its own reference store).
+DEMO_OBSERVATIONS: list[DemoObservation] = [DemoObservation("imager", _simulate_imager)]
+
+
+def cmd_demo(args) -> int:
+    from .execution import local_cluster
+
+    output = Path(args.output_dir)
+    print(f"[1/2] simulating {len(DEMO_OBSERVATIONS)} observation(s) ({args.size} x {args.size} windows) in {output / 'simulated'} ...")
+    simulated = []
+    for observation in DEMO_OBSERVATIONS:
+        files, refstore = observation.simulate(output / "simulated" / observation.name, args)
+        simulated.append((observation, files, refstore))
+    print(f"[2/2] reducing {sum(len(files) for _, files, _ in simulated)} exposures into {output / 'products'} ...")
+    failed = False
+    from distributed import Client
+
+    with local_cluster(args.workers) as cluster, Client(cluster) as client:
+        for observation, files, refstore in simulated:
+            products = output / "products" / observation.name
+            report = _run_process([str(p) for p in files], products, str(refstore), 3, options={"quicklook": True},
+                                  client=client)  # fmt: skip
+            failed |= report.failed
+            previews = sorted(products.glob("*.png"))
+            print(f"\n{observation.name}: products in {products.resolve()}")
+            print(f"  previews:    {len(previews)} PNG files" + (f", e.g. {previews[0]}" if previews else ""))
+            print(f"  run summary: {products.resolve() / 'run_summary.txt'} (and .json)")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,12 +247,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     refstore_help = "reference store folder (default: $IRIS_REFSTORE, then ~/.iris_pipeline/refstore)"
 
-    p = sub.add_parser("process", help="reduce files with the pipelines their EXP_TYPE selects")
-    p.add_argument("files", nargs="+", help="raw (*_uncal.fits) or rate files, or folders of raw files")
+    p = sub.add_parser("process", help="reduce files, folders and associations on a dask cluster, resumably")
+    p.add_argument("files", nargs="+", help="raw (*_uncal.fits) or rate files, folders of raw files, association JSON files")
     p.add_argument("-o", "--output-dir", default=".", help="where products go (default: here)")
     p.add_argument("--refstore", help=refstore_help)
     p.add_argument("--stage", type=int, choices=(1, 2, 3), default=3, help="last stage to run")
+    p.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0: no cluster)")
+    p.add_argument("--threads-per-worker", type=int, default=1, help="threads of each local worker (default 1)")
+    p.add_argument("--force", action="store_true", help="redo every product, even those up to date")
+    p.add_argument("--dry-run", action="store_true", help="list what would run and why, run nothing")
+    p.add_argument("--retries", type=int, default=2, help="reruns of a task after an unexpected error (default 2)")
+    p.add_argument("--quicklook", action="store_true", help="ask pipelines that can for PNG previews")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("asn", help="build association files from exposures (see docs/associations.md)")
+    p.add_argument("files", nargs="+", help="files or folders (stage 2: *_rate.fits, 3: *_cal.fits, calib: *_uncal.fits)")
+    p.add_argument("--stage", required=True, choices=("2", "3", "calib"), help="which associations to build")
+    p.add_argument("-o", "--output-dir", default=".", help="where the JSON files go (default: here)")
+    p.set_defaults(func=cmd_asn)
 
     p = sub.add_parser("simulate", help="simulate raw exposures, calibrations and references")
     p.add_argument("output_dir", help="folder for the simulated files")
@@ -351,8 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="simulate a small observation and reduce it end to end")
     p.add_argument("-o", "--output-dir", default="demo_output")
-    p.add_argument("--size", type=int, default=256, help="detector window size in pixels")
+    p.add_argument("--size", type=int, default=128, help="detector window size in pixels")
     p.add_argument("--ngroups", type=int, default=6)
+    p.add_argument("--dithers", type=int, default=4, help="dither positions")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_demo)
     return parser
