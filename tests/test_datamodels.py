@@ -26,12 +26,13 @@ ARRAY_SHAPES = {
     "LinearityModel": {"coeffs": (4, 6, 5)},
     "DarkModel": {"data": (6, 5)},
     "FlatModel": {"data": (6, 5)},
+    "IFSFlatModel": {"data": (6, 5), "dq": (6, 5)},
 }
 EXPECTED_DTYPES = {"data": None, "dq": np.uint32, "pixeldq": np.uint32, "groupdq": np.uint8}
 
 
 def test_every_model_class_has_a_round_trip_case():
-    tables = {"PhotomModel", "DistortionModel"}
+    tables = {"PhotomModel", "DistortionModel", "IFSTraceModel", "IFSWavecalModel", "IFSPhotomModel"}
     assert set(ARRAY_SHAPES) | tables == set(MODEL_CLASSES)
 
 

@@ -5,6 +5,7 @@
 """
 
 from ._base import IrisDataModel, ReferenceFileModel
+from ._ifs import IFSFlatModel, IFSPhotomModel, IFSTraceModel, IFSWavecalModel
 from ._models import (
     DarkModel,
     DistortionModel,
@@ -35,6 +36,10 @@ __all__ = [
     "DistortionModel",
     "FlatModel",
     "GainModel",
+    "IFSFlatModel",
+    "IFSPhotomModel",
+    "IFSTraceModel",
+    "IFSWavecalModel",
     "IFUCubeModel",
     "ImageModel",
     "IrisDataModel",
