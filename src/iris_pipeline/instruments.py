@@ -56,6 +56,11 @@ class DetectorDescription:
     focal_plane_offset_arcsec: tuple[float, float] | None = None
     rotation_deg: float = 0.0
 
+    @property
+    def pixel_area_arcsec2(self) -> float | None:
+        """Nominal imager pixel area (arcsec^2): the PIXAR_A2 of its products; None for the IFS."""
+        return None if self.pixel_scale_arcsec is None else self.pixel_scale_arcsec**2
+
 
 @dataclass(frozen=True)
 class InstrumentDescription:

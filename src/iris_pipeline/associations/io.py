@@ -106,9 +106,7 @@ class Association:
             "products": [
                 {
                     "name": product.name,
-                    "members": [
-                        {"expname": member_name(m.path), "exptype": m.exptype} for m in product.members
-                    ],
+                    "members": [{"expname": member_name(m.path), "exptype": m.exptype} for m in product.members],
                 }
                 for product in self.products
             ],

@@ -19,7 +19,7 @@ from stpipe import Pipeline, Step
 from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
-from ..datamodels import IrisDataModel, RampModel, ReferenceFileModel
+from ..datamodels import ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
 from ..exceptions import InputFileError, ReferenceFileError
 from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
@@ -78,6 +78,15 @@ def _unscaled(stored: np.ndarray, header) -> np.ndarray:
     return stored * np.float64(bscale) + bzero
 
 
+def _native_arrays(model: IrisDataModel) -> IrisDataModel:
+    """Give the model's image arrays native byte order (FITS stores big-endian; numba needs native)."""
+    for name in model.image_array_names():
+        array = getattr(model, name)
+        if array is not None and not array.dtype.isnative:
+            setattr(model, name, array.astype(array.dtype.newbyteorder("="), copy=False))
+    return model
+
+
 class IrisStep(Step):
     """Base class of the package's steps.
 
@@ -120,6 +129,55 @@ class IrisStep(Step):
                 f"{self.class_alias} needs a RampModel, not {model.meta.model_type}; run dq_init first",
             )
         return model
+
+    def open_image(self, step_input) -> ImageModel:
+        """Open the input as an `ImageModel`; a rate image becomes one (``VAR_FLAT`` zero, ``AREA`` one).
+
+        Raises
+        ------
+        InputFileError
+            If the input is neither a rate nor a calibrated image.
+        """
+        model = datamodels.open(step_input)
+        if isinstance(model, ImageModel):
+            return _native_arrays(model)
+        if not isinstance(model, RateModel):
+            raise InputFileError(
+                model.meta.filename,
+                f"{self.class_alias} needs a rate or calibrated image, not {model.meta.model_type}",
+            )
+        image = ImageModel()
+        image.update(model)
+        image.meta.filename = model.meta.filename
+        for name in ("data", "dq", "err", "var_poisson", "var_rnoise"):
+            setattr(image, name, getattr(model, name))
+        image.var_flat = np.zeros_like(image.data)
+        image.area = np.ones_like(image.data)
+        if model is not step_input:
+            model.close()
+        return _native_arrays(image)
+
+    def get_reference_model(self, model, reference_file_type):
+        """The reference file of ``reference_file_type`` for the model, opened as its data model.
+
+        Returns None when the reference is overridden as ``N/A``.
+
+        Raises
+        ------
+        ReferenceFileError
+            If the file is not a reference of that type.
+        """
+        path = self.get_reference_file(model, reference_file_type)
+        if path == NOT_APPLICABLE:
+            return None
+        expected = REFERENCE_MODEL_CLASSES[reference_file_type]
+        reference = datamodels.open(path)
+        if not isinstance(reference, expected):
+            reference.close()
+            raise ReferenceFileError(
+                f"{Path(path).name}: DATAMODL {reference.meta.model_type!r}, expected {expected.__name__}"
+            )
+        return reference
 
     def get_reference_arrays(self, model, reference_file_type, *names, shape=None):
         """Arrays of a reference file cut to the model's detector window (copies, native byte order).
@@ -200,10 +258,12 @@ class IrisStep(Step):
                 continue
             record.name = match.name if match is not None else NOT_APPLICABLE
             record.sha256 = match.sha256 if match is not None else NOT_APPLICABLE
-        if self.class_alias and not self.skip:
-            cal_step = result.meta.cal_step
-            if self.class_alias in cal_step._schema.get("properties", {}):
+        cal_step = result.meta.cal_step
+        if self.class_alias and self.class_alias in cal_step._schema.get("properties", {}):
+            if not self.skip:
                 setattr(cal_step, self.class_alias, "COMPLETE")
+            elif getattr(cal_step, self.class_alias, None) is None:
+                setattr(cal_step, self.class_alias, "SKIPPED")
 
 
 class IrisPipeline(Pipeline, IrisStep):

@@ -13,7 +13,16 @@ STEP_CLASSES = (
     ("iris_pipeline.ramp_fitting.RampFitStep", "ramp_fit", False),
     ("iris_pipeline.pipelines.Detector1Pipeline", "detector1", True),
     # stage 2 imaging
+    ("iris_pipeline.assign_wcs.AssignWcsStep", "assign_wcs", False),
+    ("iris_pipeline.flat_field.FlatFieldStep", "flat_field", False),
+    ("iris_pipeline.background.BackgroundStep", "background", False),
+    ("iris_pipeline.photom.PhotomStep", "photom", False),
+    ("iris_pipeline.pipelines.image2.ProcessImagerL2Pipeline", "image2", True),
     # calibration pipelines
+    ("iris_pipeline.pipelines.calibration.CreateDarkPipeline", "create_dark", True),
+    ("iris_pipeline.pipelines.calibration.CreateFlatPipeline", "create_flat", True),
+    ("iris_pipeline.pipelines.calibration.ProcessFlatfieldL2", "preprocess_flatfield", True),
+    ("iris_pipeline.pipelines.calibration.CreateMaskPipeline", "create_mask", True),
     # stage 3 imaging
     # IFS
 )
