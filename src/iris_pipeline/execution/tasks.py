@@ -92,13 +92,19 @@ def _store_files(refstore) -> dict[str, str]:
 
 
 def _recorded_references(path: Path) -> dict[str, str]:
-    """Reference type -> SHA-256 of the reference files a FITS product records (``R_*``/``H_*``)."""
+    """Reference type -> SHA-256 of the reference files a product records (``R_*``/``H_*``).
+
+    A product that is not a data model of this package records none.
+    """
     from .. import datamodels
 
     if path.suffix != ".fits":
         return {}
-    with datamodels.open(path) as model:
-        refs = model.meta.ref_file._instance or {}
+    try:
+        with datamodels.open(path) as model:
+            refs = model.meta.ref_file._instance or {}
+    except IrisPipelineError:
+        return {}
     return {reftype: record["sha256"] for reftype, record in refs.items()
             if isinstance(record, dict) and record.get("sha256") not in (None, "N/A")}  # fmt: skip
 
@@ -112,6 +118,16 @@ def _new_products(task: TaskSpec, since_ns: int) -> list[Path]:
         ):
             found.append(path)
     return found
+
+
+def _remove_stale_temporaries(task: TaskSpec) -> None:
+    """Delete temporary files of this task's products left by a worker killed mid-write.
+
+    Products, records and associations are written as ``.<name>.<random>.partial<ext>`` and
+    renamed; only one task writes a product at a time, so any such file of this product is stale.
+    """
+    for path in Path(task.output_dir).glob(f".{task.product}_*.partial*"):
+        path.unlink(missing_ok=True)
 
 
 def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
@@ -135,6 +151,7 @@ def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
     try:
         Path(task.output_dir).mkdir(parents=True, exist_ok=True)
         ledger.unlink(missing_ok=True)
+        _remove_stale_temporaries(task)
         pipeline = _import_class(task.class_path)
         with _store_lock(task):
             before = _store_files(task.refstore) if task.kind == "calibration" else {}
