@@ -22,7 +22,16 @@ def run_cli(*args, env=None):
     )
 
 
-def test_process_writes_rate_products_and_summary(tmp_path, refstore, capsys):
+@pytest.fixture
+def stage1_only(monkeypatch):
+    """Only detector1 registered: these tests are about the command, not the later pipelines."""
+    monkeypatch.setattr(
+        "iris_pipeline.execution.plan.available_pipelines",
+        lambda: {"detector1": "iris_pipeline.pipelines.Detector1Pipeline"},
+    )
+
+
+def test_process_writes_rate_products_and_summary(tmp_path, refstore, capsys, stage1_only):
     raw = write_raw(tmp_path / "s_uncal.fits", linear_ramp(np.full((32, 32), 7 / 0.72), ngroups=4))
     status = main(["process", str(raw), "-o", str(tmp_path / "out")])
     out = capsys.readouterr().out
@@ -32,7 +41,7 @@ def test_process_writes_rate_products_and_summary(tmp_path, refstore, capsys):
         np.testing.assert_allclose(rate.data, 7 / 0.72, rtol=1e-5)
 
 
-def test_process_folder_continues_after_a_bad_file(tmp_path, refstore, capsys):
+def test_process_folder_continues_after_a_bad_file(tmp_path, refstore, capsys, stage1_only):
     write_raw(tmp_path / "good_uncal.fits", linear_ramp(np.full((32, 32), 1.0), ngroups=3))
     write_raw(
         tmp_path / "weird_uncal.fits",
@@ -49,7 +58,7 @@ def test_process_folder_continues_after_a_bad_file(tmp_path, refstore, capsys):
     assert "error: unknown EXP_TYPE" in (tmp_path / "out" / "run_summary.txt").read_text()
 
 
-def test_process_missing_reference_names_the_problem(tmp_path, capsys):
+def test_process_missing_reference_names_the_problem(tmp_path, capsys, stage1_only):
     raw = write_raw(tmp_path / "n_uncal.fits", linear_ramp(np.ones((8, 8)), ngroups=3))
     status = main(["process", str(raw), "-o", str(tmp_path / "out"), "--refstore", str(tmp_path / "empty")])
     out = capsys.readouterr().out
@@ -101,7 +110,7 @@ def test_unknown_command_is_a_usage_error():
     assert run_cli("frobnicate").returncode == 2
 
 
-def test_darks_keep_their_dark_current(tmp_path, refstore, capsys):
+def test_darks_keep_their_dark_current(tmp_path, refstore, capsys, stage1_only):
     raw = write_raw(
         tmp_path / "d_uncal.fits", linear_ramp(np.full((32, 32), 1.0), ngroups=3), EXP_TYPE="IRIS_IMAGE_DARK"
     )
@@ -109,3 +118,32 @@ def test_darks_keep_their_dark_current(tmp_path, refstore, capsys):
     with datamodels.open(tmp_path / "out" / "d_rate.fits") as rate:
         assert rate.meta.cal_step.dark_current == "SKIPPED"
         assert rate.meta.cal_step.linearity == "COMPLETE"
+
+
+def test_process_rerun_does_no_work_and_dry_run_says_why(tmp_path, refstore, capsys, stage1_only):
+    raw = write_raw(tmp_path / "r_uncal.fits", linear_ramp(np.full((32, 32), 3 / 0.72), ngroups=3))
+    out = tmp_path / "out"
+    assert main(["process", str(raw), "-o", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["process", str(raw), "-o", str(out), "--no-progress"]) == 0
+    assert "nothing to do: all 1 tasks are up to date" in capsys.readouterr().out
+    (out / "r_rate.fits").unlink()
+    assert main(["process", str(raw), "-o", str(out), "--dry-run"]) == 0
+    assert "would run stage1:r: output r_rate.fits is missing" in capsys.readouterr().out
+    assert not (out / "r_rate.fits").exists()
+
+
+def test_asn_command_writes_readable_associations(tmp_path, capsys):
+    from iris_pipeline.associations import read_association
+
+    for name, exp_type in (("a", "IRIS_IMAGE"), ("b", "IRIS_IMAGE"), ("s", "IRIS_IMAGE_SKY")):
+        write_raw(tmp_path / f"{name}_rate.fits", linear_ramp(np.ones((8, 8)), ngroups=3), EXP_TYPE=exp_type,
+                  DATAMODL="RateModel", PROGRAM="001", OBSERVTN="001", TARGNAME="T")  # fmt: skip
+    assert main(["asn", str(tmp_path), "--stage", "2", "-o", str(tmp_path / "asn")]) == 0
+    assert "3 members" not in capsys.readouterr().out
+    association = read_association(tmp_path / "asn" / "a_image2_asn.json")
+    assert [(m.path.name, m.exptype) for m in association.products[0].members] == [
+        ("a_rate.fits", "science"),
+        ("s_rate.fits", "background"),
+    ]
+    assert main(["asn", str(tmp_path / "a_rate.fits"), "--stage", "calib", "-o", str(tmp_path)]) == 1
