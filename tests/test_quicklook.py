@@ -218,6 +218,14 @@ def test_single_product_dq_overlay_marks_exactly_the_flagged_pixels(tmp_path):
     assert drawn["SATURATED|JUMP_DET"] == {(30, col) for col in range(10, 14)} | {(12, 40)}
 
 
+def test_resampled_product_is_drawn_alone_even_with_an_imager_detector(tmp_path):
+    path = write_image_product(tmp_path / "field_i2d.fits", np.ones((30, 20)), detector="IMG1")
+    science, _ = _image_artists(image_preview_figure(path))
+    assert science[0].get_extent() == pytest.approx((-0.5, 19.5, -0.5, 29.5))
+    with pytest.raises(InputFileError, match="field_i2d.fits: not an imager detector frame"):
+        image_preview_figure([write_image_product(tmp_path / "a_rate.fits", np.ones((30, 20)), detector="IMG2"), path])
+
+
 def test_write_image_preview_png_and_no_leftovers(four_detectors, tmp_path):
     paths, _ = four_detectors
     output = tmp_path / "previews" / "exp_preview.png"

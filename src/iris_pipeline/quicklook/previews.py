@@ -50,6 +50,9 @@ __all__ = [
 DQ_COLOURS = {"DO_NOT_USE": "#ff2a2a", "SATURATED|JUMP_DET": "#00d9ff"}
 """Overlay colours: bad pixels in red, saturated or jump pixels in cyan."""
 
+RESAMPLED_EXTENSIONS = ("WHT", "CON")
+"""Extensions of resampled products: their pixels are not a detector's, so they are drawn alone."""
+
 CATALOG_COLOUR = "#39ff14"
 IMAGE_CMAP = "gray"
 NO_DATA_COLOUR = "#1f3a5f"
@@ -73,7 +76,8 @@ def write_image_preview(paths, output_png, *, stretch="zscale", show_dq=False, t
 
     Imager detectors (``DETECTOR`` ``IMG1``..``IMG4`` of IRIS, ``IMG`` of Liger) are drawn in their
     focal-plane layout, gaps included, each labelled; subarrays at their ``SUBSTRT1/2`` place. Any
-    other 2-D product is drawn alone, in pixel coordinates.
+    other 2-D product, resampled ones (``*_i2d.fits``, or with a ``WHT`` or ``CON`` extension)
+    included, is drawn alone, in pixel coordinates.
 
     Parameters
     ----------
@@ -287,7 +291,9 @@ def _read_image_panel(path) -> _ImagePanel:
         header = dict(hdulist[0].header)
         reduced = block_reduce(sci, dq)
         bunit = _bunit(hdulist)
-    return _ImagePanel(Path(path).name, header, bunit, sci.shape, reduced, _placement(header, sci.shape))
+        resampled = Path(path).name.endswith("_i2d.fits") or any(name in hdulist for name in RESAMPLED_EXTENSIONS)
+    placement = None if resampled else _placement(header, sci.shape)
+    return _ImagePanel(Path(path).name, header, bunit, sci.shape, reduced, placement)
 
 
 def _placement(header: dict, shape) -> DetectorPlacement | None:

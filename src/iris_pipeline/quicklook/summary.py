@@ -196,14 +196,12 @@ def _html_page(records, folder: Path, title: str) -> str:
 
 def _html_details(record) -> str:
     esc = html.escape
-    timings = record.get("timings_s") or {}
-    steps = dict(record.get("steps") or {})
     step_rows = [
-        f'<tr><td>{esc(key)}</td><td>{esc(status)}</td><td class="num">-</td></tr>' for key, status in steps.items()
+        f"<tr><td>{esc(key)}</td><td>{esc(status)}</td></tr>" for key, status in (record.get("steps") or {}).items()
     ]
-    step_rows += [
-        f'<tr><td>{esc(name)}</td><td class="muted">timed</td><td class="num">{_number(seconds, 3)}</td></tr>'
-        for name, seconds in timings.items()
+    timing_rows = [
+        f'<tr><td>{esc(name)}</td><td class="num">{_number(seconds, 3)}</td></tr>'
+        for name, seconds in (record.get("timings_s") or {}).items()
     ]
     reference_rows = [
         f"<tr><td>{esc(key)}</td><td>{esc(ref['file'])}</td><td><code>{esc(ref.get('sha256') or '-')}</code></td></tr>"
@@ -215,9 +213,9 @@ def _html_details(record) -> str:
     ]
     sections = [f"<p>{esc(record.get('path', ''))}</p>"]
     if step_rows:
-        sections.append(
-            "<table><tr><th>step</th><th>status</th><th>time (s)</th></tr>" + "".join(step_rows) + "</table>"
-        )
+        sections.append("<table><tr><th>step</th><th>status</th></tr>" + "".join(step_rows) + "</table>")
+    if timing_rows:
+        sections.append("<table><tr><th>timed step</th><th>time (s)</th></tr>" + "".join(timing_rows) + "</table>")
     if reference_rows:
         sections.append(
             "<table><tr><th>reference</th><th>file</th><th>sha256</th></tr>" + "".join(reference_rows) + "</table>"
