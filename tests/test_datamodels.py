@@ -27,6 +27,7 @@ ARRAY_SHAPES = {
     "DarkModel": {"data": (6, 5)},
     "FlatModel": {"data": (6, 5)},
     "IFSFlatModel": {"data": (6, 5), "dq": (6, 5)},
+    "IFSSpectraModel": {"data": (6, 5), "wavelength": (6, 5)},
 }
 EXPECTED_DTYPES = {"data": None, "dq": np.uint32, "pixeldq": np.uint32, "groupdq": np.uint8}
 

@@ -5,7 +5,7 @@
 """
 
 from ._base import IrisDataModel, ReferenceFileModel
-from ._ifs import IFSFlatModel, IFSPhotomModel, IFSTraceModel, IFSWavecalModel
+from ._ifs import IFSFlatModel, IFSPhotomModel, IFSSpectraModel, IFSTraceModel, IFSWavecalModel
 from ._models import (
     DarkModel,
     DistortionModel,
@@ -38,6 +38,7 @@ __all__ = [
     "GainModel",
     "IFSFlatModel",
     "IFSPhotomModel",
+    "IFSSpectraModel",
     "IFSTraceModel",
     "IFSWavecalModel",
     "IFUCubeModel",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from ._base import ReferenceFileModel
+from ._base import IrisDataModel, ReferenceFileModel
 
-__all__ = ["IFSFlatModel", "IFSPhotomModel", "IFSTraceModel", "IFSWavecalModel"]
+__all__ = ["IFSFlatModel", "IFSPhotomModel", "IFSSpectraModel", "IFSTraceModel", "IFSWavecalModel"]
 
 
 class IFSTraceModel(ReferenceFileModel):
@@ -40,3 +40,9 @@ class IFSPhotomModel(ReferenceFileModel):
 
     schema_name = "ifs_photom"
     reftype = "ifs_photom"
+
+
+class IFSSpectraModel(IrisDataModel):
+    """Extracted spectra of one IFS exposure on their detector columns (between spec2 steps)."""
+
+    schema_name = "ifs_spectra"

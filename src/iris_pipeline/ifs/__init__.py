@@ -1,0 +1,34 @@
+"""The integral field spectrograph, pipeline side: spectral format, extraction, sky, cubes, calibrations.
+
+Pure-array algorithms (`SpectralFormat`, `extract_spectra`, `subtract_sky`, `resample_spectra`,
+`build_cube`, `fit_wavelength_solution`, `spectral_flat`, `measure_traces`) and the thin stpipe
+steps of ``spec2`` (`ExtractIFSStep`, `WavecalStep`, `IFSFlatStep`, `SkySubtractionStep`,
+`CubeBuildStep`). See ``docs/ifs.md``.
+"""
+
+from .cube import build_cube, cube_fits_wcs, cube_gwcs, cube_wavelength_grid, resample_spectra
+from .extract import extract_spectra, model_image
+from .format import SpectralFormat
+from .lines import arc_line_list, oh_line_list
+from .sky import subtract_sky
+from .steps import CubeBuildStep, ExtractIFSStep, IFSFlatStep, IFSStep, SkySubtractionStep, WavecalStep
+
+__all__ = [
+    "CubeBuildStep",
+    "ExtractIFSStep",
+    "IFSFlatStep",
+    "IFSStep",
+    "SkySubtractionStep",
+    "SpectralFormat",
+    "WavecalStep",
+    "arc_line_list",
+    "build_cube",
+    "cube_fits_wcs",
+    "cube_gwcs",
+    "cube_wavelength_grid",
+    "extract_spectra",
+    "model_image",
+    "oh_line_list",
+    "resample_spectra",
+    "subtract_sky",
+]

@@ -1,0 +1,271 @@
+"""The stage-2 IFS steps: extract -> wavecal -> ifs_flat -> sky_subtraction -> cube_build.
+
+Each step opens its input, fetches its reference file (chosen by mode, plate scale, resolving
+power and grating: `select_ifs_reference`), calls the array algorithm of this package and records
+provenance. Between steps the exposure travels as an ``IFSSpectraModel`` (one row per spaxel, one
+column per detector column); ``cube_build`` makes the ``IFUCubeModel``. See ``docs/ifs.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from .. import datamodels, dqflags
+from ..assign_wcs.assign_wcs_step import add_header_cards
+from ..exceptions import InputFileError, ReferenceFileError
+from ..references import get_backend
+from ..references.backends import LocalBackend
+from ..stpipe import IrisStep
+from ..stpipe.base import NOT_APPLICABLE
+from .cube import build_cube, cube_fits_wcs, cube_gwcs, cube_wavelength_grid, resample_spectra
+from .extract import extract_spectra
+from .format import SpectralFormat
+from .lines import oh_line_list
+from .references import select_ifs_reference
+from .sky import subtract_sky
+
+__all__ = [
+    "CubeBuildStep",
+    "ExtractIFSStep",
+    "IFSFlatStep",
+    "IFSStep",
+    "SkySubtractionStep",
+    "WavecalStep",
+    "spectra_model",
+]
+
+log = logging.getLogger(__name__)
+
+DO_NOT_USE = np.uint32(dqflags.PIXEL["DO_NOT_USE"])
+IFS_MODES = ("LENSLET", "SLICER")
+
+
+class IFSStep(IrisStep):
+    """Base of the IFS steps: IFS references are chosen by the exposure's IFS configuration too."""
+
+    def get_reference_file(self, input_file, reference_file_type):
+        if self.get_ref_override(reference_file_type) is not None:
+            return super().get_reference_file(input_file, reference_file_type)
+        model = datamodels.open(input_file)
+        backend = get_backend(self.search_attr("refstore"))
+        if not isinstance(backend, LocalBackend):
+            return super().get_reference_file(input_file, reference_file_type)
+        match = select_ifs_reference(backend.store.root, reference_file_type, model)
+        log.info("Using %s reference file %s", reference_file_type.upper(), match.path)
+        self._reference_files_used.append((reference_file_type, match))
+        return str(match.path)
+
+    def optional_reference(self, model, reference_file_type) -> str | None:
+        """Path of a reference, or None (logged) when the store has none for this configuration."""
+        try:
+            path = self.get_reference_file(model, reference_file_type)
+        except ReferenceFileError as err:
+            log.warning("%s skipped: %s", self.class_alias, err)
+            return None
+        return None if path == NOT_APPLICABLE else path
+
+    def open_spectra(self, step_input) -> datamodels.IFSSpectraModel:
+        """Open the input as extracted spectra, or fail with a one-line error."""
+        model = datamodels.open(step_input)
+        if not isinstance(model, datamodels.IFSSpectraModel):
+            raise InputFileError(
+                model.meta.filename, f"{self.class_alias} needs IFS spectra, not {model.meta.model_type}; run extract"
+            )
+        return model
+
+
+def spectral_format_of(spectra: datamodels.IFSSpectraModel) -> tuple[np.ndarray, np.ndarray]:
+    """Wavelength and dispersion arrays of extracted spectra, and where data are valid."""
+    valid = np.isfinite(spectra.data) & ((spectra.dq & DO_NOT_USE) == 0)
+    return spectra.wavelength, valid
+
+
+class ExtractIFSStep(IFSStep):
+    """Extract the spectrum of every spaxel from a count-rate image (optimal extraction or deblending)."""
+
+    class_alias = "extract"
+    spec = """
+    method = option('auto', 'optimal', 'deblend', default='auto')  # auto: deblend lenslet, optimal for slicer
+    bandwidth = integer(default=2, min=1)  # neighbours on each side solved jointly when deblending
+    """  # noqa: E501
+    reference_file_types = ["ifs_trace"]
+
+    def process(self, step_input):
+        rate = datamodels.open(step_input)
+        name = rate.meta.filename
+        if not isinstance(rate, datamodels.RateModel):
+            raise InputFileError(name, f"extract needs a RateModel, not {rate.meta.model_type}; run detector1 first")
+        mode = (rate.meta.instrument.ifs_mode or "").upper()
+        if mode not in IFS_MODES:
+            raise InputFileError(name, f"IFSMODE {mode or 'missing'}: not an IFS exposure (LENSLET or SLICER)")
+        with datamodels.IFSTraceModel(self.get_reference_file(rate, "ifs_trace")) as trace:
+            spectral_format = SpectralFormat.from_model(trace)
+        method = self.method if self.method != "auto" else ("deblend" if mode == "LENSLET" else "optimal")
+        bandwidth = self.bandwidth if method == "deblend" else 0
+        variance = rate.var_poisson + rate.var_rnoise
+        if not np.any(variance > 0):
+            variance = np.square(rate.err)
+        bad = (rate.dq & DO_NOT_USE) != 0
+        x0, y0 = (rate.meta.subarray.xstart or 1) - 1, (rate.meta.subarray.ystart or 1) - 1
+        flux, var, valid = extract_spectra(rate.data, variance, bad, spectral_format, x0, y0, bandwidth)
+        if not valid.any():
+            raise InputFileError(name, "no spectrum of the IFS trace reference falls inside this detector window")
+        log.info("%s: %s extraction of %d spectra (%d columns each)", name, method, *flux.shape)
+        spectra = spectra_model(rate, spectral_format, flux, var, valid)
+        return spectra
+
+
+def spectra_model(source, spectral_format: SpectralFormat, flux, var, valid) -> datamodels.IFSSpectraModel:
+    """An ``IFSSpectraModel`` of extracted spectra, with the metadata of ``source``."""
+    spectra = datamodels.IFSSpectraModel(flux.shape)
+    spectra.update(source, only="PRIMARY")
+    spectra.meta.filename = source.meta.filename
+    x, inside = spectral_format.columns()
+    valid = valid & inside
+    spectra.data = np.where(valid, flux, np.nan).astype(np.float32)
+    spectra.err = np.where(valid, np.sqrt(np.where(valid, var, 0.0)), np.nan).astype(np.float32)
+    spectra.dq = np.where(valid, np.uint32(0), DO_NOT_USE).astype(np.uint32)
+    spectra.wavelength = spectral_format.wavelength_um(x)
+    spectra.dispersion = spectral_format.dispersion_um_per_pix(x)
+    spectra.spaxel_table = np.rec.fromarrays(
+        [spectral_format.spax_x.astype(np.int16), spectral_format.spax_y.astype(np.int16),
+         spectral_format.x_start.astype(np.int32)], names=("SPAX_X", "SPAX_Y", "X_START"),
+    )  # fmt: skip
+    info = spectra.meta.ifs_format
+    info.nspax_x, info.nspax_y = spectral_format.nspax_x, spectral_format.nspax_y
+    info.wave_min, info.wave_max = spectral_format.wave_min_um, spectral_format.wave_max_um
+    return spectra
+
+
+class WavecalStep(IFSStep):
+    """Assign the measured wavelength solution (IFS_WAVECAL) to every column of every spectrum."""
+
+    class_alias = "wavecal"
+    reference_file_types = ["ifs_wavecal"]
+
+    def process(self, step_input):
+        spectra = self.open_spectra(step_input)
+        path = self.optional_reference(spectra, "ifs_wavecal")
+        if path is None:
+            spectra.meta.cal_step.wavecal = "SKIPPED"
+            return spectra
+        with datamodels.IFSWavecalModel(path) as wavecal:
+            table = wavecal.wavecal_table
+            if len(table) != spectra.data.shape[0]:
+                raise ReferenceFileError(f"{path}: {len(table)} spaxels, the spectra have {spectra.data.shape[0]}")
+            x_start = np.asarray(spectra.spaxel_table["X_START"], dtype=np.float64)
+            x = x_start[:, None] + np.arange(spectra.data.shape[1])[None, :]
+            u = x - np.asarray(table["X_REF"], dtype=np.float64)[:, None]
+            coeffs = [np.asarray(table[f"WAVE_C{k}"], dtype=np.float64)[:, None] for k in range(4)]
+        spectra.wavelength = coeffs[0] + u * (coeffs[1] + u * (coeffs[2] + u * coeffs[3]))
+        spectra.dispersion = coeffs[1] + u * (2.0 * coeffs[2] + 3.0 * u * coeffs[3])
+        return spectra
+
+
+class IFSFlatStep(IFSStep):
+    """Divide every spectrum by its relative spectral response (IFS_FLAT)."""
+
+    class_alias = "ifs_flat"
+    reference_file_types = ["ifs_flat"]
+
+    def process(self, step_input):
+        spectra = self.open_spectra(step_input)
+        path = self.optional_reference(spectra, "ifs_flat")
+        if path is None:
+            spectra.meta.cal_step.ifs_flat = "SKIPPED"
+            return spectra
+        with datamodels.IFSFlatModel(path) as flat:
+            if flat.data.shape != spectra.data.shape:
+                raise ReferenceFileError(f"{path}: shape {flat.data.shape}, the spectra have {spectra.data.shape}")
+            response = flat.data.astype(np.float64)
+            bad_flat = ~np.isfinite(response) | (response <= 0) | ((flat.dq & DO_NOT_USE) != 0)
+        safe = np.where(bad_flat, 1.0, response)
+        spectra.data = np.where(bad_flat, np.nan, spectra.data / safe).astype(np.float32)
+        spectra.err = np.where(bad_flat, np.nan, spectra.err / safe).astype(np.float32)
+        spectra.dq = spectra.dq | np.where(bad_flat, DO_NOT_USE, np.uint32(0))
+        return spectra
+
+
+class SkySubtractionStep(IFSStep):
+    """Subtract the spectra of a sky exposure, scaling its OH lines to the science exposure."""
+
+    class_alias = "sky_subtraction"
+    spec = """
+    scale_oh = boolean(default=True)  # scale the sky's OH lines to the science exposure (Davies 2007)
+    """  # noqa: E501
+
+    def process(self, step_input, sky=None):
+        spectra = self.open_spectra(step_input)
+        if sky is None:
+            log.warning("sky_subtraction skipped: no sky exposure")
+            spectra.meta.cal_step.sky_subtraction = "SKIPPED"
+            return spectra
+        sky = self.open_spectra(sky)
+        if sky.data.shape != spectra.data.shape:
+            raise InputFileError(sky.meta.filename, f"sky spectra {sky.data.shape} differ from {spectra.data.shape}")
+        _, valid = spectral_format_of(spectra)
+        _, sky_valid = spectral_format_of(sky)
+        flux, var, good, alpha = subtract_sky(
+            spectra.data.astype(float), np.square(spectra.err, dtype=float), valid, sky.data.astype(float),
+            np.square(sky.err, dtype=float), sky_valid, spectra.wavelength, oh_line_list(),
+            spectra.meta.instrument.resolving_power, self.scale_oh,
+        )  # fmt: skip
+        log.info("%s: sky %s subtracted, OH lines scaled by %.4f", spectra.meta.filename, sky.meta.filename, alpha)
+        spectra.data = flux.astype(np.float32)
+        spectra.err = np.sqrt(var).astype(np.float32)
+        spectra.dq = spectra.dq | np.where(good, np.uint32(0), DO_NOT_USE)
+        spectra.meta.oh_scale = alpha
+        return spectra
+
+
+class CubeBuildStep(IFSStep):
+    """Resample the spectra onto a common wavelength grid, flux-calibrate, and build the cube."""
+
+    class_alias = "cube_build"
+    spec = """
+    wave_range = float_list(min=2, max=2, default=None)  # cube wavelength range (um), inside the grating band
+    """  # noqa: E501
+    reference_file_types = ["ifs_photom"]
+
+    def process(self, step_input):
+        spectra = self.open_spectra(step_input)
+        name = spectra.meta.filename
+        wave, valid = spectral_format_of(spectra)
+        info, instrument = spectra.meta.ifs_format, spectra.meta.instrument
+        try:
+            grid = cube_wavelength_grid(wave, valid, (info.wave_min, info.wave_max), instrument.resolving_power,
+                                        tuple(self.wave_range) if self.wave_range else None)  # fmt: skip
+        except ValueError as err:
+            raise InputFileError(name, f"{err} ({instrument.filter} grating)") from None
+        density, density_var, defined = resample_spectra(
+            spectra.data.astype(float), np.square(spectra.err, dtype=float), valid, wave, spectra.dispersion, grid
+        )
+        unit = "DN/s/um"
+        path = self.optional_reference(spectra, "ifs_photom")
+        if path is not None:
+            with datamodels.IFSPhotomModel(path) as photom:
+                table = photom.photom_table
+                conversion = np.interp(grid, table["WAVELENGTH"], table["CONVERSION"], left=np.nan, right=np.nan)
+                unit = photom.meta.flux_unit or unit
+            density = density * conversion[None, :]
+            density_var = density_var * conversion[None, :] ** 2
+        spax = spectra.spaxel_table
+        sx, sy = np.asarray(spax["SPAX_X"], dtype=int), np.asarray(spax["SPAX_Y"], dtype=int)
+        cube = datamodels.IFUCubeModel((grid.size, info.nspax_y, info.nspax_x))
+        cube.update(spectra, only="PRIMARY")
+        cube.data = build_cube(density, sx, sy, info.nspax_x, info.nspax_y)
+        cube.err = np.sqrt(build_cube(density_var, sx, sy, info.nspax_x, info.nspax_y))
+        cube.dq = np.where(np.isfinite(cube.data), np.uint32(0), DO_NOT_USE).astype(np.uint32)
+        cube.wavelength = grid.astype(np.float32)
+        cube.meta.bunit_data = unit
+        cube.meta.bunit_err = unit
+        pointing = spectra.meta.pointing
+        ra, dec, pa = (getattr(pointing, key, None) or 0.0 for key in ("ra_ref", "dec_ref", "pa_aper"))
+        scale = instrument.ifs_scale
+        cube.meta.wcs = cube_gwcs(cube.data.shape, scale, ra, dec, pa, grid)
+        add_header_cards(cube, "SCI", cube_fits_wcs(cube.data.shape, scale, ra, dec, pa, grid))
+        cube.meta.filename = name
+        cube.meta.cal_step.cube_build = "COMPLETE"
+        return cube

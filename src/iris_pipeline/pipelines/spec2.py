@@ -1,0 +1,88 @@
+"""Stage 2 IFS: count-rate image -> calibrated data cube (``_s3d``) for the IRIS lenslet and slicer modes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..associations import is_association, read_association
+from ..exceptions import InputFileError
+from ..ifs import CubeBuildStep, ExtractIFSStep, IFSFlatStep, SkySubtractionStep, WavecalStep
+from ..stpipe import IrisPipeline
+from ..stpipe.base import remove_known_suffix
+
+__all__ = ["Spec2Pipeline"]
+
+log = logging.getLogger(__name__)
+
+SKY_MEMBER_TYPES = ("sky", "background")
+
+
+@dataclass
+class _Exposure:
+    science: object
+    skies: list = field(default_factory=list)
+    product_name: str | None = None
+
+
+def _exposures(step_input) -> list[_Exposure]:
+    if isinstance(step_input, list | tuple):
+        return [exposure for item in step_input for exposure in _exposures(item)]
+    if isinstance(step_input, str | Path) and is_association(step_input):
+        exposures = []
+        for product in read_association(step_input).products:
+            science = product.members_of("science")
+            if not science:
+                raise InputFileError(step_input, f"product {product.name} has no science member")
+            skies = [str(path) for path in product.members_of(*SKY_MEMBER_TYPES)]
+            name = product.name if len(science) == 1 else None
+            exposures += [_Exposure(str(path), skies, name) for path in science]
+        return exposures
+    return [_Exposure(str(step_input) if isinstance(step_input, Path) else step_input)]
+
+
+class Spec2Pipeline(IrisPipeline):
+    """Stage 2 IFS: extraction, wavelength solution, spectral flat, sky subtraction, cube.
+
+    Steps, in order: ``extract`` -> ``wavecal`` -> ``ifs_flat`` -> ``sky_subtraction`` ->
+    ``cube_build`` (resampling onto a common wavelength grid, flux calibration, FITS WCS and
+    gWCS). The input is a rate file or model, an association (members ``science`` and
+    ``sky``/``background``; the first sky member is extracted and calibrated like the science
+    exposure and subtracted with OH-line scaling), or a list of them. Each science exposure gives
+    one ``_s3d`` cube. See ``docs/ifs.md``.
+    """
+
+    class_alias = "spec2"
+    spec = """
+    """
+    step_defs = {
+        "extract": ExtractIFSStep,
+        "wavecal": WavecalStep,
+        "ifs_flat": IFSFlatStep,
+        "sky_subtraction": SkySubtractionStep,
+        "cube_build": CubeBuildStep,
+    }
+
+    def process(self, step_input):
+        self.output_use_model = True
+        self.suffix = "s3d"
+        results = [self._reduce(exposure) for exposure in _exposures(step_input)]
+        return results[0] if len(results) == 1 else results
+
+    def _spectra(self, exposure):
+        spectra = self.extract.run(exposure)
+        spectra = self.wavecal.run(spectra)
+        return self.ifs_flat.run(spectra)
+
+    def _reduce(self, exposure: _Exposure):
+        spectra = self._spectra(exposure.science)
+        sky = None
+        if exposure.skies and not self.sky_subtraction.skip:
+            sky = self._spectra(exposure.skies[0])
+        spectra = self.sky_subtraction.run(spectra, sky)
+        cube = self.cube_build.run(spectra)
+        stem, _ = remove_known_suffix(Path(exposure.product_name or cube.meta.filename).stem)
+        cube.meta.filename = f"{stem}_s3d.fits"
+        log.info("%s: cube of %d planes x %d x %d spaxels", cube.meta.filename, *cube.data.shape)
+        return cube
