@@ -369,6 +369,10 @@ def test_cube_preview_marks_brightest_spaxel_and_plots_its_spectrum(tmp_path):
     assert "x=2, y=7" in spectrum_ax.get_title()
     output = write_cube_preview(path, tmp_path / "obs_s3d.png")
     assert imread(output).ndim == 3
+    summary = summarize_product(path)
+    assert summary["dq_counts"] == {"DO_NOT_USE": 2 * 12 * 9}
+    good = np.isfinite(sci) & (dq == 0)
+    assert summary["median"] == pytest.approx(np.median(sci[good]))
     bad = tmp_path / "bad_s3d.fits"
     hdus[3] = fits.ImageHDU(wave_um[:-1], name="WAVELENGTH")
     fits.HDUList(hdus).writeto(bad)
@@ -413,6 +417,7 @@ def test_mosaic_preview_places_catalog_markers(mosaic, tmp_path):
     assert sky_figure.axes[0].get_legend().get_texts()[0].get_text() == "catalog: 10 of 10 sources"
     output = write_mosaic_preview(path, tmp_path / "field.png", catalog=catalog_path)
     assert imread(output).ndim == 3
+    assert summarize_product(path)["dq_counts"] == {}
 
 
 def test_mosaic_preview_catalog_errors(mosaic, tmp_path):
