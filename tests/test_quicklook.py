@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from astropy import units as u
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import MaskedColumn, Table
 from astropy.wcs import WCS
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
@@ -407,14 +409,19 @@ def _markers(figure):
 
 def test_mosaic_preview_places_catalog_markers(mosaic, tmp_path):
     path, wcs, x, y = mosaic
-    pixel_figure = mosaic_preview_figure(path, catalog=Table({"xcentroid": x, "ycentroid": y}))
-    assert np.allclose(_markers(pixel_figure), np.column_stack([x, y]))
+    pixel_catalog = Table({"xcentroid": x * u.pix, "ycentroid": y * u.pix})  # photutils style, with units
+    assert np.allclose(_markers(mosaic_preview_figure(path, catalog=pixel_catalog)), np.column_stack([x, y]))
+    masked = Table({"xcentroid": MaskedColumn(x, mask=np.arange(10) == 3), "ycentroid": y})
+    masked_figure = mosaic_preview_figure(path, catalog=masked)
+    assert np.allclose(_markers(masked_figure), np.delete(np.column_stack([x, y]), 3, axis=0))
+    assert masked_figure.axes[0].get_legend().get_texts()[0].get_text() == "catalog: 9 of 10 sources"
     ra, dec = wcs.pixel_to_world_values(x, y)
     catalog_path = tmp_path / "field_cat.ecsv"
-    Table({"ra": ra, "dec": dec}).write(catalog_path)
+    Table({"ra": ra * u.deg, "dec": np.radians(dec) * u.rad}).write(catalog_path)
     sky_figure = mosaic_preview_figure(path, catalog=catalog_path)
     assert np.allclose(_markers(sky_figure), np.column_stack([x, y]), atol=1e-6)
-    assert sky_figure.axes[0].get_legend().get_texts()[0].get_text() == "catalog: 10 of 10 sources"
+    sky_centroid = Table({"sky_centroid": SkyCoord(ra, dec, unit="deg")})
+    assert np.allclose(_markers(mosaic_preview_figure(path, catalog=sky_centroid)), np.column_stack([x, y]), atol=1e-6)
     output = write_mosaic_preview(path, tmp_path / "field.png", catalog=catalog_path)
     assert imread(output).ndim == 3
     assert summarize_product(path)["dq_counts"] == {}

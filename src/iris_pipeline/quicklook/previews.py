@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.wcs import WCS
@@ -439,7 +440,7 @@ def _catalog_pixels(catalog, sci_header, i2d_path):
     if "sky_centroid" in columns:
         coords = table["sky_centroid"]
     elif {"ra", "dec"} <= columns:
-        coords = SkyCoord(_float_column(table["ra"]), _float_column(table["dec"]), unit="deg")
+        coords = SkyCoord(_float_column(table["ra"], u.deg), _float_column(table["dec"], u.deg), unit="deg")
     else:
         raise InputFileError(catalog_path, "needs xcentroid/ycentroid, sky_centroid or ra/dec columns")
     wcs = _celestial_wcs(sci_header, i2d_path)
@@ -447,9 +448,15 @@ def _catalog_pixels(catalog, sci_header, i2d_path):
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
-def _float_column(column) -> np.ndarray:
-    values = getattr(column, "value", column)
-    return np.ma.filled(np.ma.asarray(values, dtype=np.float64), np.nan)
+def _float_column(column, unit=None) -> np.ndarray:
+    """Column values as floats (NaN where masked), converted to ``unit`` when the column has a unit."""
+    if unit is not None and getattr(column, "unit", None) is not None:
+        values = np.array(u.Quantity(column).to_value(unit), dtype=np.float64)
+    else:
+        values = np.array(getattr(column, "value", column), dtype=np.float64)
+    if hasattr(column, "mask"):
+        values[np.ma.getmaskarray(column)] = np.nan
+    return values
 
 
 def _celestial_wcs(sci_header, i2d_path) -> WCS:
