@@ -24,7 +24,22 @@ STEP_CLASSES = (
     ("iris_pipeline.pipelines.calibration.ProcessFlatfieldL2", "preprocess_flatfield", True),
     ("iris_pipeline.pipelines.calibration.CreateMaskPipeline", "create_mask", True),
     # stage 3 imaging
+    ("iris_pipeline.tweakreg.TweakRegStep", "tweakreg", False),
+    ("iris_pipeline.skymatch.SkyMatchStep", "skymatch", False),
+    ("iris_pipeline.outlier_detection.OutlierDetectionStep", "outlier_detection", False),
+    ("iris_pipeline.resample.ResampleStep", "resample", False),
+    ("iris_pipeline.source_catalog.SourceCatalogStep", "source_catalog", False),
+    ("iris_pipeline.pipelines.image3.Image3Pipeline", "image3", True),
     # IFS
+    ("iris_pipeline.ifs.ExtractIFSStep", "extract", False),
+    ("iris_pipeline.ifs.WavecalStep", "wavecal", False),
+    ("iris_pipeline.ifs.IFSFlatStep", "ifs_flat", False),
+    ("iris_pipeline.ifs.SkySubtractionStep", "sky_subtraction", False),
+    ("iris_pipeline.ifs.CubeBuildStep", "cube_build", False),
+    ("iris_pipeline.pipelines.spec2.Spec2Pipeline", "spec2", True),
+    ("iris_pipeline.pipelines.ifs_calibration.CreateWavecalPipeline", "create_wavecal", True),
+    ("iris_pipeline.pipelines.ifs_calibration.CreateIFSFlatPipeline", "create_ifs_flat", True),
+    ("iris_pipeline.pipelines.ifs_calibration.CreateRectmatPipeline", "create_rectmat", True),
 )
 
 

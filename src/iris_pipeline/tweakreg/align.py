@@ -135,7 +135,9 @@ class SkyCorrection:
 
     def rotation_deg(self) -> float:
         """Mean rotation of the matrix (degrees, counter-clockwise in xi, eta)."""
-        return float(np.degrees(np.arctan2(self.matrix[1, 0] - self.matrix[0, 1], self.matrix[0, 0] + self.matrix[1, 1])))
+        return float(
+            np.degrees(np.arctan2(self.matrix[1, 0] - self.matrix[0, 1], self.matrix[0, 0] + self.matrix[1, 1]))
+        )
 
     def model(self):
         """The correction as an astropy model from (RA, Dec) to corrected (RA, Dec), degrees."""
@@ -153,7 +155,9 @@ class SkyCorrection:
         xi, eta = sky_to_tangent_plane(ra_deg, dec_deg, self.tangent_point_deg)
         corrected = self.matrix @ np.vstack([np.ravel(xi), np.ravel(eta)]) * ARCSEC_PER_DEG
         corrected += self.shift_arcsec[:, None]
-        return tangent_plane_to_sky(corrected[0] / ARCSEC_PER_DEG, corrected[1] / ARCSEC_PER_DEG, self.tangent_point_deg)
+        return tangent_plane_to_sky(
+            corrected[0] / ARCSEC_PER_DEG, corrected[1] / ARCSEC_PER_DEG, self.tangent_point_deg
+        )
 
 
 def apply_sky_correction(wcs, correction: SkyCorrection):
@@ -182,13 +186,15 @@ def relative_align(
     nclip: int = 3,
     sigma: float = 3.0,
     pixel_scale_arcsec: float = 0.004,
+    enforce_user_order: bool = False,
 ) -> list[SkyCorrection]:
     """Align exposures to one another (JWST tweakreg's relative alignment).
 
-    The exposure with the most sources is the reference. The others are matched in order of
-    decreasing source count to a reference catalog that grows with every aligned exposure's
-    unmatched sources, so that exposures not overlapping the first one still align through
-    the others. Each exposure gets one correction shared by all its detectors.
+    The exposure with the most sources (or the first, ``enforce_user_order``) is the reference.
+    The others are matched in order of decreasing source count (or input order) to a
+    reference catalog that grows with every aligned exposure's unmatched sources, so that
+    exposures not overlapping the first one still align through the others. Each exposure
+    gets one correction shared by all its detectors.
 
     Parameters
     ----------
@@ -204,6 +210,8 @@ def relative_align(
         Clipping iterations and threshold (in RMS) of the fit.
     pixel_scale_arcsec : float
         Input pixel scale, the bin size of the 2-D histogram of offsets.
+    enforce_user_order : bool
+        The first exposure is the reference and the others follow in input order.
 
     Returns
     -------
@@ -216,7 +224,7 @@ def relative_align(
     counts = np.array([len(ra) for ra, _ in positions])
     if np.count_nonzero(counts) < 2:
         raise AlignmentError("fewer than two exposures with detected sources")
-    order = np.argsort(-counts, kind="stable")
+    order = np.arange(len(exposures)) if enforce_user_order else np.argsort(-counts, kind="stable")
     reference = order[0]
     tangent_point = (float(np.median(positions[reference][0])), float(np.median(positions[reference][1])))
     corrections = [SkyCorrection.identity(tangent_point) for _ in exposures]

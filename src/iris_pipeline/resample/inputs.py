@@ -1,0 +1,131 @@
+"""Inputs of the stage-3 imaging steps: a list of calibrated images from files, models or an association."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .. import datamodels
+from ..associations import is_association, read_association
+from ..datamodels import ImageModel
+from ..exceptions import InputFileError
+from .drizzle import DrizzleInput
+
+__all__ = [
+    "ImageListStep",
+    "drizzle_input",
+    "exposure_group_id",
+    "open_images",
+    "product_name",
+]
+
+
+def _open_image(item) -> ImageModel:
+    model = item if isinstance(item, datamodels.IrisDataModel) else datamodels.open(item)
+    name = model.meta.filename or str(item)
+    if not isinstance(model, ImageModel):
+        raise InputFileError(name, f"stage-3 imaging needs calibrated images (ImageModel), not {model.meta.model_type}")
+    if model.meta.wcs is None:
+        raise InputFileError(name, "no WCS (meta.wcs); run image2 (assign_wcs) first")
+    if model.data is None or model.data.ndim != 2:
+        raise InputFileError(name, "no 2-D SCI array")
+    return model
+
+
+def open_images(step_input) -> tuple[list[ImageModel], str | None]:
+    """The calibrated images of a step's input and the product name, if the input names one.
+
+    Parameters
+    ----------
+    step_input : str, os.PathLike, ImageModel or sequence of them
+        An association JSON (its first product's ``science`` members), one file or model, or a
+        list of files or models.
+
+    Returns
+    -------
+    images : list of ImageModel
+    product : str or None
+        The association product's name.
+    """
+    if isinstance(step_input, str | os.PathLike) and is_association(step_input):
+        association = read_association(step_input)
+        if not association.products:
+            raise InputFileError(step_input, "association has no products")
+        product = association.products[0]
+        members = product.members_of("science")
+        if not members:
+            raise InputFileError(step_input, f"product {product.name!r} has no science members")
+        return [_open_image(path) for path in members], product.name
+    if isinstance(step_input, Sequence) and not isinstance(step_input, str):
+        if not step_input:
+            raise InputFileError("<input list>", "no input images")
+        return [_open_image(item) for item in step_input], None
+    return [_open_image(step_input)], None
+
+
+def product_name(images: Sequence[ImageModel]) -> str:
+    """Common leading ``_``-separated tokens of the inputs' file names (``iris_p001_o001``)."""
+    stems = [Path(image.meta.filename or "image").stem.split("_") for image in images]
+    common = []
+    for tokens in zip(*stems, strict=False):
+        if len(set(tokens)) != 1:
+            break
+        common.append(tokens[0])
+    if len(images) == 1:
+        common = [token for token in common if token not in ("cal", "crf", "i2d")]
+    return "_".join(common) or "image3"
+
+
+def exposure_group_id(model: ImageModel) -> str:
+    """Identifier shared by the detectors of one exposure (program, observation, visit, exposure)."""
+    observation = model.meta.observation
+    parts = [observation.program, observation.observation_number, observation.visit_number, observation.exposure_number]
+    if all(part is None for part in parts):
+        start = model.meta.exposure.start_time
+        return f"t{start:.9f}" if start is not None else str(model.meta.filename)
+    return "_".join(str(part) for part in parts)
+
+
+def drizzle_input(model: ImageModel) -> DrizzleInput:
+    """The arrays and metadata of a calibrated image that drizzling needs."""
+    exposure = model.meta.exposure
+    exposure_time = exposure.effective_exposure_time or 1.0
+    start = exposure.start_time or 0.0
+    end = exposure.end_time if exposure.end_time is not None else start
+    return DrizzleInput(
+        data_mjy_sr=model.data,
+        dq=model.dq if model.dq is not None else np.zeros(model.data.shape, np.uint32),
+        wcs=model.meta.wcs,
+        var_rnoise=model.var_rnoise,
+        var_poisson=model.var_poisson,
+        var_flat=model.var_flat,
+        exposure_time_s=float(exposure_time),
+        group_id=exposure_group_id(model),
+        name=model.meta.filename or "",
+        start_mjd=float(start),
+        end_mjd=float(end),
+    )
+
+
+class ImageListStep:
+    """Mixin of the steps whose result is a list of images: provenance is recorded in each.
+
+    A step that finds nothing to do (a single exposure, no sources) calls `nothing_to_do`;
+    its outputs then record ``SKIPPED`` instead of ``COMPLETE``.
+    """
+
+    _did_nothing = False
+
+    def nothing_to_do(self, images):
+        self._did_nothing = True
+        return images
+
+    def finalize_result(self, result, reference_files_used):
+        for model in result if isinstance(result, list | tuple) else [result]:
+            super().finalize_result(model, reference_files_used)
+            if self._did_nothing and isinstance(model, datamodels.IrisDataModel):
+                setattr(model.meta.cal_step, self.class_alias, "SKIPPED")
+        self._did_nothing = False
