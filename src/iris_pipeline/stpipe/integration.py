@@ -40,15 +40,6 @@ STEP_CLASSES = (
     ("iris_pipeline.pipelines.ifs_calibration.CreateWavecalPipeline", "create_wavecal", True),
     ("iris_pipeline.pipelines.ifs_calibration.CreateIFSFlatPipeline", "create_ifs_flat", True),
     ("iris_pipeline.pipelines.ifs_calibration.CreateRectmatPipeline", "create_rectmat", True),
-    ("iris_pipeline.ifs.ExtractIFSStep", "extract", False),
-    ("iris_pipeline.ifs.WavecalStep", "wavecal", False),
-    ("iris_pipeline.ifs.IFSFlatStep", "ifs_flat", False),
-    ("iris_pipeline.ifs.SkySubtractionStep", "sky_subtraction", False),
-    ("iris_pipeline.ifs.CubeBuildStep", "cube_build", False),
-    ("iris_pipeline.pipelines.spec2.Spec2Pipeline", "spec2", True),
-    ("iris_pipeline.pipelines.ifs_calibration.CreateWavecalPipeline", "create_wavecal", True),
-    ("iris_pipeline.pipelines.ifs_calibration.CreateIFSFlatPipeline", "create_ifs_flat", True),
-    ("iris_pipeline.pipelines.ifs_calibration.CreateRectmatPipeline", "create_rectmat", True),
 )
 
 
