@@ -148,9 +148,10 @@ def test_read_noise_recovered_from_drifting_group_differences(nframes):
     read_noise = rng.uniform(1.5, 3.0, (ny, nx))
     channel = np.arange(nx) // 64
     reads = 1000.0 + rng.standard_normal((nexposures, ngroups, nframes, ny, nx)) * read_noise
-    drifts = rng.normal(0, 5.0, (nexposures, ngroups, nframes, 1, 1)) + rng.normal(
-        0, 2.0, (nexposures, ngroups, nframes, 1, 2)
-    )[..., channel]
+    drifts = (
+        rng.normal(0, 5.0, (nexposures, ngroups, nframes, 1, 1))
+        + rng.normal(0, 2.0, (nexposures, ngroups, nframes, 1, 2))[..., channel]
+    )
     groups = (reads + drifts).mean(axis=2)
     groups[1, 6:, 30, 40] += 400.0  # a cosmic ray
     differences = np.diff(groups, axis=1).reshape(-1, ny, nx).astype(np.float32)
@@ -229,25 +230,51 @@ def calibrated(tmp_path_factory):
     """A simulation, and create_dark -> create_flat -> create_mask run on a copy of its store."""
     root = tmp_path_factory.mktemp("calibration")
     manifest = simulate_observation(
-        root / "sim", instrument="IRIS", detectors=["IMG1"], size=SIZE, ngroups=NGROUPS, ndarks=NDARKS,
-        nflats=NFLATS, ndithers=1, n_stars=3, n_galaxies=0, seed=SEED, detector_params=BAD_PIXELS,
-    )  # fmt: skip
+        root / "sim",
+        instrument="IRIS",
+        detectors=["IMG1"],
+        size=SIZE,
+        ngroups=NGROUPS,
+        ndarks=NDARKS,
+        nflats=NFLATS,
+        ndithers=1,
+        n_stars=3,
+        n_galaxies=0,
+        seed=SEED,
+        detector_params=BAD_PIXELS,
+    )
     store = root / "store"
     shutil.copytree(manifest.reference_dir, store)
     out = root / "out"
     asn = write_association(
         Association.from_files("create_dark", "darks", [], dark=manifest.darks), root / "darks_asn.json"
     )
-    dark, readnoise = CreateDarkPipeline.call(str(asn), refstore=str(store), output_dir=str(out), configure_log=False)
+    # save_results keeps the stage-1 rates, which later tests feed back as inputs.
+    dark, readnoise = CreateDarkPipeline.call(
+        str(asn), refstore=str(store), output_dir=str(out), save_results=True, configure_log=False
+    )
     flat = CreateFlatPipeline.call(
-        [str(p) for p in manifest.flats], refstore=str(store), output_dir=str(out), configure_log=False
+        [str(p) for p in manifest.flats],
+        refstore=str(store),
+        output_dir=str(out),
+        save_results=True,
+        configure_log=False,
     )
     mask = CreateMaskPipeline.call(
         [str(out / dark.meta.filename), str(out / flat.meta.filename)],
-        refstore=str(store), output_dir=str(out), configure_log=False,
-    )  # fmt: skip
-    return {"manifest": manifest, "store": store, "out": out, "dark": dark, "readnoise": readnoise, "flat": flat,
-            "mask": mask}  # fmt: skip
+        refstore=str(store),
+        output_dir=str(out),
+        configure_log=False,
+    )
+    return {
+        "manifest": manifest,
+        "store": store,
+        "out": out,
+        "dark": dark,
+        "readnoise": readnoise,
+        "flat": flat,
+        "mask": mask,
+    }
 
 
 def truth(manifest, reftype, extension="SCI"):
@@ -267,9 +294,10 @@ def test_dark_matches_truth_within_its_errors_and_finds_the_detectable_hot_pixel
     detectable = true_hot & (true_dark > 0.1 + 7 * dark.err)
     assert detectable.sum() >= 5
     assert found_hot[detectable].all()
-    assert dark.meta.useafter == min(
-        datamodels.open(p, read_data=False).meta.observation.date_obs for p in manifest.darks
-    ).split(".")[0]
+    assert (
+        dark.meta.useafter
+        == min(datamodels.open(p, read_data=False).meta.observation.date_obs for p in manifest.darks).split(".")[0]
+    )
 
 
 def test_read_noise_matches_truth(calibrated):
@@ -316,9 +344,14 @@ def test_lamp_pattern_kept_or_removed_as_asked(calibrated, tmp_path):
     flat must not contain: ``keep`` measures it (flat / truth = the lamp pattern), ``remove``
     leaves the pixel flat (truth with its own smooth part divided out)."""
     manifest = calibrated["manifest"]
-    flats = [str(p) for p in manifest.flats]
-    common = {"refstore": str(calibrated["store"]), "output_dir": str(tmp_path), "add_to_store": False,
-              "configure_log": False}  # fmt: skip
+    flats = [str(p) for p in sorted(calibrated["out"].glob("*_flat_e*_rate.fits"))]
+    assert len(flats) == NFLATS
+    common = {
+        "refstore": str(calibrated["store"]),
+        "output_dir": str(tmp_path),
+        "add_to_store": False,
+        "configure_log": False,
+    }
     kept = CreateFlatPipeline.call(flats, large_scale="keep", **common)
     removed = CreateFlatPipeline.call(flats, large_scale="remove", **common)
     true_flat, true_dq = truth(manifest, "flat"), truth(manifest, "flat", "DQ")
@@ -336,8 +369,10 @@ def test_lamp_pattern_kept_or_removed_as_asked(calibrated, tmp_path):
 
 def test_store_selects_the_new_references_for_later_exposures(calibrated, tmp_path):
     manifest, store = calibrated["manifest"], calibrated["store"]
-    made = {m.meta.reftype: m.meta.filename for m in (calibrated["dark"], calibrated["readnoise"],
-                                                       calibrated["flat"], calibrated["mask"])}  # fmt: skip
+    made = {
+        m.meta.reftype: m.meta.filename
+        for m in (calibrated["dark"], calibrated["readnoise"], calibrated["flat"], calibrated["mask"])
+    }
     later = tmp_path / "later_uncal.fits"
     with fits.open(manifest.science[0]) as hdul:
         hdul[0].header["DATE-OBS"] = "2031-03-16T00:00:00.000"
@@ -360,9 +395,17 @@ def test_store_selects_the_new_references_for_later_exposures(calibrated, tmp_pa
 def test_reference_files_carry_selection_and_provenance_keywords(calibrated):
     out = calibrated["out"]
     header = fits.getheader(out / calibrated["flat"].meta.filename)
-    for keyword, value in {"REFTYPE": "flat", "INSTRUME": "IRIS", "DETECTOR": "IMG1", "FILTER": "Kbb",
-                           "SUBARRAY": f"SUB{SIZE}", "SUBSTRT1": 1, "SUBSTRT2": 1, "DATAMODL": "FlatModel",
-                           "PEDIGREE": "GROUND"}.items():  # fmt: skip
+    for keyword, value in {
+        "REFTYPE": "flat",
+        "INSTRUME": "IRIS",
+        "DETECTOR": "IMG1",
+        "FILTER": "Kbb",
+        "SUBARRAY": f"SUB{SIZE}",
+        "SUBSTRT1": 1,
+        "SUBSTRT2": 1,
+        "DATAMODL": "FlatModel",
+        "PEDIGREE": "GROUND",
+    }.items():
         assert header[keyword] == value, keyword
     assert header["AUTHOR"] and header["DESCRIP"] and header["USEAFTER"]
     history = " ".join(str(card) for card in header["HISTORY"])
@@ -370,17 +413,26 @@ def test_reference_files_carry_selection_and_provenance_keywords(calibrated):
     assert not list(out.glob(".*partial*"))
 
 
-def test_strun_create_dark_on_an_association(calibrated, tmp_path):
+def test_strun_create_dark_on_an_association_of_rate_files(calibrated, tmp_path):
     manifest = calibrated["manifest"]
     store = tmp_path / "store"
     shutil.copytree(manifest.reference_dir, store)
-    asn = write_association(
-        Association.from_files("create_dark", "darks", [], dark=manifest.darks), tmp_path / "darks.json"
-    )
+    rates = sorted(calibrated["out"].glob("*_dark_e*_rate.fits"))
+    assert len(rates) == NDARKS
+    asn = write_association(Association.from_files("create_dark", "darks", [], dark=rates), tmp_path / "darks.json")
     result = subprocess.run(
-        [str(BIN / "strun"), "create_dark", str(asn), f"--refstore={store}", f"--output_dir={tmp_path / 'o'}",
-         "--readnoise=False"], capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            str(BIN / "strun"),
+            "create_dark",
+            str(asn),
+            f"--refstore={store}",
+            f"--output_dir={tmp_path / 'o'}",
+            "--readnoise=False",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     written = list((tmp_path / "o").glob("iris_img1_dark_*.fits"))
     assert len(written) == 1

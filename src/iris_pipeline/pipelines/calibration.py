@@ -68,8 +68,15 @@ class CalibrationExposure:
         """Instrument, detector and detector window: exposures combined together share it."""
         meta = self.meta_model.meta
         sub = meta.subarray
-        return (meta.instrument.name, meta.instrument.detector, (sub.name or "FULL").upper(),
-                sub.xstart or 1, sub.ystart or 1, sub.xsize, sub.ysize)  # fmt: skip
+        return (
+            meta.instrument.name,
+            meta.instrument.detector,
+            (sub.name or "FULL").upper(),
+            sub.xstart or 1,
+            sub.ystart or 1,
+            sub.xsize,
+            sub.ysize,
+        )
 
 
 @dataclass
@@ -221,9 +228,13 @@ class CalibrationPipeline(IrisPipeline):
             if exposure.is_raw:
                 log.info("%s: stage 1 on %s", self.class_alias, exposure.path.name)
                 exposure.rate = Detector1Pipeline.call(
-                    str(exposure.path), refstore=self.refstore, steps=steps, save_results=self.save_results,
-                    output_dir=self.output_dir, configure_log=False,
-                )  # fmt: skip
+                    str(exposure.path),
+                    refstore=self.refstore,
+                    steps=steps,
+                    save_results=self.save_results,
+                    output_dir=self.output_dir,
+                    configure_log=False,
+                )
             else:
                 exposure.rate = datamodels.open(exposure.path)
 
@@ -233,9 +244,12 @@ class CalibrationPipeline(IrisPipeline):
         detector = get_instrument(meta.instrument.name).detectors[meta.instrument.detector]
         sub = meta.subarray
         return reference_pixel_flags(
-            tuple(detector.shape), detector.reference_border_pix, (sub.ystart or 1) - 1, (sub.xstart or 1) - 1,
+            tuple(detector.shape),
+            detector.reference_border_pix,
+            (sub.ystart or 1) - 1,
+            (sub.xstart or 1) - 1,
             (sub.ysize, sub.xsize),
-        )  # fmt: skip
+        )
 
     def border_mask(self, group: ConfigurationGroup, scratch: Path) -> Path:
         """A MASK file with only the reference border, for stage 1 of the group's raw exposures."""
@@ -339,9 +353,11 @@ class CreateDarkPipeline(CalibrationPipeline):
         dq[~measured] |= NO_DARK
         log.info(
             "create_dark: %d darks, %d hot and %d warm pixels, %d values rejected",
-            len(group.exposures), int(((dq & PIXEL["HOT"]) != 0).sum()), int(((dq & PIXEL["WARM"]) != 0).sum()),
+            len(group.exposures),
+            int(((dq & PIXEL["HOT"]) != 0).sum()),
+            int(((dq & PIXEL["WARM"]) != 0).sum()),
             int(combined.n_rejected.sum()),
-        )  # fmt: skip
+        )
         dark = datamodels.DarkModel(
             data=np.where(measured, combined.data, 0.0).astype(np.float32),
             err=np.where(measured, combined.err, 0.0).astype(np.float32),
@@ -361,8 +377,12 @@ class CreateDarkPipeline(CalibrationPipeline):
         patterns = [(e.meta_model.meta.exposure.nframes or 1, e.meta_model.meta.exposure.ngroups) for e in raw]
         frames_per_group, ngroups = max(set(patterns), key=patterns.count)
         if len(set(patterns)) > 1:
-            log.warning("create_dark: darks of several read patterns; read noise from the %d with NFRAMES=%d, "
-                        "NGROUPS=%d", patterns.count((frames_per_group, ngroups)), frames_per_group, ngroups)  # fmt: skip
+            log.warning(
+                "create_dark: darks of several read patterns; read noise from the %d with NFRAMES=%d, NGROUPS=%d",
+                patterns.count((frames_per_group, ngroups)),
+                frames_per_group,
+                ngroups,
+            )
             raw = [e for e, pattern in zip(raw, patterns, strict=True) if pattern == (frames_per_group, ngroups)]
         # Bias drifts of each difference, measured on whole frames before working in row blocks.
         drifts = []
@@ -393,8 +413,11 @@ class CreateDarkPipeline(CalibrationPipeline):
         unmeasured = ~np.isfinite(read_noise)
         if unmeasured.any():
             read_noise[unmeasured] = np.nanmedian(read_noise)
-        log.info("create_dark: read noise from %d group differences, median %.3f DN", len(drifts),
-                 float(np.median(read_noise)))  # fmt: skip
+        log.info(
+            "create_dark: read noise from %d group differences, median %.3f DN",
+            len(drifts),
+            float(np.median(read_noise)),
+        )
         model = datamodels.ReadnoiseModel(data=read_noise)
         self.copy_selection(model, group, filter_name=WILDCARD)
         model.meta.description = f"noise of one read from {len(drifts)} dark group differences"
@@ -463,8 +486,11 @@ class CreateFlatPipeline(CalibrationPipeline):
         with np.errstate(invalid="ignore", divide="ignore"):
             pixel_flat = combined.data / surface
             pixel_err = combined.err / surface
-        dq = np.where(good, find_bad_response(pixel_flat, self.dead_threshold, self.low_threshold,
-                                              self.high_threshold), np.uint32(0)).astype(np.uint32)  # fmt: skip
+        dq = np.where(
+            good,
+            find_bad_response(pixel_flat, self.dead_threshold, self.low_threshold, self.high_threshold),
+            np.uint32(0),
+        ).astype(np.uint32)
         dq |= border
         dq[~good] |= NO_FLAT
         mode = self._large_scale_mode(group)
@@ -486,9 +512,12 @@ class CreateFlatPipeline(CalibrationPipeline):
         flat[unmeasured], err[unmeasured] = 1.0, 0.0
         log.info(
             "create_flat: %d exposures, large scales %s; %d dead, %d low-response, %d unmeasured pixels",
-            len(group.exposures), mode, int(((dq & PIXEL["DEAD"]) != 0).sum()),
-            int(((dq & PIXEL["LOW_QE"]) != 0).sum()), int(unmeasured.sum()),
-        )  # fmt: skip
+            len(group.exposures),
+            mode,
+            int(((dq & PIXEL["DEAD"]) != 0).sum()),
+            int(((dq & PIXEL["LOW_QE"]) != 0).sum()),
+            int(unmeasured.sum()),
+        )
         model = datamodels.FlatModel(data=flat, err=err, dq=dq)
         self.copy_selection(model, group, filter_name=group.first.meta.instrument.filter)
         model.meta.description = f"flat field from {len(group.exposures)} exposures, large scales: {mode}"
@@ -532,20 +561,31 @@ class CreateMaskPipeline(CalibrationPipeline):
                 flats.append(path)
             else:
                 darks.append(path)
-        shared = {"refstore": self.refstore, "use_existing_mask": self.use_existing_mask,
-                  "clip_sigma": self.clip_sigma, "output_dir": self.output_dir, "save_results": self.save_results}
+        shared = {
+            "refstore": self.refstore,
+            "use_existing_mask": self.use_existing_mask,
+            "clip_sigma": self.clip_sigma,
+            "output_dir": self.output_dir,
+            "save_results": self.save_results,
+        }
         made = []
         if darks:
             dark_pipeline = CreateDarkPipeline(
-                hot_threshold_dn_s=self.hot_threshold_dn_s, warm_threshold_dn_s=self.warm_threshold_dn_s,
-                hot_sigma=self.hot_sigma, readnoise=False, **shared,
-            )  # fmt: skip
+                hot_threshold_dn_s=self.hot_threshold_dn_s,
+                warm_threshold_dn_s=self.warm_threshold_dn_s,
+                hot_sigma=self.hot_sigma,
+                readnoise=False,
+                **shared,
+            )
             made += dark_pipeline.make_references(darks)
         if flats:
             flat_pipeline = CreateFlatPipeline(
-                dead_threshold=self.dead_threshold, low_threshold=self.low_threshold,
-                high_threshold=self.high_threshold, large_scale="remove", **shared,
-            )  # fmt: skip
+                dead_threshold=self.dead_threshold,
+                low_threshold=self.low_threshold,
+                high_threshold=self.high_threshold,
+                large_scale="remove",
+                **shared,
+            )
             made += flat_pipeline.make_references(flats)
         made += [datamodels.open(path) for path in references]
         if not made:
@@ -556,10 +596,10 @@ class CreateMaskPipeline(CalibrationPipeline):
         """One MASK per detector window from DARK and FLAT models (history: ``input_names``)."""
         by_window: dict[tuple, list[ReferenceFileModel]] = {}
         for model in sources:
-            meta = model.meta
-            sub = meta.subarray
-            key = (meta.instrument.name, meta.instrument.detector, (sub.name or "FULL").upper(),
-                   sub.xstart or 1, sub.ystart or 1, sub.xsize or model.dq.shape[1], sub.ysize or model.dq.shape[0])  # fmt: skip
+            sub = model.meta.subarray
+            # A full-frame reference need not carry the window keywords.
+            sub.ysize, sub.xsize = sub.ysize or model.dq.shape[0], sub.xsize or model.dq.shape[1]
+            key = CalibrationExposure(Path(model.meta.filename or "reference"), model).window_key()
             by_window.setdefault(key, []).append(model)
         masks = []
         for key, models in by_window.items():
