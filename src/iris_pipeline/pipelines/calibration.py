@@ -178,6 +178,12 @@ class CalibrationPipeline(IrisPipeline):
                 log.info("Added %s to the reference store %s (useafter %s)", entry.file, store.root, entry.useafter)
         return models[0] if len(models) == 1 else models
 
+    @classmethod
+    def _get_crds_parameters(cls, dataset):
+        """No CRDS look-up (parameters come from the spec and parameter files only, see
+        `IrisStep.get_config_from_reference`): a list or an association has no single model to ask."""
+        return {}, "tmt"
+
     def save_model(self, model, *args, **kwargs):
         """Reference files are written by `process` under their own names; other products as usual."""
         if isinstance(model, ReferenceFileModel):
