@@ -6,12 +6,14 @@ trace (``SpectralFormat``), and the fluxes ``f_s`` are the weighted least-square
 (weights: inverse pixel variance; bad pixels weight 0).
 
 - ``bandwidth = 0`` treats every spectrum alone: ``f = sum(w P d) / sum(w P^2)``, the optimal
-  extraction of Horne (1986, PASP 98, 609) with a known profile (slicer mode, where neighbours
-  barely overlap).
+  extraction of Horne (1986, PASP 98, 609) with a known profile. Light of the neighbours inside
+  the profile is attributed to the spectrum: about 1.5 % per neighbour for the nominal slicer
+  format, tens of percent for lenslets.
 - ``bandwidth = b > 0`` solves jointly for overlapping neighbours: the normal matrix couples each
   spectrum with the ``b`` next ones along the column, a banded symmetric system solved by a banded
-  Cholesky factorisation. This is the least-squares form of the OSIRIS rectification-matrix
-  deblending (Krabbe et al. 2004; Lyke et al. 2017) for lenslet spectra that overlap.
+  Cholesky factorisation. This is Horne's weighted profile fit generalised to several profiles, and
+  the least-squares form of the OSIRIS rectification-matrix deblending (Krabbe et al. 2004; Lyke
+  et al. 2017). spec2 uses it for both modes.
 
 The variance of each flux is ``1 / N_ss`` (the diagonal of the normal matrix): exact for
 ``bandwidth = 0``; for deblended spectra it omits the noise that the deconvolution adds.

@@ -87,7 +87,7 @@ class ExtractIFSStep(IFSStep):
 
     class_alias = "extract"
     spec = """
-    method = option('auto', 'optimal', 'deblend', default='auto')  # auto: deblend lenslet, optimal for slicer
+    method = option('auto', 'optimal', 'deblend', default='auto')  # auto = deblend: neighbours' profiles fitted jointly
     bandwidth = integer(default=2, min=1)  # neighbours on each side solved jointly when deblending
     """  # noqa: E501
     reference_file_types = ["ifs_trace"]
@@ -102,7 +102,9 @@ class ExtractIFSStep(IFSStep):
             raise InputFileError(name, f"IFSMODE {mode or 'missing'}: not an IFS exposure (LENSLET or SLICER)")
         with datamodels.IFSTraceModel(self.get_reference_file(rate, "ifs_trace")) as trace:
             spectral_format = SpectralFormat.from_model(trace)
-        method = self.method if self.method != "auto" else ("deblend" if mode == "LENSLET" else "optimal")
+        # Slicer spectra overlap their neighbours along the slice at the percent level, lenslet spectra
+        # by far more: both are fitted jointly with their neighbours unless Horne's estimator is asked for.
+        method = "deblend" if self.method == "auto" else self.method
         bandwidth = self.bandwidth if method == "deblend" else 0
         variance = rate.var_poisson + rate.var_rnoise
         if not np.any(variance > 0):

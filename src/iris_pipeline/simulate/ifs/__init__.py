@@ -8,7 +8,7 @@ tables. See ``docs/ifs.md``.
 """
 
 from .format import IFSConfiguration, nominal_format, spaxel_order
-from .observation import IFSSimulation, cube_wavelengths, simulate_ifs_observation, write_trace_reference
+from .observation import IFSSimulation, cube_wavelengths, simulate_ifs_observation, write_rate, write_trace_reference
 from .scene import (
     IFSScene,
     SpaxelSpectra,
@@ -41,5 +41,6 @@ __all__ = [
     "spaxel_order",
     "spaxel_throughputs",
     "system_throughput",
+    "write_rate",
     "write_trace_reference",
 ]

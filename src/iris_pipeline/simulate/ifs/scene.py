@@ -110,10 +110,10 @@ class IFSScene:
     line_names: tuple[str, ...] = field(default_factory=lambda: tuple(EMISSION_LINES_UM))
 
     def positions(self, config: IFSConfiguration) -> tuple[tuple[float, float], tuple[float, float]]:
-        """Point-source and extended-source centres, defaulting to offsets from the field centre."""
-        cx, cy = 0.5 * (config.nspax_x - 1), 0.5 * (config.nspax_y - 1)
-        point = self.point_xy_spax or (cx - 0.27 * min(cx, 4.0), cy + 0.31 * min(cy, 4.0))
-        extended = self.extended_xy_spax or (cx + 0.4 * min(cx, 3.0), cy - 0.35 * min(cy, 3.0))
+        """Point-source and extended-source centres; by default a quarter and three quarters across x."""
+        cy = 0.5 * (config.nspax_y - 1)
+        point = self.point_xy_spax or (0.25 * (config.nspax_x - 1) + 0.23, cy + 0.31)
+        extended = self.extended_xy_spax or (0.72 * (config.nspax_x - 1), cy - 0.4)
         return point, extended
 
 
