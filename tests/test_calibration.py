@@ -469,3 +469,30 @@ def test_shipped_parameter_files_match_the_defaults(alias):
     with asdf.open(CONFIG_DIR / f"{alias}.asdf") as af:
         assert af.tree["class"].endswith(type(from_cfg).__name__)
         assert af.tree["parameters"] == {name: value for name, value in defaults.items() if name != "steps"}
+
+
+def test_auto_large_scales_follow_the_exposure_type_and_the_store(calibrated, tmp_path, caplog):
+    """Twilight flats keep their large scales; lamp flats take them from the store's FLAT, or keep
+    their own (with a warning) when the store has none."""
+    rates = sorted(calibrated["out"].glob("*_flat_e*_rate.fits"))
+    common = {"output_dir": str(tmp_path), "add_to_store": False, "configure_log": False}
+    kept = CreateFlatPipeline.call(
+        [str(p) for p in rates], large_scale="keep", refstore=str(calibrated["store"]), **common
+    )
+    twilight = []
+    for path in rates:
+        with datamodels.open(path) as rate:
+            rate.meta.exposure.type = "IRIS_IMAGE_TWILIGHT"
+            twilight.append(rate.save(str(tmp_path / path.name.replace("_flat_", "_twilight_"))))
+    auto_twilight = CreateFlatPipeline.call(twilight, refstore=str(calibrated["store"]), **common)
+    np.testing.assert_array_equal(auto_twilight.data, kept.data)
+    assert "large scales: keep" in auto_twilight.meta.description
+
+    no_flat_store = tmp_path / "store"
+    shutil.copytree(calibrated["store"], no_flat_store)
+    rules = ReferenceStore(no_flat_store)
+    rules.entries = [entry for entry in rules.entries if entry.reftype != "flat"]
+    rules.save_rules()
+    auto_lamp = CreateFlatPipeline.call([str(p) for p in rates], refstore=str(no_flat_store), **common)
+    np.testing.assert_array_equal(auto_lamp.data, kept.data)
+    assert "the lamp's large scales are kept" in caplog.text
