@@ -13,6 +13,7 @@ from .combine import MAD_TO_SIGMA
 __all__ = [
     "HOT_FLAGS",
     "WARM_FLAGS",
+    "channel_drift",
     "find_hot_pixels",
     "read_noise_from_differences",
     "subtract_channel_drift",
@@ -65,8 +66,8 @@ def find_hot_pixels(
     return dq
 
 
-def subtract_channel_drift(difference_dn: np.ndarray, channel_of_column: np.ndarray) -> np.ndarray:
-    """Remove from a difference of two reads the bias drift of each output channel.
+def channel_drift(difference_dn: np.ndarray, channel_of_column: np.ndarray) -> np.ndarray:
+    """Bias drift of each output channel in a difference of two reads, per column.
 
     The bias of a read drifts as a whole and per output channel; in the difference of two reads
     of a dark that drift is a constant over each channel, taken as the median of the channel's
@@ -76,13 +77,25 @@ def subtract_channel_drift(difference_dn: np.ndarray, channel_of_column: np.ndar
     Parameters
     ----------
     difference_dn : numpy.ndarray
-        float (ny, nx) difference of two groups, DN; modified in place and returned.
+        float (ny, nx) difference of two groups, DN.
     channel_of_column : numpy.ndarray
         int (nx,) output channel of each column.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (nx,): the drift of each column's channel, DN.
     """
+    drift = np.empty(channel_of_column.shape, np.float32)
     for channel in np.unique(channel_of_column):
         columns = channel_of_column == channel
-        difference_dn[:, columns] -= np.nanmedian(difference_dn[:, columns])
+        drift[columns] = np.nanmedian(difference_dn[:, columns])
+    return drift
+
+
+def subtract_channel_drift(difference_dn: np.ndarray, channel_of_column: np.ndarray) -> np.ndarray:
+    """Remove the `channel_drift` from a difference of two reads, in place; returns it."""
+    difference_dn -= channel_drift(difference_dn, channel_of_column)[None, :]
     return difference_dn
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from .. import datamodels, dqflags
 from ..associations import is_association, read_association
 from ..calibration import (
+    channel_drift,
     combine_masks,
     find_bad_response,
     find_hot_pixels,
@@ -28,7 +29,6 @@ from ..calibration import (
     read_noise_from_differences,
     reference_pixel_flags,
     sigma_clipped_combine,
-    subtract_channel_drift,
 )
 from ..datamodels import ReferenceFileModel
 from ..exceptions import InputFileError, ReferenceFileError
@@ -54,14 +54,14 @@ READ_NOISE_BLOCK_BYTES = 256 * 2**20
 
 @dataclass
 class CalibrationExposure:
-    """One calibration exposure: its file, its metadata (no data) and, once made, its rate."""
+    """One calibration exposure: its file and its metadata (no data)."""
 
     path: Path
     meta_model: datamodels.IrisDataModel
-    rate: datamodels.RateModel | None = None
 
     @property
     def is_raw(self) -> bool:
+        """True for a raw ramp (stage 1 to run), False for a rate file."""
         return self.meta_model.meta.model_type == "RawRampModel"
 
     def window_key(self) -> tuple:
@@ -80,15 +80,38 @@ class CalibrationExposure:
 
 
 @dataclass
+class RateStack:
+    """Stage-1 rates of one configuration, (nexposures, ny, nx).
+
+    Attributes
+    ----------
+    rates_dn_s, errors_dn_s : numpy.ndarray
+        float32 count rates and their ERR, DN/s (divided by each exposure's median for flats).
+    usable : numpy.ndarray
+        bool, False where the rate's DQ has ``DO_NOT_USE`` or ``SATURATED``.
+    """
+
+    rates_dn_s: np.ndarray
+    errors_dn_s: np.ndarray
+    usable: np.ndarray
+
+
+@dataclass
 class ConfigurationGroup:
-    """Exposures of one configuration and the reference models made from them."""
+    """The exposures of one configuration (detector window, and filter for flats)."""
 
     key: tuple
     exposures: list[CalibrationExposure] = field(default_factory=list)
 
     @property
     def first(self) -> datamodels.IrisDataModel:
+        """Metadata of the first exposure (the group's instrument, detector and window)."""
         return self.exposures[0].meta_model
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(ny, nx) of the window."""
+        return self.first.meta.subarray.ysize, self.first.meta.subarray.xsize
 
     def useafter(self) -> str:
         """The earliest DATE-OBS of the exposures, to the second (ISO 8601)."""
@@ -152,7 +175,8 @@ class CalibrationPipeline(IrisPipeline):
     """Common machinery of the calibration pipelines: inputs, stage 1, writing and the store.
 
     Subclasses set `member_types` (association roles), `exp_type_suffixes` (accepted
-    ``EXP_TYPE`` suffixes), `skip_dark_current` and implement `build_references`.
+    ``EXP_TYPE`` suffixes), `skip_dark_current`, `normalize_inputs` and implement
+    `build_references`.
     """
 
     spec = """
@@ -167,6 +191,7 @@ class CalibrationPipeline(IrisPipeline):
     member_types: tuple[str, ...] = ()
     exp_type_suffixes: tuple[str, ...] = ()
     skip_dark_current = False
+    normalize_inputs = False
 
     def process(self, step_input):
         models = self.make_references(step_input)
@@ -196,8 +221,7 @@ class CalibrationPipeline(IrisPipeline):
         with tempfile.TemporaryDirectory(prefix="iris_calibration_") as scratch:
             models = []
             for group in groups:
-                self.make_rates(group, Path(scratch))
-                models.extend(self.build_references(group))
+                models.extend(self.build_references(group, self.stack_rates(group, Path(scratch))))
         return models
 
     def group_exposures(self, paths: list[Path]) -> list[ConfigurationGroup]:
@@ -223,17 +247,28 @@ class CalibrationPipeline(IrisPipeline):
     def group_key(self, exposure: CalibrationExposure) -> tuple:
         return exposure.window_key()
 
-    def make_rates(self, group: ConfigurationGroup, scratch: Path) -> None:
-        """Run stage 1 on the group's raw exposures (rate files are opened as they are)."""
+    def stack_rates(self, group: ConfigurationGroup, scratch: Path) -> RateStack:
+        """Rates of the group's exposures in one stack: stage 1 on raw ramps, rate files as they are.
+
+        Each rate goes into the preallocated stack as soon as it is made, so memory holds the
+        stack and one exposure. With `normalize_inputs`, each exposure is divided by the median
+        of its usable pixels (lamp or twilight brightness changes between exposures).
+        """
         steps = {}
         if self.skip_dark_current:
             steps["dark_current"] = {"skip": True}
         if not self.use_existing_mask:
             steps["dq_init"] = {"override_mask": str(self.border_mask(group, scratch))}
-        for exposure in group.exposures:
+        count = len(group.exposures)
+        stack = RateStack(
+            np.empty((count, *group.shape), np.float32),
+            np.empty((count, *group.shape), np.float32),
+            np.empty((count, *group.shape), bool),
+        )
+        for index, exposure in enumerate(group.exposures):
             if exposure.is_raw:
                 log.info("%s: stage 1 on %s", self.class_alias, exposure.path.name)
-                exposure.rate = Detector1Pipeline.call(
+                rate = Detector1Pipeline.call(
                     str(exposure.path),
                     refstore=self.refstore,
                     steps=steps,
@@ -242,7 +277,23 @@ class CalibrationPipeline(IrisPipeline):
                     configure_log=False,
                 )
             else:
-                exposure.rate = datamodels.open(exposure.path)
+                rate = datamodels.open(exposure.path)
+            if rate.data.shape != group.shape:
+                raise InputFileError(
+                    exposure.path, f"rate shape {rate.data.shape} differs from its window {group.shape}"
+                )
+            stack.rates_dn_s[index] = rate.data
+            stack.errors_dn_s[index] = rate.err
+            np.equal(rate.dq & UNUSABLE_RATE, 0, out=stack.usable[index])
+            rate.close()
+            if self.normalize_inputs:
+                usable = stack.usable[index]
+                level = np.nanmedian(stack.rates_dn_s[index][usable]) if usable.any() else np.nan
+                if not level > 0:
+                    raise InputFileError(exposure.path, "no positive signal to normalise by")
+                stack.rates_dn_s[index] /= level
+                stack.errors_dn_s[index] /= level
+        return stack
 
     def border_flags(self, group: ConfigurationGroup) -> np.ndarray:
         """``REFERENCE_PIXEL | DO_NOT_USE`` on the detector's reference border within the window."""
@@ -296,25 +347,8 @@ class CalibrationPipeline(IrisPipeline):
         log.info("Wrote %s", path)
         return path
 
-    def stack(self, group: ConfigurationGroup, normalize: bool = False):
-        """Rates, errors and usable flags of the group, shaped (nexposures, ny, nx).
-
-        With ``normalize``, each exposure is divided by the median of its usable pixels (lamp
-        or twilight brightness changes between exposures).
-        """
-        rates = np.stack([e.rate.data for e in group.exposures]).astype(np.float32)
-        errors = np.stack([e.rate.err for e in group.exposures]).astype(np.float32)
-        usable = np.stack([(e.rate.dq & UNUSABLE_RATE) == 0 for e in group.exposures])
-        if normalize:
-            for index in range(rates.shape[0]):
-                level = np.nanmedian(rates[index][usable[index]]) if usable[index].any() else np.nan
-                if not level > 0:
-                    raise InputFileError(group.exposures[index].path, "no positive signal to normalise by")
-                rates[index] /= level
-                errors[index] /= level
-        return rates, errors, usable
-
-    def build_references(self, group: ConfigurationGroup) -> list[ReferenceFileModel]:
+    def build_references(self, group: ConfigurationGroup, stack: RateStack) -> list[ReferenceFileModel]:
+        """The reference models of one configuration from its stack of rates."""
         raise NotImplementedError
 
 
@@ -339,8 +373,8 @@ class CreateDarkPipeline(CalibrationPipeline):
     exp_type_suffixes = ("IMAGE_DARK", "IFS_DARK")
     skip_dark_current = True
 
-    def build_references(self, group):
-        models = [self.combine_darks(group)]
+    def build_references(self, group, stack):
+        models = [self.combine_darks(group, stack)]
         raw = [e for e in group.exposures if e.is_raw]
         if self.readnoise and raw:
             models.append(self.measure_read_noise(group, raw))
@@ -348,9 +382,8 @@ class CreateDarkPipeline(CalibrationPipeline):
             log.info("create_dark: no raw darks for %s, no READNOISE reference", group.key[:3])
         return models
 
-    def combine_darks(self, group: ConfigurationGroup) -> datamodels.DarkModel:
-        rates, errors, usable = self.stack(group)
-        combined = sigma_clipped_combine(rates, errors, usable, sigma=self.clip_sigma)
+    def combine_darks(self, group: ConfigurationGroup, stack: RateStack) -> datamodels.DarkModel:
+        combined = sigma_clipped_combine(stack.rates_dn_s, stack.errors_dn_s, stack.usable, sigma=self.clip_sigma)
         measured = np.isfinite(combined.data)
         dq = find_hot_pixels(
             combined.data, combined.err, self.hot_threshold_dn_s, self.warm_threshold_dn_s, self.hot_sigma
@@ -390,18 +423,18 @@ class CreateDarkPipeline(CalibrationPipeline):
                 ngroups,
             )
             raw = [e for e, pattern in zip(raw, patterns, strict=True) if pattern == (frames_per_group, ngroups)]
-        # Bias drifts of each difference, measured on whole frames before working in row blocks.
+        # Bias drift of each difference and column, measured on whole frames before the row blocks.
         drifts = []
         for exposure in raw:
             with datamodels.raw_reads(str(exposure.path)) as (reads, _):
                 for integration in range(reads.shape[0]):
                     for group_index in range(reads.shape[1] - 1):
-                        difference = reads[integration, group_index + 1].astype(np.float32) - reads[
-                            integration, group_index
-                        ].astype(np.float32)
-                        drifts.append(difference - subtract_channel_drift(difference.copy(), channels))
+                        later = reads[integration, group_index + 1].astype(np.float32)
+                        later -= reads[integration, group_index]
+                        drifts.append(channel_drift(later, channels))
         if len(drifts) < 2:
             raise InputFileError(raw[0].path, "read noise needs at least two group differences in all")
+        drifts = np.stack(drifts)[:, None, :]
         rows_per_block = max(1, READ_NOISE_BLOCK_BYTES // (4 * nx * len(drifts)))
         read_noise = np.empty((ny, nx), np.float32)
         for start in range(0, ny, rows_per_block):
@@ -412,7 +445,7 @@ class CreateDarkPipeline(CalibrationPipeline):
                     part = reads[:, :, rows].astype(np.float32)
                     block.append(np.diff(part, axis=1).reshape(-1, *part.shape[2:]))
             differences = np.concatenate(block)
-            differences -= np.stack([drift[rows] for drift in drifts])
+            differences -= drifts
             read_noise[rows], _ = read_noise_from_differences(
                 differences, frames_per_group, ngroups - 1, self.readnoise_sigma
             )
@@ -454,12 +487,13 @@ class CreateFlatPipeline(CalibrationPipeline):
     """  # noqa: E501
     member_types = ("flat", "science")
     exp_type_suffixes = ("IMAGE_FLAT", "IMAGE_TWILIGHT")
+    normalize_inputs = True
 
     def group_key(self, exposure):
         return (*exposure.window_key(), exposure.meta_model.meta.instrument.filter)
 
-    def build_references(self, group):
-        return [self.combine_flats(group)]
+    def build_references(self, group, stack):
+        return [self.combine_flats(group, stack)]
 
     def _large_scale_mode(self, group) -> str:
         if self.large_scale != "auto":
@@ -469,9 +503,8 @@ class CreateFlatPipeline(CalibrationPipeline):
 
     def _reference_surface(self, group, good) -> np.ndarray | None:
         """Smooth part of the FLAT the store selects for the group's first exposure, or None."""
-        rate = group.exposures[0].rate
         try:
-            arrays = self.get_reference_arrays(rate, "flat", "data", "dq")
+            arrays = self.get_reference_arrays(group.first, "flat", "data", "dq", shape=group.shape)
         except ReferenceFileError as err:
             if self.large_scale == "auto":
                 log.warning("create_flat: %s; the lamp's large scales are kept", str(err).splitlines()[0])
@@ -483,9 +516,8 @@ class CreateFlatPipeline(CalibrationPipeline):
         usable = good & ((flat_dq & NO_FLAT) == 0) & np.isfinite(flat)
         return fit_smooth_surface(flat.astype(np.float32), usable, self.surface_degree)
 
-    def combine_flats(self, group: ConfigurationGroup) -> datamodels.FlatModel:
-        rates, errors, usable = self.stack(group, normalize=True)
-        combined = sigma_clipped_combine(rates, errors, usable, sigma=self.clip_sigma)
+    def combine_flats(self, group: ConfigurationGroup, stack: RateStack) -> datamodels.FlatModel:
+        combined = sigma_clipped_combine(stack.rates_dn_s, stack.errors_dn_s, stack.usable, sigma=self.clip_sigma)
         border = self.border_flags(group)
         good = np.isfinite(combined.data) & (border == 0)
         surface = fit_smooth_surface(combined.data, good, self.surface_degree)
