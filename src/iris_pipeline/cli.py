@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: bool) -> None:
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    for name in ("stpipe", "iris_pipeline", "stcal", "py.warnings"):
+    for name in ("stpipe", "iris_pipeline", "stcal", "py.warnings", "distributed"):
         logging.getLogger(name).setLevel(level)
 
 
