@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dqflags
+from .combine import MAD_TO_SIGMA
 
 __all__ = [
     "DEAD_FLAGS",
@@ -27,6 +28,8 @@ __all__ = [
 DEAD_FLAGS = np.uint32(dqflags.PIXEL["DEAD"] | dqflags.PIXEL["DO_NOT_USE"] | dqflags.PIXEL["NO_FLAT_FIELD"])
 LOW_FLAGS = np.uint32(dqflags.PIXEL["LOW_QE"])
 HIGH_FLAGS = np.uint32(dqflags.PIXEL["UNRELIABLE_FLAT"])
+# Most pixels a smooth-surface fit uses.
+MAX_FIT_PIXELS = 2**20
 
 
 def normalize_flat(
@@ -68,18 +71,23 @@ def normalize_flat(
     return (flat / median).astype(np.float32), (err / median).astype(np.float32), median
 
 
-def _design(columns: np.ndarray, rows: np.ndarray, shape: tuple[int, int], degree: int) -> np.ndarray:
-    """Polynomial terms ``u**i * v**j`` (i + j <= degree), with u, v scaled to [-1, 1]."""
-    ny, nx = shape
-    u = 2.0 * columns / max(nx - 1, 1) - 1.0
-    v = 2.0 * rows / max(ny - 1, 1) - 1.0
-    return np.stack([u**i * v**j for i in range(degree + 1) for j in range(degree + 1 - i)], axis=1)
+def _scaled(index: np.ndarray, size: int) -> np.ndarray:
+    """Pixel index scaled to [-1, 1] across ``size`` pixels."""
+    return 2.0 * index / max(size - 1, 1) - 1.0
+
+
+def _powers(degree: int) -> list[tuple[int, int]]:
+    """Exponents (i, j) of the terms ``u**i * v**j`` with ``i + j <= degree``."""
+    return [(i, j) for i in range(degree + 1) for j in range(degree + 1 - i)]
 
 
 def fit_smooth_surface(
     image: np.ndarray, good: np.ndarray, degree: int = 2, sigma: float = 4.0, max_iterations: int = 5
 ) -> np.ndarray:
     """Low-order 2-D polynomial fitted to an image over its good pixels, with outlier rejection.
+
+    The fit uses at most about `MAX_FIT_PIXELS` pixels (every ``s``-th row and column of a larger
+    image), ample for a handful of coefficients, so that a full 4096^2 frame costs tens of MB.
 
     Parameters
     ----------
@@ -106,10 +114,15 @@ def fit_smooth_surface(
     ValueError
         If fewer good pixels than polynomial terms remain.
     """
-    use = good & np.isfinite(image)
+    ny, nx = image.shape
+    stride = max(1, int(np.ceil(np.sqrt(image.size / MAX_FIT_PIXELS))))
+    sample = (slice(None, None, stride), slice(None, None, stride))
+    use = good[sample] & np.isfinite(image[sample])
     rows, columns = np.nonzero(use)
-    values = image[use].astype(np.float64)
-    design = _design(columns, rows, image.shape, degree)
+    u, v = _scaled(columns * stride, nx), _scaled(rows * stride, ny)
+    powers = _powers(degree)
+    design = np.stack([u**i * v**j for i, j in powers], axis=1)
+    values = image[sample][use].astype(np.float64)
     keep = np.ones(values.size, bool)
     coefficients = None
     for _ in range(max_iterations):
@@ -117,14 +130,16 @@ def fit_smooth_surface(
             raise ValueError(f"{keep.sum()} good pixels cannot constrain a degree-{degree} surface")
         coefficients = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
         residual = values - design @ coefficients
-        scale = 1.482602218505602 * np.median(np.abs(residual[keep]))
+        scale = MAD_TO_SIGMA * np.median(np.abs(residual[keep]))
         new_keep = np.abs(residual) <= sigma * scale if scale > 0 else keep
         if np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    all_rows, all_columns = np.indices(image.shape)
-    surface = _design(all_columns.ravel(), all_rows.ravel(), image.shape, degree) @ coefficients
-    return surface.reshape(image.shape).astype(np.float32)
+    u_all, v_all = _scaled(np.arange(nx), nx), _scaled(np.arange(ny), ny)
+    surface = np.zeros((ny, nx), np.float64)
+    for coefficient, (i, j) in zip(coefficients, powers, strict=True):
+        surface += coefficient * np.outer(v_all**j, u_all**i)
+    return surface.astype(np.float32)
 
 
 def find_bad_response(

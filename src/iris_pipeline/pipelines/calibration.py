@@ -313,14 +313,15 @@ class CalibrationPipeline(IrisPipeline):
         mask = datamodels.MaskModel(dq=self.border_flags(group))
         self.copy_selection(mask, group, filter_name=WILDCARD, useafter="1900-01-01T00:00:00")
         mask.meta.description = "reference-pixel border only"
-        path = scratch / f"border_mask_{abs(hash(group.key))}.fits"
+        name = "_".join(str(part) for part in group.key[:5]).lower()
+        path = scratch / f"border_mask_{name}.fits"
         mask.save(str(path))
         return path
 
     def copy_selection(
         self, model: ReferenceFileModel, group: ConfigurationGroup, filter_name: str, useafter: str | None = None
     ) -> None:
-        """Selection keywords, provenance keywords and input history of a new reference model."""
+        """Selection and provenance keywords of a new reference model, from the group's first exposure."""
         source = group.first.meta
         meta = model.meta
         meta.reftype = model.reftype
@@ -336,6 +337,7 @@ class CalibrationPipeline(IrisPipeline):
         meta.pedigree = self.pedigree
 
     def add_input_history(self, model: ReferenceFileModel, group: ConfigurationGroup) -> None:
+        """One HISTORY entry per input file."""
         for exposure in group.exposures:
             model.add_history_entry(f"{self.class_alias} input: {exposure.path.name}")
 
@@ -409,6 +411,7 @@ class CreateDarkPipeline(CalibrationPipeline):
         return dark
 
     def measure_read_noise(self, group, raw: list[CalibrationExposure]) -> datamodels.ReadnoiseModel:
+        """READNOISE model from the group differences of the raw darks (one read pattern)."""
         meta = group.first.meta
         detector = get_instrument(meta.instrument.name).detectors[meta.instrument.detector]
         ny, nx = meta.subarray.ysize, meta.subarray.xsize
@@ -543,6 +546,8 @@ class CreateFlatPipeline(CalibrationPipeline):
         err = pixel_err if large is None else pixel_err * large
         region = None
         if self.normalization_region:
+            if len(self.normalization_region) != 4:
+                raise ValueError(f"normalization_region needs x0, x1, y0, y1, got {self.normalization_region}")
             x0, x1, y0, y1 = self.normalization_region
             region = (slice(y0, y1), slice(x0, x1))
         flat, err, _ = normalize_flat(flat, err, (dq & NO_FLAT) == 0, region)
