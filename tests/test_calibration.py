@@ -83,6 +83,18 @@ def test_combination_rejects_cosmic_rays_and_keeps_the_rest():
     assert result.n_rejected[clean].sum() < 0.002 * clean.sum() * 3
 
 
+def test_combination_rejects_an_outlier_frame():
+    rng = np.random.default_rng(11)
+    truth = rng.uniform(0.0, 2.0, (48, 48))
+    sigma = np.full((5, 48, 48), 0.1)
+    stack = truth + sigma * rng.standard_normal((5, 48, 48))
+    stack[3] += 2.0  # a light leak: 20 sigma over the whole frame
+    result = sigma_clipped_combine(stack, sigma)
+    assert (result.n_used == 4).all()
+    np.testing.assert_allclose(result.data, np.delete(stack, 3, axis=0).mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(result.err, 0.1 * np.sqrt(4) / 4, rtol=1e-5)
+
+
 def test_combination_error_matches_the_scatter():
     rng = np.random.default_rng(2)
     truth = rng.uniform(10.0, 100.0, (96, 96))
