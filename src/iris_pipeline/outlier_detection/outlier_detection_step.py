@@ -44,6 +44,8 @@ class OutlierDetectionStep(ImageListStep, IrisStep):
     kernel = string(default='square')  # drizzle kernel of the single-exposure images
     weight_type = option('ivm', 'exptime', default='ivm')  # drizzle weighting
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ flags still usable
+    crval = float_list(min=2, max=2, default=None)  # tangent point of the median grid (default: centre of the inputs)
+    output_shape = int_list(min=2, max=2, default=None)  # median grid nx, ny centred on crval (default: cover all inputs)
     """  # noqa: E501
 
     def default_suffix(self):
@@ -58,7 +60,8 @@ class OutlierDetectionStep(ImageListStep, IrisStep):
         shapes = [image.data.shape for image in images]
         wcs_list = [image.meta.wcs for image in images]
         scale = float(np.median([pixel_scale_arcsec(w, s) for w, s in zip(wcs_list, shapes, strict=True)]))
-        grid = mosaic_grid(wcs_list, shapes, scale)
+        shape = tuple(self.output_shape[::-1]) if self.output_shape else None
+        grid = mosaic_grid(wcs_list, shapes, scale, 0.0, self.crval, shape)
         result = detect_outliers(
             inputs,
             [image.err if image.err is not None else np.zeros(image.data.shape, np.float32) for image in images],

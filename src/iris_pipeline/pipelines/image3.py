@@ -47,6 +47,10 @@ class Image3Pipeline(IrisPipeline):
         log.info("image3: product %s from %d images", product, len(images))
         images = self.tweakreg.run(images)
         images = self.skymatch.run(images)
+        if self.outlier_detection.crval is None and self.outlier_detection.output_shape is None:
+            # The median is computed on the mosaic's grid unless configured otherwise.
+            self.outlier_detection.crval = self.resample.crval
+            self.outlier_detection.output_shape = self.resample.output_shape
         images = self.outlier_detection.run(images)
         output_dir = Path(self.output_dir or ".")
         if self.save_crf:

@@ -151,6 +151,7 @@ def mosaic_grid(
     pixel_scale_arcsec: float,
     rotation_deg: float = 0.0,
     crval_deg: Sequence[float] | None = None,
+    shape: Sequence[int] | None = None,
 ) -> TanGrid:
     """The smallest `TanGrid` of the given scale and orientation that covers every input image.
 
@@ -166,6 +167,9 @@ def mosaic_grid(
         Position angle of the output +y axis (degrees East of North).
     crval_deg : sequence of float, optional
         Tangent point; default the mean direction of the inputs' footprints.
+    shape : sequence of int, optional
+        Output shape ``(ny, nx)`` centred on the tangent point, instead of the smallest shape
+        that covers every input (to cut a region out of a sparse mosaic).
     """
     if not wcs_list:
         raise ValueError("no input images to define an output grid")
@@ -175,6 +179,11 @@ def mosaic_grid(
     if crval_deg is None:
         crval_deg = _mean_direction(ra, dec)
     crval_deg = (float(crval_deg[0]), float(crval_deg[1]))
+    if shape is not None:
+        ny, nx = (int(n) for n in shape)
+        return TanGrid(
+            crval_deg, ((nx + 1) / 2.0, (ny + 1) / 2.0), float(pixel_scale_arcsec), float(rotation_deg), (ny, nx)
+        )
     unrotated = TanGrid(crval_deg, (1.0, 1.0), pixel_scale_arcsec, rotation_deg, (1, 1))
     xi, eta = sky_to_tangent_plane(ra, dec, crval_deg)
     # Pixel offsets from the tangent point along the grid axes (inverse CD applied to standard coordinates).

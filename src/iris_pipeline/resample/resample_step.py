@@ -75,6 +75,7 @@ class ResampleStep(IrisStep):
     pixel_scale = float(default=None, min=0)  # output pixel side, arcsec
     rotation = float(default=None)  # position angle of output +y, deg E of N (default 0: North up)
     crval = float_list(min=2, max=2, default=None)  # tangent point RA, Dec (default: centre of the inputs)
+    output_shape = int_list(min=2, max=2, default=None)  # output nx, ny centred on crval (default: cover all inputs)
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ flags still usable
     output_product = string(default=None)  # product name (default: from the association or the inputs)
     """  # noqa: E501
@@ -82,14 +83,20 @@ class ResampleStep(IrisStep):
     def default_suffix(self):
         return "i2d"
 
-    def process(self, step_input):
-        images, product = open_images(step_input)
-        product = self.output_product or product or product_name(images)
+    def output_grid(self, images):
+        """The output `TanGrid` that this step's parameters define for ``images``."""
         shapes = [image.data.shape for image in images]
         wcs_list = [image.meta.wcs for image in images]
         input_scale = float(np.median([pixel_scale_arcsec(w, s) for w, s in zip(wcs_list, shapes, strict=True)]))
         scale = self.pixel_scale or input_scale * self.pixel_scale_ratio
-        grid = mosaic_grid(wcs_list, shapes, scale, self.rotation or 0.0, self.crval)
+        shape = tuple(self.output_shape[::-1]) if self.output_shape else None
+        return mosaic_grid(wcs_list, shapes, scale, self.rotation or 0.0, self.crval, shape)
+
+    def process(self, step_input):
+        images, product = open_images(step_input)
+        product = self.output_product or product or product_name(images)
+        grid = self.output_grid(images)
+        scale = grid.pixel_scale_arcsec
         log.info("resample: %d images onto a %d x %d grid of %.5f arcsec pixels", len(images), *grid.shape[::-1], scale)
         parameters = {
             "pixfrac": self.pixfrac,

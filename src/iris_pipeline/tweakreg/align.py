@@ -19,6 +19,7 @@ from astropy.modeling import models
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from photutils.detection import DAOStarFinder
+from photutils.utils.exceptions import NoDetectionsWarning
 from tweakwcs.linearfit import iter_linear_fit
 from tweakwcs.matchutils import XYXYMatch
 
@@ -76,7 +77,7 @@ def detect_point_sources(
     _, median, std = sigma_clipped_stats(good, sigma=3.0, maxiters=5)
     finder = DAOStarFinder(threshold=snr_threshold * std, fwhm=fwhm_pix, n_brightest=max_sources, exclude_border=True)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "No sources were found", UserWarning)
+        warnings.filterwarnings("ignore", category=NoDetectionsWarning)
         found = finder(np.where(mask, median, data) - median, mask=mask)
     if found is None:
         return Table(names=("x", "y", "flux"), dtype=(float, float, float))
