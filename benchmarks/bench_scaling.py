@@ -6,8 +6,9 @@ Usage::
 
 Simulates 8 IRIS exposures (2 dithers x 4 detectors, ``size`` x ``size`` windows, no skies,
 darks or flats) and reduces them through detector1 (and image2 when it is registered) with
-``iris_pipeline.execution.run_plan`` (stages 1 and 2 only: stage 3 is one task) on three local clusters, each started and warmed up (every
-worker reduces one exposure first, so imports and numba's cache load are not timed):
+``iris_pipeline.execution.run_plan`` (stages 1 and 2 only: stage 3 is one task) on three
+local clusters, each started and warmed up (every worker reduces one exposure first, so
+imports and numba's cache load are not timed):
 
 * 1 worker x 1 thread (the reference),
 * 2 workers x 1 thread,

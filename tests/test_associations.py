@@ -35,7 +35,8 @@ def night(tmp_path):
     for detector in ("IMG1", "IMG2"):
         for number, time in enumerate(("05:00", "05:20"), start=1):
             files[f"k{number}_{detector}"] = write_header_only(
-                tmp_path / f"k{number}_{detector.lower()}_rate.fits", DETECTOR=detector, **{"DATE-OBS": f"2030-03-01T{time}:00"}
+                tmp_path / f"k{number}_{detector.lower()}_rate.fits", DETECTOR=detector,
+                **{"DATE-OBS": f"2030-03-01T{time}:00"},
             )  # fmt: skip
         for number, time in enumerate(("05:10", "05:40"), start=1):
             files[f"sky{number}_{detector}"] = write_header_only(

@@ -242,4 +242,3 @@ def test_a_worker_record_without_completion_is_redone(night):
     record_path = out / "sci1_rate.provenance.json"
     record_path.write_text(record_path.read_text()[:-40])  # e.g. a record truncated by a full disk
     assert run_plan(plan, workers=0, progress=False, dry_run=True).reasons["stage1:sci1"] == "no provenance record"
-

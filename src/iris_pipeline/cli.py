@@ -41,9 +41,10 @@ def _run_process(items, output_dir: Path, refstore, last_stage: int, *, options=
 
 def cmd_process(args) -> int:
     report = _run_process(
-        args.files, Path(args.output_dir), args.refstore, args.stage, options={"quicklook": True} if args.quicklook else None,
-        scheduler=args.scheduler, workers=args.workers, threads_per_worker=args.threads_per_worker, force=args.force,
-        dry_run=args.dry_run, retries=args.retries, progress=not args.no_progress,
+        args.files, Path(args.output_dir), args.refstore, args.stage,
+        options={"quicklook": True} if args.quicklook else None, scheduler=args.scheduler, workers=args.workers,
+        threads_per_worker=args.threads_per_worker, force=args.force, dry_run=args.dry_run, retries=args.retries,
+        progress=not args.no_progress,
     )  # fmt: skip
     return EXIT_FAILED if report.failed else EXIT_OK
 
@@ -115,7 +116,8 @@ def cmd_demo(args) -> int:
     from .execution import local_cluster
 
     output = Path(args.output_dir)
-    print(f"[1/2] simulating {len(DEMO_OBSERVATIONS)} observation(s) ({args.size} x {args.size} windows) in {output / 'simulated'} ...")
+    windows = f"{args.size} x {args.size} windows"
+    print(f"[1/2] simulating {len(DEMO_OBSERVATIONS)} observation(s) ({windows}) in {output / 'simulated'} ...")
     simulated = []
     for observation in DEMO_OBSERVATIONS:
         files, refstore = observation.simulate(output / "simulated" / observation.name, args)
@@ -248,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     refstore_help = "reference store folder (default: $IRIS_REFSTORE, then ~/.iris_pipeline/refstore)"
 
     p = sub.add_parser("process", help="reduce files, folders and associations on a dask cluster, resumably")
-    p.add_argument("files", nargs="+", help="raw (*_uncal.fits) or rate files, folders of raw files, association JSON files")
+    p.add_argument(
+        "files", nargs="+", help="raw (*_uncal.fits) or rate files, folders of raw files, association JSON files"
+    )
     p.add_argument("-o", "--output-dir", default=".", help="where products go (default: here)")
     p.add_argument("--refstore", help=refstore_help)
     p.add_argument("--stage", type=int, choices=(1, 2, 3), default=3, help="last stage to run")
@@ -263,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_process)
 
     p = sub.add_parser("asn", help="build association files from exposures (see docs/associations.md)")
-    p.add_argument("files", nargs="+", help="files or folders (stage 2: *_rate.fits, 3: *_cal.fits, calib: *_uncal.fits)")
+    p.add_argument(
+        "files", nargs="+", help="files or folders (stage 2: *_rate.fits, 3: *_cal.fits, calib: *_uncal.fits)"
+    )
     p.add_argument("--stage", required=True, choices=("2", "3", "calib"), help="which associations to build")
     p.add_argument("-o", "--output-dir", default=".", help="where the JSON files go (default: here)")
     p.set_defaults(func=cmd_asn)

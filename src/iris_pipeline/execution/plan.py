@@ -245,8 +245,8 @@ class _PlanBuilder:
             depends = [task.task_id for task, first in added if calibration_applies(task.alias, first, members[0])]
             task = self.add(
                 unit, task_id=f"calibration:{name}", kind="calibration", alias=key[0], product=name,
-                inputs=tuple(str(m.path) for m in members), roles=tuple(m.exptype for m in association.products[0].members),
-                depends_on=tuple(depends),
+                inputs=tuple(str(m.path) for m in members), depends_on=tuple(depends),
+                roles=tuple(m.exptype for m in association.products[0].members),
             )  # fmt: skip
             added.append((task, members[0]))
         return added
@@ -288,8 +288,11 @@ class _PlanBuilder:
         product = association.products[0].name
         members = association.products[0].members
         depends = [f"stage1:{self.stage1_product(i)}" for i in infos if i.path in {m.path for m in members}]
-        depends += [task.task_id for task, first in calibrations
-                    if task.alias not in STAGE1_CALIBRATIONS and calibration_applies(task.alias, first, info)]  # fmt: skip
+        depends += [
+            task.task_id
+            for task, first in calibrations
+            if task.alias not in STAGE1_CALIBRATIONS and calibration_applies(task.alias, first, info)
+        ]
         self.add(
             unit, task_id=f"stage2:{product}", kind="stage2", alias=alias, product=product,
             inputs=tuple(rates[m.path] for m in members), roles=tuple(m.exptype for m in members),

@@ -166,7 +166,9 @@ def run_plan(
     to_run = [task for task in plan.tasks if task.task_id in reasons]
     report = RunReport(plan, results, reasons)
     if dry_run:
-        results.update({task.task_id: TaskResult(task.task_id, WOULD_RUN, note=reasons[task.task_id]) for task in to_run})
+        results.update(
+            {task.task_id: TaskResult(task.task_id, WOULD_RUN, note=reasons[task.task_id]) for task in to_run}
+        )
     elif to_run:
         plan.output_dir.mkdir(parents=True, exist_ok=True)
         if client is not None:
@@ -181,7 +183,9 @@ def run_plan(
             cluster = None if scheduler else local_cluster(workers, threads_per_worker)
             try:
                 with Client(scheduler or cluster) as own_client:
-                    report.cluster = scheduler or f"local cluster, {len(cluster.workers)} workers x {threads_per_worker} threads"
+                    report.cluster = (
+                        scheduler or f"local cluster, {len(cluster.workers)} workers x {threads_per_worker} threads"
+                    )
                     _run_on_client(own_client, to_run, results, retries, progress)
             finally:
                 if cluster is not None:
@@ -245,7 +249,10 @@ def write_summary(report: RunReport) -> tuple[Path, Path]:
     document = {"wall_s": report.wall_s, "cluster": report.cluster, "reasons": report.reasons,
                 "tasks": [asdict(r) for r in report.results.values()], "units": summary_rows(report)}  # fmt: skip
     written = []
-    for name, text in ((f"{SUMMARY_NAME}.json", json.dumps(document, indent=1)), (f"{SUMMARY_NAME}.txt", format_summary(report))):
+    for name, text in (
+        (f"{SUMMARY_NAME}.json", json.dumps(document, indent=1)),
+        (f"{SUMMARY_NAME}.txt", format_summary(report)),
+    ):
         handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
         with os.fdopen(handle, "w") as stream:
             stream.write(text + "\n")

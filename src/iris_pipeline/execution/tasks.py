@@ -113,8 +113,10 @@ def _new_products(task: TaskSpec, since_ns: int) -> list[Path]:
     """Files named after the product written since the task started (previews, catalogs...)."""
     found = []
     for path in Path(task.output_dir).glob(f"{task.product}_*"):
-        if path.is_file() and not path.name.endswith((".provenance.json", ".partial")) and (
-            path.stat().st_mtime_ns >= since_ns
+        if (
+            path.is_file()
+            and not path.name.endswith((".provenance.json", ".partial"))
+            and (path.stat().st_mtime_ns >= since_ns)
         ):
             found.append(path)
     return found
