@@ -70,6 +70,17 @@ def _extract(rate, weight, x_start, x_end, x_ref, trace, sigma, x0, y0, bandwidt
                 inside[j] = False
                 first[j] = max(first[j], 0)
                 last[j] = min(last[j], ny - 1)
+        # Profiles evaluated once per spectrum and column: CDF at the row edges, differenced.
+        width = 0
+        for j in range(m):
+            width = max(width, last[j] - first[j] + 1)
+        profile = np.zeros((m, width))
+        for j in range(m):
+            lower = math.erf((first[j] - 0.5 - centre[j]) * scale[j])
+            for row in range(first[j], last[j] + 1):
+                upper = math.erf((row + 0.5 - centre[j]) * scale[j])
+                profile[j, row - first[j]] = 0.5 * (upper - lower)
+                lower = upper
         normal = np.zeros((m, bandwidth + 1))
         rhs = np.zeros(m)
         for j in range(m):
@@ -77,20 +88,16 @@ def _extract(rate, weight, x_start, x_end, x_ref, trace, sigma, x0, y0, bandwidt
                 w = weight[row, col]
                 if w == 0.0:
                     continue
-                pj = _profile(row, centre[j], scale[j])
+                pj = profile[j, row - first[j]]
                 rhs[j] += w * pj * rate[row, col]
                 normal[j, 0] += w * pj * pj
             for d in range(1, bandwidth + 1):
                 k = j + d
                 if k >= m:
                     break
-                lo = max(first[j], first[k])
-                hi = min(last[j], last[k])
                 total = 0.0
-                for row in range(lo, hi + 1):
-                    w = weight[row, col]
-                    if w != 0.0:
-                        total += w * _profile(row, centre[j], scale[j]) * _profile(row, centre[k], scale[k])
+                for row in range(max(first[j], first[k]), min(last[j], last[k]) + 1):
+                    total += weight[row, col] * profile[j, row - first[j]] * profile[k, row - first[k]]
                 normal[j, d] = total
         good = np.empty(m, dtype=np.bool_)
         for j in range(m):

@@ -60,6 +60,7 @@ ARC_LAMPS = ("Ar", "Kr", "Xe", "Ne")
 LAMP_FLAT_W_M2_UM = 4e-16
 ARC_LINE_W_M2 = 4e-19
 SCAN_SPACING = 3
+RAW_NGROUPS = 6
 
 
 @dataclass
@@ -104,7 +105,7 @@ def _primary(config: IFSConfiguration, exp_type: str, datamodel: str, exposure_t
     window = config.window
     header.update({
         "DATAMODL": datamodel, "TELESCOP": config.description.telescope, "INSTRUME": config.instrument,
-        "DETECTOR": "IFS", "EXP_TYPE": f"{config.instrument}_{exp_type}", "READMODE": "CDS",
+        "DETECTOR": "IFS", "EXP_TYPE": f"{config.instrument}_{exp_type}", "READMODE": "UTR",
         "DATE-OBS": DATE_OBS, "EFFEXPTM": exposure_time_s, "EXPOSURE": number,
         "SUBARRAY": "FULL" if window.is_full_frame else window.subarray, "SUBSTRT1": window.substrt1,
         "SUBSTRT2": window.substrt2, "SUBSIZE1": window.nx, "SUBSIZE2": window.ny,
@@ -193,6 +194,7 @@ def simulate_ifs_observation(
     exposure_time_s: float = 900.0,
     oh_variation: float = 1.08,
     level: str = "rate",
+    calibrations: bool = True,
 ) -> IFSSimulation:
     """Simulate one IFS configuration: science, sky and calibration exposures with their truth.
 
@@ -213,6 +215,8 @@ def simulate_ifs_observation(
     level : str
         ``'rate'`` writes count-rate files; ``'raw'`` writes raw ramps (CDS) through the detector
         model of stage 1, with its reference files.
+    calibrations : bool
+        False writes the science and sky exposures only (no lamp or scan exposures).
 
     Returns
     -------
@@ -244,10 +248,11 @@ def simulate_ifs_observation(
     arcs_in_band = arcs[(arcs > lo) & (arcs < hi)]
     arc = _lamp_spectra(trace, centre, 0.0, arcs_in_band, arcs_in_band / (FWHM_PER_SIGMA * config.resolving_power))
     exposures = [("", mode, image(science_spectra), exposure_time_s),
-                 ("sky_", f"{mode}_SKY", image(sky_spectra), exposure_time_s),
-                 ("flat_", f"{mode}_FLAT", image(lamp), exposure_time_s / 10),
-                 ("arc_", f"{mode}_ARC", image(arc), exposure_time_s / 10)]  # fmt: skip
-    if mode == "LENSLET":
+                 ("sky_", f"{mode}_SKY", image(sky_spectra), exposure_time_s)]  # fmt: skip
+    if calibrations:
+        exposures += [("flat_", f"{mode}_FLAT", image(lamp), exposure_time_s / 10),
+                      ("arc_", f"{mode}_ARC", image(arc), exposure_time_s / 10)]  # fmt: skip
+    if calibrations and mode == "LENSLET":
         for pattern in range(SCAN_SPACING**2):
             lit = ((trace["SPAX_X"] % SCAN_SPACING) == pattern % SCAN_SPACING) & (
                 (trace["SPAX_Y"] % SCAN_SPACING) == pattern // SCAN_SPACING
@@ -263,13 +268,13 @@ def simulate_ifs_observation(
         detector_model = _ifs_detector_model(config, seed)
         geometry = make_detector_geometry(config.description, "IMG1", make_rng(seed, Stream.GEOMETRY, IFS_STREAM_KEY))
         write_reference_files(references, config.description, detector_model, geometry, config.grating, 0.3, USEAFTER)
-        pattern = make_read_pattern(config.description, "CDS", config.window.ny)
     for number, (tag, exp_type, signal, seconds) in enumerate(exposures, start=1):
         rng = make_rng(seed, Stream.EXPOSURE, IFS_STREAM_KEY, number)
         if level == "rate":
             path = write_rate(out / "rate" / f"{prefix}_{tag}e001_ifs_rate.fits", config, exp_type, signal,
                               seconds, rng, number)  # fmt: skip
         else:
+            pattern = raw_read_pattern(config, seconds)
             path = _write_raw_exposure(out / "raw" / f"{prefix}_{tag}e001_ifs_uncal.fits", config, exp_type,
                                        signal, detector_model, pattern, rng, number)  # fmt: skip
         paths.append(path)
@@ -287,12 +292,20 @@ def simulate_ifs_observation(
                 "scale_mas": config.scale_mas, "spaxels": [config.nspax_x, config.nspax_y],
                 "wave_range_um": list(config.wave_range_um), "window": asdict(config.window),
                 "exposure_time_s": exposure_time_s, "oh_variation": oh_variation, "seed": seed, "level": level},
-        science=str(paths[0]), sky=str(paths[1]), flat=str(paths[2]), arc=str(paths[3]),
+        science=str(paths[0]), sky=str(paths[1]), flat=str(paths[2]) if calibrations else "",
+        arc=str(paths[3]) if calibrations else "",
         scans=[str(p) for p in paths[4:]], association=str(association), refstore=str(references),
         truth_cube=str(truth_cube_path), truth_dir=str(truth),
     )  # fmt: skip
     (out / "manifest.json").write_text(json.dumps(asdict(result), indent=2))
     return result
+
+
+def raw_read_pattern(config: IFSConfiguration, exposure_time_s: float, ngroups: int = RAW_NGROUPS):
+    """UTR pattern of ``ngroups`` single-read groups spread over ``exposure_time_s`` (gap reads dropped)."""
+    frame_time = config.description.read_time_s(config.window.ny)
+    groupgap = max(0, round(exposure_time_s / (ngroups * frame_time)) - 1)
+    return make_read_pattern(config.description, "UTR", config.window.ny, ngroups=ngroups, nframes=1, groupgap=groupgap)
 
 
 def _ifs_detector_model(config: IFSConfiguration, seed: int):

@@ -45,9 +45,11 @@ def flux_ratio(cube_path, truth_dir, min_snr: float = 20.0) -> tuple[float, int,
     use = np.isfinite(sci) & np.isfinite(truth)
     flux = np.where(use, sci, 0.0).sum(axis=0)
     noise = np.sqrt(np.where(use, err**2, 0.0).sum(axis=0))
-    ratio = flux / np.where(use, truth, 0.0).sum(axis=0)
+    truth_flux = np.where(use, truth, 0.0).sum(axis=0)
+    ratio = np.full(flux.shape, np.nan)
+    np.divide(flux, truth_flux, out=ratio, where=truth_flux > 0)
     snr = flux / np.where(noise > 0, noise, np.inf)
-    good = snr > min_snr
+    good = (snr > min_snr) & np.isfinite(ratio)
     return float(np.median(ratio[good])) if good.any() else float("nan"), int(good.sum()), ratio
 
 
