@@ -19,9 +19,9 @@ from iris_pipeline import datamodels, dqflags
 from iris_pipeline.exceptions import InputFileError
 from iris_pipeline.outlier_detection import OutlierDetectionStep
 from iris_pipeline.pipelines.image3 import Image3Pipeline
-from iris_pipeline.resample import ResampleStep
+from iris_pipeline.resample import ResampleStep, TanGrid
 from iris_pipeline.skymatch import SkyMatchStep
-from iris_pipeline.source_catalog import SourceCatalogStep
+from iris_pipeline.source_catalog import SourceCatalogStep, make_source_catalog, moffat_enclosed
 from iris_pipeline.tweakreg import TweakRegStep
 
 SHAPE = (96, 96)
@@ -179,11 +179,7 @@ def test_image3_pipeline_against_truth(truth, tmp_path):
     asn_path.write_text(json.dumps(association))
     output = tmp_path / "out"
     # Relative alignment ties everything to the reference exposure: make it the one with the true WCS.
-    # The synthetic PSF is Gaussian: 3 FWHM enclose all its flux.
-    steps = {
-        "tweakreg": {"enforce_user_order": True},
-        "source_catalog": {"total_radius": 3.0, "annulus": "4.0 6.0"},
-    }
+    steps = {"tweakreg": {"enforce_user_order": True}}
     Image3Pipeline.call(str(asn_path), output_dir=str(output), save_results=True, save_crf=True, steps=steps)
     with datamodels.open(output / "syn_product_i2d.fits") as mosaic:
         assert isinstance(mosaic, datamodels.MosaicModel)
@@ -208,6 +204,34 @@ def test_image3_pipeline_against_truth(truth, tmp_path):
     assert len(crf) == 4
     with datamodels.open(crf[1]) as flagged:
         assert flagged.dq[35, 38] & dqflags.PIXEL["OUTLIER"]
+
+
+def test_source_catalog_aperture_correction_recovers_total_flux_of_moffat_stars():
+    grid = TanGrid((RA0, DEC0), (128.5, 128.5), PIXEL_SCALE_ARCSEC, 0.0, (256, 256))
+    fwhm, beta = 4.0, 2.5
+    alpha = fwhm / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
+    rng = np.random.default_rng(7)
+    centres = [(40.3 + 58 * i, 40.7 + 58 * j) for i in range(4) for j in range(4)]
+    fluxes_jy = rng.uniform(5e-5, 2e-4, len(centres))
+    pixel_area_sr = grid.pixel_area_steradians()
+    yy, xx = np.mgrid[0:256, 0:256]
+    image = np.zeros((256, 256))
+    for (x0, y0), flux in zip(centres, fluxes_jy, strict=True):
+        profile = (1.0 + ((xx - x0) ** 2 + (yy - y0) ** 2) / alpha**2) ** -beta
+        # Normalised over the whole plane: integral of the Moffat is pi alpha^2 / (beta - 1).
+        image += flux / (pixel_area_sr * 1e6) * profile * (beta - 1.0) / (np.pi * alpha**2)
+    image += rng.normal(0.0, 0.2, image.shape)
+    catalog, measured_fwhm = make_source_catalog(
+        image, np.full(image.shape, 0.2), grid.to_gwcs(), pixel_area_sr, annulus_fwhm=(6.0, 8.0)
+    )
+    assert abs(measured_fwhm - fwhm) < 0.3
+    assert len(catalog) == len(centres)
+    expected_correction = 1.0 / moffat_enclosed(2.0 * measured_fwhm, alpha, beta)
+    assert catalog.meta["aperture_correction"] == pytest.approx(expected_correction, rel=0.005)
+    order = [int(np.argmin(np.hypot(catalog["xcentroid"] - x0, catalog["ycentroid"] - y0))) for x0, y0 in centres]
+    ratio = np.asarray(catalog["aper_total_flux"])[order] / fluxes_jy
+    np.testing.assert_allclose(ratio, 1.0, atol=0.01)
+    assert abs(np.median(ratio) - 1.0) < 0.005
 
 
 def test_source_catalog_needs_a_mosaic(truth):

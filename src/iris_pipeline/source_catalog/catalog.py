@@ -5,7 +5,10 @@ image segmentation of the image smoothed by a Gaussian of the PSF's FWHM, thresh
 ``snr_threshold`` times the ERR array, with optional deblending (multi-thresholding and
 watershed); centroids are photutils' windowed centroids (SExtractor's ``XWIN``/``YWIN``), which
 are insensitive to the segment's shape; photometry sums circular apertures of radii given in
-units of the FWHM, minus the sigma-clipped median of a local annulus.
+units of the FWHM, minus the sigma-clipped median of a local annulus. Total fluxes are the flux
+in the largest of these apertures times an aperture correction from the curve of growth of the
+image's isolated bright stars (a Moffat profile fitted to each star's curve of growth, as
+Stetson's DAOGROW does with its own model), so that they are not contaminated by neighbours.
 """
 
 from __future__ import annotations
@@ -20,18 +23,24 @@ from astropy.stats import SigmaClip
 from astropy.table import Table
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
 from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources, make_2dgaussian_kernel
+from scipy.optimize import least_squares
 
-__all__ = ["AB_ZERO_POINT_JY", "FLAGS", "jy_to_ab_mag", "make_source_catalog"]
+__all__ = ["AB_ZERO_POINT_JY", "FLAGS", "jy_to_ab_mag", "make_source_catalog", "moffat_enclosed"]
 
 AB_ZERO_POINT_JY = 3631.0
 MAGNITUDE_PER_LN = 2.5 / math.log(10.0)
 FLAGS = {
-    "PARTIAL_COVERAGE": 1,  # pixels without data (NaN) inside the total aperture
-    "CROWDED": 2,  # another source's centroid inside the total aperture
+    "PARTIAL_COVERAGE": 1,  # pixels without data (NaN) inside the reference (largest) aperture
+    "CROWDED": 2,  # another source's centroid within two reference-aperture radii
     "DEBLENDED": 4,  # the segment was split from a larger one by deblending
 }
 DETECTION_FWHM_PIX = 3.0
 FWHM_ESTIMATE_SOURCES = 20
+GROWTH_RADII_FWHM = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
+GROWTH_ISOLATION_FWHM = 8.0
+GROWTH_MIN_SNR = 50.0
+GROWTH_MAX_STARS = 30
+GROWTH_MIN_STARS = 3
 
 
 def jy_to_ab_mag(flux_jy, flux_err_jy):
@@ -77,8 +86,8 @@ def make_source_catalog(
     npixels: int = 5,
     deblend: bool = True,
     aperture_radii_fwhm: tuple[float, ...] = (1.0, 2.0),
-    total_radius_fwhm: float = 6.0,
     annulus_fwhm: tuple[float, float] = (7.0, 10.0),
+    aperture_correction: bool = True,
 ) -> tuple[Table, float]:
     """Detect sources and measure their positions and aperture fluxes.
 
@@ -102,12 +111,12 @@ def make_source_catalog(
     deblend : bool
         Split blended sources.
     aperture_radii_fwhm : tuple of float
-        Radii of the small apertures, in FWHM.
-    total_radius_fwhm : float
-        Radius of the "total" aperture (for the simulator's truncated Moffat PSF, 6 FWHM encloses
-        about 99.8 % of the flux).
+        Radii of the apertures, in FWHM; the largest is the reference of the total flux.
     annulus_fwhm : tuple of float
         Inner and outer radii of the local-background annulus, in FWHM.
+    aperture_correction : bool
+        Correct the reference aperture to total flux with the curve of growth of the image's
+        isolated bright stars; when False, or with fewer than 3 such stars, the correction is 1.
 
     Returns
     -------
@@ -152,30 +161,89 @@ def make_source_catalog(
     table["dec"] = np.asarray(dec) * u.deg
     table["fwhm_pix"] = np.full(len(x), fwhm_pix) * u.pix
     table["aper_bkg_flux"] = background * jy_per_sum * u.Jy
-    radii = {f"aper{r:g}fwhm": r for r in aperture_radii_fwhm} | {"aper_total": total_radius_fwhm}
+    error = np.where(bad, 0.0, err)
     flags = np.zeros(len(x), dtype=np.int32)
-    for name, radius_fwhm in radii.items():
-        aperture = CircularAperture(positions, radius_fwhm * fwhm_pix)
-        phot = aperture_photometry(filled, aperture, error=np.where(bad, 0.0, err), mask=bad)
-        area = aperture.area_overlap(filled, mask=bad)
-        flux = (np.asarray(phot["aperture_sum"]) - background * np.asarray(area)) * jy_per_sum
-        flux_err = np.asarray(phot["aperture_sum_err"]) * jy_per_sum
-        mag, mag_err = jy_to_ab_mag(flux, flux_err)
-        table[f"{name}_flux"] = flux * u.Jy
-        table[f"{name}_flux_err"] = flux_err * u.Jy
-        table[f"{name}_abmag"] = mag
-        table[f"{name}_abmag_err"] = mag_err
-        if name == "aper_total":
-            full_area = np.pi * (radius_fwhm * fwhm_pix) ** 2
-            flags[np.asarray(area) < 0.999 * full_area] |= FLAGS["PARTIAL_COVERAGE"]
-            separation = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
-            np.fill_diagonal(separation, np.inf)
-            flags[(separation < radius_fwhm * fwhm_pix).any(axis=1)] |= FLAGS["CROWDED"]
+    reference_fwhm = max(aperture_radii_fwhm)
+    for radius_fwhm in sorted(aperture_radii_fwhm):
+        flux, flux_err, area = _aperture_fluxes(filled, error, bad, positions, radius_fwhm * fwhm_pix, background)
+        _add_flux_columns(table, f"aper{radius_fwhm:g}fwhm", flux * jy_per_sum, flux_err * jy_per_sum)
+        if radius_fwhm == reference_fwhm:
+            reference_flux, reference_err = flux * jy_per_sum, flux_err * jy_per_sum
+            flags[area < 0.999 * np.pi * (radius_fwhm * fwhm_pix) ** 2] |= FLAGS["PARTIAL_COVERAGE"]
+    separation = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    np.fill_diagonal(separation, np.inf)
+    nearest = separation.min(axis=1)
+    flags[nearest < 2.0 * reference_fwhm * fwhm_pix] |= FLAGS["CROWDED"]
+    apcorr, nstars = 1.0, 0
+    if aperture_correction:
+        isolated = (nearest > GROWTH_ISOLATION_FWHM * fwhm_pix) & (flags & FLAGS["PARTIAL_COVERAGE"] == 0)
+        bright = isolated & (reference_flux > GROWTH_MIN_SNR * reference_err)
+        apcorr, nstars = _growth_curve_correction(filled, error, bad, positions[bright], background[bright],
+                                                  fwhm_pix, reference_fwhm * fwhm_pix)  # fmt: skip
+    _add_flux_columns(table, "aper_total", reference_flux * apcorr, reference_err * apcorr)
     flags[deblended] |= FLAGS["DEBLENDED"]
     table["flags"] = flags
     table.meta["fwhm_pix"] = float(fwhm_pix)
     table.meta["flags"] = dict(FLAGS)
+    table.meta["aperture_correction"] = float(apcorr)
+    table.meta["aperture_correction_radius_fwhm"] = float(reference_fwhm)
+    table.meta["aperture_correction_stars"] = int(nstars)
     return table, fwhm_pix
+
+
+def _aperture_fluxes(data, error, bad, positions, radius_pix, background):
+    """Background-subtracted sums in circular apertures, their errors and unmasked areas."""
+    aperture = CircularAperture(positions, radius_pix)
+    phot = aperture_photometry(data, aperture, error=error, mask=bad)
+    area = np.asarray(aperture.area_overlap(data, mask=bad), dtype=float)
+    flux = np.asarray(phot["aperture_sum"], dtype=float) - background * area
+    return flux, np.asarray(phot["aperture_sum_err"], dtype=float), area
+
+
+def _add_flux_columns(table, name, flux_jy, flux_err_jy):
+    mag, mag_err = jy_to_ab_mag(flux_jy, flux_err_jy)
+    table[f"{name}_flux"] = flux_jy * u.Jy
+    table[f"{name}_flux_err"] = flux_err_jy * u.Jy
+    table[f"{name}_abmag"] = mag
+    table[f"{name}_abmag_err"] = mag_err
+
+
+def moffat_enclosed(radius, alpha, beta):
+    """Fraction of a Moffat profile ``(1 + r^2 / alpha^2)^-beta`` inside ``radius`` (beta > 1)."""
+    return 1.0 - (1.0 + (np.asarray(radius) / alpha) ** 2) ** (1.0 - beta)
+
+
+def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, reference_pix):
+    """Median over stars of 1 / (enclosed fraction at ``reference_pix``) from Moffat growth-curve fits.
+
+    Each star's fluxes in apertures of `GROWTH_RADII_FWHM` are fitted by ``F * moffat_enclosed(r)``
+    (free F, alpha, beta); the brightest `GROWTH_MAX_STARS` are used. Returns (1.0, n) with fewer
+    than `GROWTH_MIN_STARS` good fits.
+    """
+    if len(positions) < GROWTH_MIN_STARS:
+        return 1.0, len(positions)
+    radii = np.array(GROWTH_RADII_FWHM) * fwhm_pix
+    curves, errors = [], []
+    for radius in radii:
+        flux, flux_err, _ = _aperture_fluxes(data, error, bad, positions, radius, background)
+        curves.append(flux)
+        errors.append(flux_err)
+    curves, errors = np.array(curves).T, np.array(errors).T
+    brightest = np.argsort(-curves[:, -1])[:GROWTH_MAX_STARS]
+    enclosed = []
+    for curve, curve_err in zip(curves[brightest], errors[brightest], strict=True):
+        sigma = np.hypot(curve_err, 1e-3 * curve[-1])
+
+        def residuals(p, curve=curve, sigma=sigma):
+            return (curve - p[0] * moffat_enclosed(radii, math.exp(p[1]), 1.0 + math.exp(p[2]))) / sigma
+
+        start = [curve[-1] * 1.05, math.log(fwhm_pix / 1.13), math.log(1.5)]
+        fit = least_squares(residuals, start, bounds=([0.0, -5.0, -3.0], [np.inf, 5.0, 3.0]))
+        if fit.success:
+            enclosed.append(moffat_enclosed(reference_pix, math.exp(fit.x[1]), 1.0 + math.exp(fit.x[2])))
+    if len(enclosed) < GROWTH_MIN_STARS:
+        return 1.0, len(enclosed)
+    return float(1.0 / np.median(enclosed)), len(enclosed)
 
 
 def _estimate_fwhm(data, err, bad, snr_threshold, npixels) -> float:
@@ -198,7 +266,9 @@ def _estimate_fwhm(data, err, bad, snr_threshold, npixels) -> float:
 
 def _empty_catalog(aperture_radii_fwhm) -> Table:
     names = ["id", "xcentroid", "ycentroid", "ra", "dec", "fwhm_pix", "aper_bkg_flux"]
-    for name in [f"aper{r:g}fwhm" for r in aperture_radii_fwhm] + ["aper_total"]:
+    for name in [f"aper{r:g}fwhm" for r in sorted(aperture_radii_fwhm)] + ["aper_total"]:
         names += [f"{name}_flux", f"{name}_flux_err", f"{name}_abmag", f"{name}_abmag_err"]
     names.append("flags")
-    return Table(names=names, dtype=[np.int32] + [float] * (len(names) - 2) + [np.int32])
+    table = Table(names=names, dtype=[np.int32] + [float] * (len(names) - 2) + [np.int32])
+    table.meta.update({"flags": dict(FLAGS), "aperture_correction": 1.0, "aperture_correction_stars": 0})
+    return table

@@ -48,8 +48,8 @@ class SourceCatalogStep(IrisStep):
     npixels = integer(default=5, min=1)  # fewest connected pixels of a source
     deblend = boolean(default=True)  # split blended sources
     kernel_fwhm = float(default=None, min=0.5)  # PSF FWHM in mosaic pixels (default: measured)
-    aperture_radii = string(default='1.0 2.0')  # small-aperture radii, in FWHM
-    total_radius = float(default=6.0, min=0.5)  # radius of the total-flux aperture, in FWHM
+    aperture_radii = string(default='1.0 2.0')  # aperture radii, in FWHM; the largest is the total-flux reference
+    aperture_correction = boolean(default=True)  # correct to total flux by the stars' curve of growth
     annulus = string(default='7.0 10.0')  # inner and outer background-annulus radii, in FWHM
     """  # noqa: E501
 
@@ -77,11 +77,17 @@ class SourceCatalogStep(IrisStep):
             npixels=self.npixels,
             deblend=self.deblend,
             aperture_radii_fwhm=_parse_radii(self.aperture_radii),
-            total_radius_fwhm=self.total_radius,
+            aperture_correction=self.aperture_correction,
             annulus_fwhm=annulus,
         )
         catalog.meta["mosaic"] = mosaic.meta.filename
-        log.info("source_catalog: %d sources, FWHM %.2f pixels", len(catalog), fwhm)
+        log.info(
+            "source_catalog: %d sources, FWHM %.2f pixels, aperture correction %.4f from %d stars",
+            len(catalog),
+            fwhm,
+            catalog.meta["aperture_correction"],
+            catalog.meta["aperture_correction_stars"],
+        )
         mosaic.meta.cal_step.source_catalog = "COMPLETE"
         if self.save_results:
             stem = Path(mosaic.meta.filename or "mosaic_i2d.fits").stem.removesuffix("_i2d")
