@@ -183,7 +183,8 @@ def nominal_format(config: IFSConfiguration) -> Table:
     lo, hi = config.wave_range_um
     centre = 0.5 * (lo + hi)
     dispersion = centre / (config.resolving_power * float(facts["pixels_per_resolution_element"]))
-    length = math.ceil(1.04 * (hi - lo) / dispersion)
+    # 2 % margins plus 4 columns at each end absorb the field-dependent shifts of the solution.
+    length = math.ceil(1.04 * (hi - lo) / dispersion) + 8
 
     border = window.reference_border_pix
     x_first = max(window.substrt1 - 1, border) + 4

@@ -1,0 +1,112 @@
+"""IFS building blocks on small arrays: format, extraction solver, wavelength re-expression, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from iris_pipeline.ifs import SpectralFormat, extract_spectra, model_image
+from iris_pipeline.ifs.calibration import WavelengthSolutionError, fit_gaussians, fit_wavelength_solution
+from iris_pipeline.simulate.ifs import IFSConfiguration, nominal_format
+
+
+def _format(mode="LENSLET", spaxels=(4, 4), window=128, band=(2.165, 2.185)):
+    config = IFSConfiguration.create(mode, spaxels=spaxels, wave_range_um=band, window_size=window)
+    table = nominal_format(config)
+    return config, SpectralFormat.from_table(table, *spaxels, *band)
+
+
+@pytest.mark.parametrize("mode", ["LENSLET", "SLICER"])
+def test_nominal_format_covers_the_band_inside_the_window(mode):
+    config, fmt = _format(mode)
+    x, inside = fmt.columns()
+    wave = fmt.wavelength_um(x)
+    assert np.all(np.where(inside, wave, np.inf).min(axis=1) < config.wave_range_um[0])
+    assert np.all(np.where(inside, wave, -np.inf).max(axis=1) > config.wave_range_um[1])
+    rows = fmt.trace_row(x)[inside]
+    assert rows.min() > 4 + 3 * fmt.sigma.max() and rows.max() < 128 - 4 - 3 * fmt.sigma.max()
+    assert np.all(fmt.dispersion_um_per_pix(x) > 0)
+    # Neighbouring spectra of a stack are one trace pitch apart (3 pixels), slices further.
+    gaps = np.diff(fmt.trace[:, 0])
+    assert np.min(gaps[gaps > 0]) == pytest.approx(3.0)
+
+
+def test_configurations_outside_the_mode_table_are_refused():
+    with pytest.raises(ValueError, match="no R = 10000"):
+        IFSConfiguration.create("SLICER", resolving_power=10000)
+    with pytest.raises(ValueError, match="no plate scale 4"):
+        IFSConfiguration.create("SLICER", scale_mas=4)
+    with pytest.raises(ValueError, match="outside the K band"):
+        IFSConfiguration.create("LENSLET", wave_range_um=(2.3, 2.5))
+    with pytest.raises(ValueError, match="need .* columns"):
+        nominal_format(IFSConfiguration.create("LENSLET", spaxels=(4, 4), window_size=128))
+
+
+@pytest.mark.parametrize("bandwidth", [1, 2, 3])
+def test_deblending_recovers_noiseless_fluxes_exactly(bandwidth):
+    _, fmt = _format("LENSLET")
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(1.0, 10.0, (fmt.nspax, fmt.length))
+    image = model_image((128, 128), fmt, truth)
+    good = np.zeros(image.shape, bool)
+    flux, var, valid = extract_spectra(image, np.ones_like(image), good, fmt, bandwidth=bandwidth)
+    x, inside = fmt.columns()
+    assert valid[inside].all()
+    np.testing.assert_allclose(flux[inside], truth[inside], rtol=5e-3 if bandwidth == 1 else 1e-8)
+    # A lone-spectrum (Horne) fit of overlapping lenslet profiles is biased by the neighbours.
+    alone, _, _ = extract_spectra(image, np.ones_like(image), good, fmt, bandwidth=0)
+    assert np.max(np.abs(alone[inside] / truth[inside] - 1)) > 0.05
+
+
+def test_bad_pixels_are_ignored_not_propagated():
+    _, fmt = _format("LENSLET")
+    truth = np.full((fmt.nspax, fmt.length), 5.0)
+    image = model_image((128, 128), fmt, truth)
+    bad = np.zeros(image.shape, bool)
+    bad[40, 30] = True
+    image[40, 30] = 1e6
+    flux, _, valid = extract_spectra(image, np.ones_like(image), bad, fmt, bandwidth=2)
+    _, inside = fmt.columns()
+    np.testing.assert_allclose(flux[inside & valid], 5.0, rtol=1e-8)
+
+
+def test_wavelength_solution_reexpressed_about_another_origin():
+    _, fmt = _format()
+    shifted = {"X_REF": fmt.x_ref + 7.5}
+    x = np.stack([fmt.x_ref, fmt.x_ref + 7.5], axis=1)
+    values = fmt.wavelength_um(x)
+    u = -7.5
+    c = fmt.wave
+    reexpressed = [
+        c[:, 0] + c[:, 1] * -u + c[:, 2] * u**2 - c[:, 3] * u**3,
+        c[:, 1] - 2 * c[:, 2] * u + 3 * c[:, 3] * u**2,
+        c[:, 2] - 3 * c[:, 3] * u,
+        c[:, 3],
+    ]
+    for k, coeff in enumerate(reexpressed):
+        shifted[f"WAVE_C{k}"] = coeff
+    moved = fmt.with_wavelengths(Table(shifted))
+    np.testing.assert_allclose(moved.wavelength_um(x), values, rtol=1e-12)
+
+
+def test_gaussian_fit_finds_sub_pixel_centres():
+    positions = np.arange(-4, 5)[None, :].repeat(3, axis=0).astype(float)
+    true_centre = np.array([-0.37, 0.0, 0.81])
+    from scipy.special import erf
+
+    scale = 1 / (np.sqrt(2) * 0.9)
+    samples = 5 + 100 * 0.5 * (erf((positions + 0.5 - true_centre[:, None]) * scale)
+                               - erf((positions - 0.5 - true_centre[:, None]) * scale))  # fmt: skip
+    centre, sigma, amplitude, ok = fit_gaussians(samples, positions, np.zeros(3), np.ones(3))
+    assert ok.all()
+    np.testing.assert_allclose(centre, true_centre, atol=1e-6)
+    np.testing.assert_allclose(sigma, 0.9, atol=1e-6)
+
+
+def test_too_few_arc_lines_do_not_make_a_solution():
+    _, fmt = _format()
+    x, inside = fmt.columns()
+    flux = np.zeros((fmt.nspax, fmt.length))
+    with pytest.raises(WavelengthSolutionError, match="arc lines found"):
+        fit_wavelength_solution(flux, inside, fmt, np.array([2.17]), 4000)
