@@ -54,8 +54,9 @@ class SkyResult:
 def bin_to_grid(image: SkyInput, grid_shape: Sequence[int], binning: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean of the good pixels of ``image`` in each cell of the fine grid binned by ``binning``.
 
-    Returns the cell means (NaN where empty) and the number of pixels per cell, shape
-    ``ceil(grid_shape / binning)``.
+    Returns the flat indices of the non-empty cells of the coarse grid (shape
+    ``ceil(grid_shape / binning)``), sorted, and the mean in each: a sparse map, so that a large,
+    mostly empty mosaic costs no memory.
     """
     ny, nx = (int(np.ceil(n / binning)) for n in grid_shape)
     x = image.pixmap[..., 0]
@@ -64,12 +65,9 @@ def bin_to_grid(image: SkyInput, grid_shape: Sequence[int], binning: int) -> tup
     cx = np.floor((x[use] + 0.5) / binning).astype(np.int64)
     cy = np.floor((y[use] + 0.5) / binning).astype(np.int64)
     inside = (cx >= 0) & (cx < nx) & (cy >= 0) & (cy < ny)
-    cell = cy[inside] * nx + cx[inside]
-    counts = np.bincount(cell, minlength=nx * ny)
-    sums = np.bincount(cell, weights=image.data[use][inside].astype(np.float64), minlength=nx * ny)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
-    return means.reshape(ny, nx), counts.reshape(ny, nx)
+    cells, inverse, counts = np.unique(cy[inside] * nx + cx[inside], return_inverse=True, return_counts=True)
+    sums = np.bincount(inverse, weights=image.data[use][inside].astype(np.float64), minlength=cells.size)
+    return cells, sums / counts
 
 
 def _clipped_median(values: np.ndarray, nsigma: float) -> float:
@@ -147,11 +145,11 @@ def match_sky(
         differences = np.zeros((n, n))
         for i in range(n):
             for j in range(i + 1, n):
-                common = (binned[i][1] > 0) & (binned[j][1] > 0)
-                if np.count_nonzero(common) < MIN_OVERLAP_CELLS:
+                _, in_i, in_j = np.intersect1d(binned[i][0], binned[j][0], assume_unique=True, return_indices=True)
+                if in_i.size < MIN_OVERLAP_CELLS:
                     continue
-                delta = _clipped_median(binned[i][0][common] - binned[j][0][common], nsigma)
-                weights[i, j] = weights[j, i] = np.count_nonzero(common)
+                delta = _clipped_median(binned[i][1][in_i] - binned[j][1][in_j], nsigma)
+                weights[i, j] = weights[j, i] = in_i.size
                 differences[i, j], differences[j, i] = delta, -delta
         groups = _connected_groups(weights)
         for group in groups:
