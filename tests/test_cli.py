@@ -147,3 +147,29 @@ def test_asn_command_writes_readable_associations(tmp_path, capsys):
         ("s_rate.fits", "background"),
     ]
     assert main(["asn", str(tmp_path / "a_rate.fits"), "--stage", "calib", "-o", str(tmp_path)]) == 1
+
+
+def test_process_on_its_own_local_cluster(tmp_path, refstore, capsys, stage1_only):
+    for name, rate in (("u", 4 / 0.72), ("v", 6 / 0.72)):
+        write_raw(tmp_path / f"{name}_uncal.fits", linear_ramp(np.full((32, 32), rate), ngroups=3))
+    out = tmp_path / "out"
+    assert main(["process", str(tmp_path), "-o", str(out), "--workers", "2", "--no-progress"]) == 0
+    assert "on local cluster, 2 workers x 1 threads" in capsys.readouterr().out
+    for name, rate in (("u", 4 / 0.72), ("v", 6 / 0.72)):
+        with datamodels.open(out / f"{name}_rate.fits") as model:
+            np.testing.assert_allclose(model.data, rate, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_demo_reduces_the_simulated_night_to_a_mosaic(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path), "--size", "64", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    products = tmp_path / "products" / "imager"
+    assert f"imager: products in {products.resolve()}" in out
+    assert "0 failed, 0 skipped" in out
+    from iris_pipeline.execution import available_pipelines
+
+    assert len(list(products.glob("*_rate.fits"))) == 4 * (4 + 1)  # 4 detectors x (4 dithers + 1 sky)
+    if "image3" in available_pipelines():
+        assert (products / "iris_p001_simulated-field_kbb_i2d.fits").is_file()
+        assert (products / "iris_p001_simulated-field_kbb_cat.ecsv").is_file()

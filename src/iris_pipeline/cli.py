@@ -29,9 +29,19 @@ EXIT_USAGE = 2
 # process and asn
 
 
+def _quiet_dask() -> None:
+    """Keep dask's own INFO messages (cluster start and stop) out of the output unless ``-v``."""
+    import distributed  # noqa: F401 -- importing it installs its loggers, whose levels are set here
+
+    verbose = logging.getLogger("iris_pipeline").getEffectiveLevel() <= logging.INFO
+    logging.getLogger("distributed").setLevel(logging.INFO if verbose else logging.WARNING)
+
+
 def _run_process(items, output_dir: Path, refstore, last_stage: int, *, options=None, **run_options):
     """Plan and run `items` with the execution engine; prints the summary and returns the report."""
     from .execution import build_plan, format_summary, run_plan
+
+    _quiet_dask()
 
     plan = build_plan(items, output_dir, refstore=refstore, last_stage=last_stage, options=options)
     report = run_plan(plan, **run_options)
@@ -126,6 +136,7 @@ def cmd_demo(args) -> int:
     failed = False
     from distributed import Client
 
+    _quiet_dask()
     with local_cluster(args.workers) as cluster, Client(cluster) as client:
         for observation, files, refstore in simulated:
             products = output / "products" / observation.name
