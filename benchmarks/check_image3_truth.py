@@ -1,0 +1,241 @@
+"""Accuracy of stage 3 imaging against the simulator's truth (issue 6's done-when figures).
+
+Simulates a 4-dither x 4-detector IRIS observation whose dither step is the detector pitch
+(detector width plus gap), so that the corner windows of the four detectors see the same sky in
+turn: a star in IMG4's window at the first position is seen by IMG3, IMG2 and IMG1 at the
+next ones. Runs raw -> detector1 -> image2 -> image3 and prints:
+
+- the mosaic catalog matched to the truth catalog (stars): median and scatter of the flux
+  ratio (``aper_total_flux`` / truth), astrometric RMS in input pixels, overall and for sources
+  seen by more than one detector;
+- cosmic rays: injected (science exposures), flagged in stage 1 (JUMP_DET) or by
+  outlier_detection (OUTLIER), and surviving in the mosaic, i.e. a 5-sigma excess of the mosaic
+  over the median of the single-exposure images at the CR's position; the same test at random
+  positions gives the false-alarm rate. Counted by how many exposures cover the position: the
+  median needs at least three to reject anything.
+
+Usage::
+
+    .venv/bin/python benchmarks/check_image3_truth.py [--size 256] [--n-stars 120] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+
+from iris_pipeline import datamodels
+from iris_pipeline.associations import Association, write_association
+from iris_pipeline.dqflags import PIXEL
+from iris_pipeline.instruments import get_instrument
+from iris_pipeline.outlier_detection import median_image
+from iris_pipeline.pipelines import Detector1Pipeline, ProcessImagerL2Pipeline
+from iris_pipeline.pipelines.image3 import Image3Pipeline
+from iris_pipeline.resample import TanGrid
+from iris_pipeline.resample.inputs import drizzle_input
+from iris_pipeline.simulate import simulate_observation
+
+MATCH_RADIUS_PIX = 2.0
+MIN_SNR = 20.0
+SURVIVAL_SIGMA = 5.0
+
+
+def detector_pitch_arcsec(instrument) -> float:
+    """Distance between the centres of neighbouring imager detectors (IMG1 to IMG2)."""
+    return abs(
+        instrument.detectors["IMG2"].focal_plane_offset_arcsec[0]
+        - instrument.detectors["IMG1"].focal_plane_offset_arcsec[0]
+    )
+
+
+def run_chain(manifest, products: Path, margin_pix: int, full_mosaic: bool) -> Path:
+    """detector1 and image2 for every science exposure, image3 on all of them; the i2d path.
+
+    Unless ``full_mosaic``, the mosaic is the sky of IMG4's window at the first position (seen
+    by all four detectors) plus ``margin_pix``: the full mosaic of corner windows a detector
+    pitch apart is a ~8800^2 grid, almost empty, that needs ~10 GB.
+    """
+    refstore = str(manifest.reference_dir)
+    cal = []
+    for path in manifest.science:
+        Detector1Pipeline.call(str(path), output_dir=str(products), save_results=True, refstore=refstore,
+                               configure_log=False)  # fmt: skip
+        rate = products / path.name.replace("_uncal", "_rate")
+        ProcessImagerL2Pipeline.call(str(rate), output_dir=str(products), save_results=True, refstore=refstore,
+                                     configure_log=False)  # fmt: skip
+        cal.append(products / path.name.replace("_uncal", "_cal"))
+    association = Association.from_files("image3", "iris_image3_check", cal)
+    asn_path = write_association(association, products / "iris_image3_check_asn.json")
+    steps = {}
+    if not full_mosaic:
+        first_img4 = next(p for p in cal if p.name.endswith("_e001_img4_cal.fits"))
+        with datamodels.open(first_img4) as model:
+            ny, nx = model.data.shape
+            ra, dec = model.meta.wcs((nx - 1) / 2.0, (ny - 1) / 2.0)
+        shape = [nx + 2 * margin_pix, ny + 2 * margin_pix]
+        steps = {"resample": {"crval": [float(ra), float(dec)], "output_shape": shape}}
+    Image3Pipeline.call(str(asn_path), output_dir=str(products), save_results=True, save_crf=True, steps=steps,
+                        configure_log=False)  # fmt: skip
+    return products / "iris_image3_check_i2d.fits"
+
+
+def catalog_figures(catalog: Table, truth: Table, positions: Table, input_scale_arcsec: float) -> dict:
+    """Flux ratio and astrometric RMS of the catalog sources matched to truth stars."""
+    stars = truth[truth["kind"] == "star"]
+    found = SkyCoord(catalog["ra"], catalog["dec"], unit="deg")
+    index, separation, _ = found.match_to_catalog_sky(SkyCoord(stars["ra_deg"], stars["dec_deg"], unit="deg"))
+    offset_pix = separation.arcsec / input_scale_arcsec
+    snr = np.asarray(catalog["aper_total_flux"]) / np.asarray(catalog["aper_total_flux_err"])
+    matched = (offset_pix < MATCH_RADIUS_PIX) & (snr > MIN_SNR)
+    clean = matched & (np.asarray(catalog["flags"]) == 0)
+    detectors_per_source = {}
+    for row in positions:
+        detectors_per_source.setdefault(int(row["id"]), set()).add(str(row["detector"]))
+    ids = np.asarray(stars["id"])[index]
+    multi = np.array([len(detectors_per_source.get(int(i), ())) > 1 for i in ids])
+    ratio = np.asarray(catalog["aper_total_flux"]) / np.asarray(stars["flux_jy"])[index]
+
+    def figures(selection):
+        if not np.any(selection):
+            return {"n": 0}
+        return {
+            "n": int(np.count_nonzero(selection)),
+            "flux_ratio_median": float(np.median(ratio[selection])),
+            "flux_ratio_robust_std": float(1.4826 * np.median(np.abs(ratio[selection] - np.median(ratio[selection])))),
+            "astrometric_rms_input_pix": float(np.sqrt(np.mean(offset_pix[selection] ** 2))),
+        }
+
+    return {
+        "catalog_sources": len(catalog),
+        "truth_stars": len(stars),
+        "matched_snr_gt_20": figures(matched),
+        "matched_unflagged": figures(clean),
+        "matched_on_several_detectors": figures(matched & multi),
+        "truth_stars_on_several_detectors": int(sum(len(v) > 1 for v in detectors_per_source.values())),
+    }
+
+
+def cosmic_ray_figures(i2d_path: Path, products: Path, cosmic_rays: Table, rng) -> dict:
+    """Cosmic rays flagged by stage 1 and stage 3, and those surviving in the mosaic."""
+    mosaic = datamodels.open(i2d_path)
+    crf = {p.name.replace("_crf.fits", ""): datamodels.open(p) for p in sorted(products.glob("*_crf.fits"))}
+    wcsinfo = mosaic.meta.wcsinfo
+    grid = TanGrid(
+        (wcsinfo.crval1, wcsinfo.crval2),
+        (wcsinfo.crpix1, wcsinfo.crpix2),
+        float(np.sqrt(mosaic.meta.photometry.pixelarea_arcsecsq)),
+        0.0,
+        mosaic.data.shape,
+    )
+    median = median_image([drizzle_input(m) for m in crf.values()], grid, good_bits="~DO_NOT_USE+NON_SCIENCE")
+    ny, nx = mosaic.data.shape
+
+    def excess_sigma(x, y):
+        if not (np.isfinite(x) and np.isfinite(y)):
+            return np.nan
+        ix, iy = int(round(x)), int(round(y))
+        if not (1 <= ix < nx - 1 and 1 <= iy < ny - 1):
+            return np.nan
+        box = np.s_[iy - 1 : iy + 2, ix - 1 : ix + 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.nanmax((mosaic.data[box] - median[box]) / mosaic.err[box]))
+
+    rows = []
+    science = cosmic_rays[cosmic_rays["exp_type"] == "IRIS_IMAGE"]
+    for cr in science:
+        stem = str(cr["file"]).replace("_uncal.fits", "")
+        model = crf.get(stem)
+        if model is None:
+            continue
+        x, y = int(cr["x_pix"]), int(cr["y_pix"])
+        dq = int(model.dq[y, x])
+        ra, dec = model.meta.wcs(float(x), float(y))
+        mx, my = mosaic.meta.wcs.invert(ra, dec)
+        rows.append(
+            {
+                "jump": bool(dq & PIXEL["JUMP_DET"]),
+                "outlier": bool(dq & PIXEL["OUTLIER"]),
+                "excess_sigma": excess_sigma(mx, my),
+                "exposures": len(_exposures_covering(crf.values(), ra, dec)),
+            }
+        )
+    table = Table(rows=rows)
+    in_mosaic = np.isfinite(np.asarray(table["excess_sigma"], dtype=float))
+    random_x = rng.uniform(0, nx, 2000)
+    random_y = rng.uniform(0, ny, 2000)
+    control = np.array([excess_sigma(x, y) for x, y in zip(random_x, random_y, strict=True)])
+    control = control[np.isfinite(control)]
+    survived = np.nan_to_num(np.asarray(table["excess_sigma"]), nan=0.0) > SURVIVAL_SIGMA
+    by_coverage = {}
+    for n in sorted(set(table["exposures"][in_mosaic])):
+        here = in_mosaic & (np.asarray(table["exposures"]) == n)
+        by_coverage[f"covered_by_{n}"] = {"injected": int(here.sum()), "surviving": int((survived & here).sum())}
+    return {
+        "injected_in_science_exposures": len(table),
+        "injected_inside_the_mosaic": int(in_mosaic.sum()),
+        "flagged_jump_stage1": int(np.sum(table["jump"])),
+        "flagged_outlier_stage3": int(np.sum(table["outlier"])),
+        "inside_the_mosaic_flagged_jump_or_outlier": int(np.sum(in_mosaic & (table["jump"] | table["outlier"]))),
+        "surviving_in_mosaic": int(survived.sum()),
+        "by_exposure_coverage": by_coverage,
+        "false_alarm_fraction_at_random_positions": float(np.mean(control > SURVIVAL_SIGMA)) if control.size else None,
+    }
+
+
+def _exposures_covering(models, ra, dec) -> set:
+    covering = set()
+    for model in models:
+        x, y = model.meta.wcs.invert(ra, dec)
+        ny, nx = model.data.shape
+        if np.isfinite(x) and np.isfinite(y) and 0 <= x < nx and 0 <= y < ny:
+            covering.add(model.meta.observation.exposure_number)
+    return covering
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256, help="detector window side (pixels)")
+    parser.add_argument("--n-stars", type=int, default=120, help="stars over the four windows")
+    parser.add_argument("--groupgap", type=int, default=100, help="reads dropped between groups (exposure length)")
+    parser.add_argument("--cr-rate", type=float, default=1e-5, help="cosmic rays per pixel per second")
+    parser.add_argument(
+        "--read-mode", choices=("UTR", "CDS"), default="UTR", help="CDS: no jump detection, CRs left to stage 3"
+    )
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--margin", type=int, default=24, help="mosaic margin around IMG4's window (pixels)")
+    parser.add_argument("--full-mosaic", action="store_true", help="mosaic of every window (~10 GB of memory)")
+    parser.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
+    args = parser.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="check_image3_"))
+    instrument = get_instrument("IRIS")
+    start = time.perf_counter()
+    manifest = simulate_observation(
+        workdir / "sim", instrument="IRIS", size=args.size, read_mode=args.read_mode,
+        ngroups=5 if args.read_mode == "UTR" else 2, groupgap=args.groupgap, ndithers=4,
+        n_stars=args.n_stars, n_galaxies=0, ndarks=0, nflats=0, seed=args.seed, cosmic_ray_rate_per_pix_s=args.cr_rate,
+        dither_step_arcsec=detector_pitch_arcsec(instrument),
+    )  # fmt: skip
+    print(f"simulated {len(manifest.science)} science exposures in {time.perf_counter() - start:.0f} s")
+    products = workdir / "products"
+    i2d = run_chain(manifest, products, args.margin, args.full_mosaic)
+    chain_s = time.perf_counter() - start
+    catalog = Table.read(i2d.with_name(i2d.name.replace("_i2d.fits", "_cat.ecsv")))
+    scale = instrument.detectors["IMG1"].pixel_scale_arcsec
+    result = {
+        "catalog": catalog_figures(catalog, Table.read(manifest.catalog), Table.read(manifest.positions), scale),
+        "cosmic_rays": cosmic_ray_figures(i2d, products, Table.read(manifest.cosmic_rays), np.random.default_rng(1)),
+        "wall_s_simulation_and_chain": chain_s,
+    }
+    print(json.dumps(result, indent=2))
+    print(f"files kept in {workdir}")
+
+
+if __name__ == "__main__":
+    main()
