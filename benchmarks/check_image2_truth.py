@@ -45,24 +45,11 @@ from iris_pipeline.pipelines import Detector1Pipeline, ProcessImagerL2Pipeline
 from iris_pipeline.simulate import simulate_observation
 from iris_pipeline.simulate.parameters import OpticsParameters
 from iris_pipeline.simulate.photometry import psf_fwhm_arcsec
+from iris_pipeline.simulate.scene import psf_enclosed_energy
 
 CENTROID_BOX_PIX = 11
-APERTURE_FWHM = 3.0
-
-
-def moffat_enclosed_energy(radius_pix: float, fwhm_pix: float, optics: OpticsParameters) -> float:
-    """Fraction of the simulated PSF (Moffat truncated at its stamp radius) inside `radius_pix`."""
-    beta = optics.psf_moffat_beta
-    alpha = fwhm_pix / (2.0 * np.sqrt(2.0 ** (1.0 / beta) - 1.0))
-    truncation = optics.psf_stamp_radius_fwhm * fwhm_pix
-
-    def cumulative(r):
-        return 1.0 - (1.0 + (r / alpha) ** 2) ** (1.0 - beta)
-
-    return float(cumulative(min(radius_pix, truncation)) / cumulative(truncation))
-
-
 MIN_SNR = 20.0
+APERTURE_FWHM = 3.0
 
 
 def run_calibrations(manifest, refstore: Path, products: Path) -> dict:
@@ -224,7 +211,7 @@ def main() -> None:
     scale = instrument.detectors["IMG1"].pixel_scale_arcsec
     fwhm_pix = psf_fwhm_arcsec(instrument, "Kbb", optics.airy_fwhm_lambda_over_d) / scale
     aperture_pix = APERTURE_FWHM * fwhm_pix
-    enclosed = moffat_enclosed_energy(aperture_pix, fwhm_pix, optics)
+    enclosed = psf_enclosed_energy(aperture_pix, fwhm_pix, optics.psf_moffat_beta, optics.psf_stamp_radius_fwhm)
     positions, catalog = Table.read(manifest.positions), Table.read(manifest.catalog)
     stars = []
     for cal in sorted(products.glob("*_cal.fits")):

@@ -7,10 +7,9 @@ Both estimators work on flat-fielded count rates and ignore pixels flagged DO_NO
   the combined sky by the ratio of the source-free sky levels (sigma-clipped mode) of science and sky (the
   near-infrared sky varies in level between exposures while its pattern stays), ``'offset'``
   adds the difference of those levels, ``'none'`` uses the combined sky as it is.
-- `self_background`: a 2-D background from the science frame with its sources masked:
-  sigma-clipped mode estimates (SExtractor's ``2.5 median - 1.5 mean``) in boxes,
-  median-filtered and spline-interpolated (`photutils.background.Background2D`), twice, the
-  second time with the sources found on the first estimate masked (`source_mask`).
+- `self_background`: a 2-D background from the science frame with its sources masked
+  (`iris_pipeline.background.mesh`: sigma-clipped mode estimates in boxes, spline-interpolated),
+  twice, the second time with the sources found on the first estimate masked (`source_mask`).
 
 Faint source light that escapes the mask biases a background high and point-source fluxes
 low; the mode estimator and the smoothed detection of `source_mask` keep that bias below the
@@ -23,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.stats import SigmaClip, sigma_clipped_stats
-from photutils.background import Background2D, SExtractorBackground
+from photutils.background import SExtractorBackground
 from scipy import ndimage
 
 from ..dqflags import PIXEL
+from .mesh import mesh_background
 
 __all__ = ["BackgroundEstimate", "combine_sky_frames", "self_background", "sky_frame_background", "source_mask"]
 
@@ -65,7 +65,7 @@ def _good(dq: np.ndarray) -> np.ndarray:
 
 def _mode(values: np.ndarray) -> float:
     """Sky level of a set of pixels: the SExtractor mode estimate of their 3-sigma-clipped distribution."""
-    return float(SExtractorBackground(SigmaClip(sigma=3.0, maxiters=5)).calc_background(values))
+    return float(SExtractorBackground(sigma_clip=SigmaClip(sigma=3.0, maxiters=5)).calc_background(values))
 
 
 def source_mask(
@@ -158,36 +158,25 @@ def sky_frame_background(
     )
 
 
-def self_background(
-    data, dq, box_size: int = 64, filter_size: int = 3, nsigma: float = 3.0, mask_grow_pix: int = 2
-) -> BackgroundEstimate:
+def self_background(data, dq, box_size: int = 64, nsigma: float = 3.0, mask_grow_pix: int = 2) -> BackgroundEstimate:
     """2-D background of a frame from its own source-masked pixels (see the module docstring).
 
     Raises
     ------
     ValueError
-        If the frame is smaller than one box or has too few good pixels.
+        If the frame has too few good pixels.
     """
-    ny, nx = data.shape
-    box = (min(box_size, ny), min(box_size, nx))
     good = _good(dq) & np.isfinite(data)
     if good.sum() < 0.1 * data.size:
         raise ValueError(f"only {good.sum()} good pixels of {data.size}: cannot estimate a background")
-    filter_shape = (filter_size, filter_size) if min(ny // box[0], nx // box[1]) >= filter_size else (1, 1)
-    estimate = None
-    mask = ~good
-    for _ in range(2):
-        estimate = Background2D(
-            data, box, mask=mask, filter_size=filter_shape, sigma_clip=SigmaClip(sigma=3.0, maxiters=5),
-            bkg_estimator=SExtractorBackground(), exclude_percentile=50.0,
-        )  # fmt: skip
-        sources = source_mask(data, good, nsigma, mask_grow_pix, estimate.background)
-        mask = ~good | sources
-    background = estimate.background.astype(np.float32)
+    box = min(box_size, *data.shape)
+    background = mesh_background(data, good, box)
+    sources = source_mask(data, good, nsigma, mask_grow_pix, background)
+    background = mesh_background(data, good & ~sources, box)
     return BackgroundEstimate(
         background=background,
         variance_poisson=None,
         variance_rnoise=None,
         level=float(np.median(background)),
-        method=f"self, {box[0]}x{box[1]} px boxes, sources masked",
+        method=f"self, {box}x{box} px boxes, sources masked",
     )

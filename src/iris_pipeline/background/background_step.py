@@ -27,7 +27,6 @@ class BackgroundStep(IrisStep):
     spec = """
     sky_match = option('scale', 'offset', 'none', default='scale')  # how sky frames are matched to the science level
     box_size = integer(default=64, min=8)  # self background: box side (pixels) of the sigma-clipped medians
-    filter_size = integer(default=3, min=1)  # self background: median filter of the box grid (boxes)
     nsigma = float(default=3.0, min=0.5)  # sources: pixels this many RMS above the background
     mask_grow_pix = integer(default=2, min=0)  # sources: mask grown by this many pixels
     """  # noqa: E501
@@ -50,9 +49,7 @@ class BackgroundStep(IrisStep):
                     self.sky_match, self.nsigma, self.mask_grow_pix,
                 )  # fmt: skip
             else:
-                estimate = self_background(
-                    model.data, model.dq, self.box_size, self.filter_size, self.nsigma, self.mask_grow_pix
-                )
+                estimate = self_background(model.data, model.dq, self.box_size, self.nsigma, self.mask_grow_pix)
         except ValueError as err:
             raise InputFileError(model.meta.filename, f"background: {err}") from None
         model.data -= estimate.background

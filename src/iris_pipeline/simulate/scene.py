@@ -26,7 +26,7 @@ from .geometry import DetectorGeometry, Pointing, focal_plane_to_standard
 from .parameters import OpticsParameters, SceneParameters
 from .photometry import ab_mag_to_jy, electrons_per_s_per_jy, psf_fwhm_arcsec
 
-__all__ = ["CATALOG_COLUMNS", "make_catalog", "moffat_alpha_pix", "render_scene"]
+__all__ = ["CATALOG_COLUMNS", "make_catalog", "moffat_alpha_pix", "psf_enclosed_energy", "render_scene"]
 
 CATALOG_COLUMNS = (
     "id",
@@ -50,6 +50,18 @@ NEAR_WINDOW_MARGIN_PIX = 32.0
 def moffat_alpha_pix(fwhm_pix: float, beta: float) -> float:
     """Moffat core width ``alpha`` (pixels) of a profile ``(1 + r^2 / alpha^2)^-beta``."""
     return fwhm_pix / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
+
+
+def psf_enclosed_energy(radius_pix: float, fwhm_pix: float, beta: float, truncation_fwhm: float) -> float:
+    """Fraction of the simulated PSF (a Moffat profile truncated at ``truncation_fwhm`` FWHM and
+    normalised inside it) within ``radius_pix`` of its centre, before pixel integration."""
+    alpha = moffat_alpha_pix(fwhm_pix, beta)
+    truncation = truncation_fwhm * fwhm_pix
+
+    def cumulative(radius):
+        return 1.0 - (1.0 + (radius / alpha) ** 2) ** (1.0 - beta)
+
+    return float(cumulative(min(radius_pix, truncation)) / cumulative(truncation))
 
 
 def _sersic_shape(sersic_n: float, light_fraction: float) -> tuple[float, float]:
