@@ -273,9 +273,10 @@ def test_image2_association_subtracts_the_scaled_sky_exposure(observation, tmp_p
 def test_image2_products_pass_fits_verification(observation, tmp_path):
     manifest, rates = observation
     rate = rate_of(rates, manifest.science[0])
-    ProcessImagerL2Pipeline.call(str(rate), output_dir=str(tmp_path), save_results=True,
+    ProcessImagerL2Pipeline.call(str(rate), output_dir=str(tmp_path), save_results=True, quicklook=True,
                                  refstore=str(manifest.reference_dir), configure_log=False)  # fmt: skip
     cal = next(tmp_path.glob("*_cal.fits"))
+    assert cal.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with fits.open(cal) as hdul:
         hdul.verify("exception")
         assert WCS(hdul["SCI"].header).has_celestial

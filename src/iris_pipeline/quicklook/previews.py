@@ -72,7 +72,7 @@ class _ImagePanel:
     placement: DetectorPlacement | None
 
 
-def write_image_preview(paths, output_png, *, stretch="zscale", show_dq=False, title=None) -> Path:
+def write_image_preview(paths, output_png, *, stretch="zscale", show_dq=False, title=None, layout=True) -> Path:
     """Write a PNG preview of 2-D products of one exposure (or one detector).
 
     Imager detectors (``DETECTOR`` ``IMG1``..``IMG4`` of IRIS, ``IMG`` of Liger) are drawn in their
@@ -93,6 +93,9 @@ def write_image_preview(paths, output_png, *, stretch="zscale", show_dq=False, t
         Overlay ``DO_NOT_USE`` pixels in red and ``SATURATED``/``JUMP_DET`` pixels in cyan.
     title : str, optional
         Defaults to the file names, EXP_TYPE and FILTER.
+    layout : bool
+        Draw imager detectors in their focal-plane layout; False draws one product in its own
+        pixel coordinates (a pipeline's preview of one detector window).
 
     Returns
     -------
@@ -104,11 +107,11 @@ def write_image_preview(paths, output_png, *, stretch="zscale", show_dq=False, t
     InputFileError
         A file is missing, unreadable, not a 2-D product, or cannot share the mosaic.
     """
-    figure = image_preview_figure(paths, stretch=stretch, show_dq=show_dq, title=title)
+    figure = image_preview_figure(paths, stretch=stretch, show_dq=show_dq, title=title, layout=layout)
     return _save(figure, output_png)
 
 
-def image_preview_figure(paths, *, stretch="zscale", show_dq=False, title=None) -> Figure:
+def image_preview_figure(paths, *, stretch="zscale", show_dq=False, title=None, layout=True) -> Figure:
     """The figure of `write_image_preview`, not saved."""
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not paths:
@@ -117,7 +120,9 @@ def image_preview_figure(paths, *, stretch="zscale", show_dq=False, title=None) 
     _check_mosaic(panels, paths)
     figure, ax = _new_figure()
     norm = display_norm([panel.reduced.mean for panel in panels], stretch)
-    mosaic = panels[0].placement is not None
+    mosaic = layout and panels[0].placement is not None
+    if not mosaic and len(panels) > 1:
+        raise ValueError("several products can only be drawn in their focal-plane layout")
     spans = [panel.placement.detector_extent_arcsec for panel in panels] if mosaic else None
     for panel in panels:
         if mosaic:

@@ -19,7 +19,7 @@ from stpipe import Pipeline, Step
 from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
-from ..datamodels import ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
+from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
 from ..exceptions import InputFileError, ReferenceFileError
 from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
@@ -267,10 +267,38 @@ class IrisStep(Step):
 
 
 class IrisPipeline(Pipeline, IrisStep):
-    """Base class of the package's pipelines (``step_defs`` give the order of steps)."""
+    """Base class of the package's pipelines (``step_defs`` give the order of steps).
+
+    With ``quicklook`` set, every 2-D image or cube product a pipeline saves gets a PNG preview
+    beside it (``<product>.png``; `iris_pipeline.quicklook`).
+    """
+
+    spec = """
+    quicklook = boolean(default=False)  # write a PNG preview beside each saved image or cube product
+    """  # noqa: E501
 
     def _precache_references(self, input_file):
         """Reference files are local; nothing to prefetch."""
+
+    def save_model(self, model, *args, **kwargs):
+        output_path = super().save_model(model, *args, **kwargs)
+        if self.quicklook and isinstance(output_path, str) and output_path.endswith(".fits"):
+            self._write_preview(model, output_path)
+        return output_path
+
+    @staticmethod
+    def _write_preview(model, output_path: str) -> None:
+        from ..quicklook import write_cube_preview, write_image_preview
+
+        png = str(Path(output_path).with_suffix(".png"))
+        ndim = getattr(model.data, "ndim", 0)
+        if isinstance(model, IFUCubeModel) and ndim == 3:
+            write_cube_preview(output_path, png)
+        elif ndim == 2:
+            write_image_preview([output_path], png, show_dq=True, layout=False)
+        else:
+            return
+        log.info("Preview %s", png)
 
     @classmethod
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
