@@ -15,12 +15,15 @@ imports and numba's cache load are not timed):
 * 1 worker x 2 threads (dask runs two tasks at once in threads; numba kernels get 2 threads).
 
 Numba kernels use as many threads as the worker has (``NUMBA_NUM_THREADS``), so 1 x 1 against
-2 x 1 compares the same total number of threads. Prints each wall time and its ratio to 1 x 1.
+2 x 1 compares the same total number of threads. Prints each wall time and its ratio to 1 x 1,
+with the load average after each run: on a shared machine other processes take cores too, and
+the 2-worker speed-up can only approach 2 when both cores are free.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -82,7 +85,9 @@ def main() -> None:
         for workers, threads in CONFIGURATIONS:
             wall, ntasks = timed_run(files, refstore, work / f"out_{workers}x{threads}", workers, threads)
             timings[(workers, threads)] = wall
-            print(f"  {workers} worker(s) x {threads} thread(s): {wall:7.1f} s for {ntasks} tasks")
+            load = os.getloadavg()[0]
+            print(f"  {workers} worker(s) x {threads} thread(s): {wall:7.1f} s for {ntasks} tasks "
+                  f"(load average {load:.1f} on {os.cpu_count()} cores just after)")  # fmt: skip
         reference = timings[(1, 1)]
         for (workers, threads), wall in timings.items():
             print(f"  speed-up of {workers} x {threads} over 1 x 1: {reference / wall:.2f}x")

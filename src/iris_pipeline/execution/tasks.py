@@ -84,11 +84,16 @@ def _store_lock(task: TaskSpec):
         yield
 
 
-def _store_files(refstore) -> dict[str, str]:
+def _store_files(refstore) -> dict[str, tuple]:
+    """Each file of the store with its checksum and modification time (a rewrite changes either)."""
     from ..references import ReferenceStore
 
     store = ReferenceStore(refstore)
-    return {str((store.root / entry.file).resolve()): entry.sha256 for entry in store.entries}
+    files = {}
+    for entry in store.entries:
+        path = (store.root / entry.file).resolve()
+        files[str(path)] = (entry.sha256, path.stat().st_mtime_ns if path.exists() else None)
+    return files
 
 
 def _recorded_references(path: Path) -> dict[str, str]:
@@ -110,13 +115,19 @@ def _recorded_references(path: Path) -> dict[str, str]:
 
 
 def _new_products(task: TaskSpec, since_ns: int) -> list[Path]:
-    """Files named after the product written since the task started (previews, catalogs...)."""
+    """Files named after the product written since the task started (previews, catalogs...).
+
+    Only ``<product>_<suffix>`` names whose suffix has no further underscore count, so that the
+    products of exposure ``x_2`` are not taken for those of ``x``.
+    """
     found = []
     for path in Path(task.output_dir).glob(f"{task.product}_*"):
+        suffix = path.name[len(task.product) + 1 :]
         if (
-            path.is_file()
+            "_" not in suffix
+            and path.is_file()
             and not path.name.endswith((".provenance.json", ".partial"))
-            and (path.stat().st_mtime_ns >= since_ns)
+            and path.stat().st_mtime_ns >= since_ns
         ):
             found.append(path)
     return found
@@ -163,7 +174,7 @@ def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
             )  # fmt: skip
             added = {}
             if task.kind == "calibration":
-                added = {p: sha for p, sha in _store_files(task.refstore).items() if before.get(p) != sha}
+                added = {p for p, state in _store_files(task.refstore).items() if before.get(p) != state}
         missing = [path.name for path in task.required_outputs if not path.is_file()]
         if missing:
             raise IrisPipelineError(f"{task.alias} produced no {missing[0]}")
