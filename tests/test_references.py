@@ -192,3 +192,37 @@ def test_unknown_backend_name(monkeypatch):
     monkeypatch.setenv("IRIS_REF_BACKEND", "ftp")
     with pytest.raises(ReferenceFileError, match="IRIS_REF_BACKEND='ftp'"):
         get_backend()
+
+
+def _add_files(store_root, paths):
+    store = ReferenceStore(store_root)
+    for path in paths:
+        store.add(path, subfolder="gain")
+
+
+def test_concurrent_adds_from_several_processes_keep_every_rule(tmp_path):
+    import multiprocessing
+
+    outside = tmp_path / "new"
+    outside.mkdir()
+    paths = [
+        write_reference(
+            outside / f"gain_{k}.fits",
+            "gain",
+            "GainModel",
+            {"SCI": np.ones((4, 4), np.float32)},
+            USEAFTER=f"2021-01-{k + 1:02d}T00:00:00",
+        )  # fmt: skip
+        for k in range(12)
+    ]
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_add_files, args=(tmp_path / "store", paths[k::3])) for k in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0]
+    store = ReferenceStore(tmp_path / "store")
+    assert sorted(entry.file for entry in store.entries) == sorted(f"gain/gain_{k}.fits" for k in range(12))
+    assert not store.check()
+    assert not list((tmp_path / "store" / "gain").glob(".*partial*"))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -28,6 +30,7 @@ __all__ = [
 REFSTORE_ENV = "IRIS_REFSTORE"
 DEFAULT_STORE_PATH = Path("~/.iris_pipeline/refstore")
 RULES_FILENAME = "refstore.yaml"
+LOCK_FILENAME = ".refstore.lock"
 RULES_FORMAT_VERSION = 1
 
 # Primary-header keyword of each rule field, for indexing a folder of reference files.
@@ -133,21 +136,44 @@ class ReferenceStore:
         self.save_rules()
         return self.entries
 
+    @contextmanager
+    def _exclusive(self):
+        """Hold the store's lock file: processes adding files at once must not lose each other's rules."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK_FILENAME, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def add(self, path, subfolder: str | None = None) -> RuleEntry:
-        """Copy a reference file into the store (if it is outside) and add its rule."""
+        """Copy a reference file into the store (if it is outside) and add its rule.
+
+        The copy is written under a temporary name and renamed; the rules file is re-read and
+        rewritten under a lock, so several processes can add files to one store at once.
+        """
         source = Path(path).resolve()
         if not source.exists():
             raise ReferenceFileError(f"{path}: file not found")
-        if self.root.resolve() in source.parents:
-            target = source
-        else:
-            folder = self.root / (subfolder or "")
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / source.name
-            shutil.copy2(source, target)
-        entry = _entry_from_header(target, self.root.resolve())
-        self.entries = [e for e in self.entries if e.file != entry.file] + [entry]
-        self.save_rules()
+        with self._exclusive():
+            if self.root.resolve() in source.parents:
+                target = source
+            else:
+                folder = self.root / (subfolder or "")
+                folder.mkdir(parents=True, exist_ok=True)
+                target = folder / source.name
+                handle, tmp = tempfile.mkstemp(prefix=f".{source.stem}.", suffix=".partial.fits", dir=folder)
+                os.close(handle)
+                try:
+                    shutil.copy2(source, tmp)
+                    os.replace(tmp, target)
+                finally:
+                    if os.path.exists(tmp):
+                        os.unlink(tmp)
+            entry = _entry_from_header(target, self.root.resolve())
+            self.entries = [e for e in self._load_rules() if e.file != entry.file] + [entry]
+            self.save_rules()
         return entry
 
     def check(self) -> list[str]:
