@@ -12,6 +12,7 @@ from .. import datamodels
 from ..associations import is_association, read_association
 from ..datamodels import ImageModel
 from ..exceptions import InputFileError
+from ..stpipe.base import remove_known_suffix
 from .drizzle import DrizzleInput
 
 __all__ = [
@@ -67,16 +68,20 @@ def open_images(step_input) -> tuple[list[ImageModel], str | None]:
 
 
 def product_name(images: Sequence[ImageModel]) -> str:
-    """Common leading ``_``-separated tokens of the inputs' file names (``iris_p001_o001``)."""
+    """Common leading ``_``-separated tokens of the inputs' file names (``iris_p001_o001``).
+
+    A single input gives its own name without the product suffix (``x_cal.fits`` -> ``x``).
+    """
     stems = [Path(image.meta.filename or "image").stem.split("_") for image in images]
     common = []
     for tokens in zip(*stems, strict=False):
         if len(set(tokens)) != 1:
             break
         common.append(tokens[0])
+    name = "_".join(common)
     if len(images) == 1:
-        common = [token for token in common if token not in ("cal", "crf", "i2d")]
-    return "_".join(common) or "image3"
+        name = remove_known_suffix(name)[0]
+    return name or "image3"
 
 
 def exposure_group_id(model: ImageModel) -> str:

@@ -78,6 +78,7 @@ class ResampleStep(IrisStep):
     output_shape = int_list(min=2, max=2, default=None)  # output nx, ny centred on crval (default: cover all inputs)
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ flags still usable
     output_product = string(default=None)  # product name (default: from the association or the inputs)
+    output_use_model = boolean(default=True)  # save as <product>_i2d.fits, not after the input file
     """  # noqa: E501
 
     def default_suffix(self):
