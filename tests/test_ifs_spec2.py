@@ -129,6 +129,8 @@ def test_cube_has_fits_wcs_gwcs_and_provenance(reduced):
     scale = reduced["config"].scale_mas / 3.6e6
     assert abs(header["CDELT2"]) == pytest.approx(scale)
     assert cube.data.shape[1:] == (8, 10)
+    # The quick-look preview (white-light image and brightest spectrum) is written beside the cube.
+    assert path.with_suffix(".png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize("mode", ["LENSLET", "SLICER"])

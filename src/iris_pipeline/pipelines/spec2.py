@@ -50,12 +50,14 @@ class Spec2Pipeline(IrisPipeline):
     gWCS). The input is a rate file or model, an association (members ``science`` and
     ``sky``/``background``; the first sky member is extracted and calibrated like the science
     exposure and subtracted with OH-line scaling), or a list of them. Each science exposure gives
-    one ``_s3d`` cube. See ``docs/ifs.md``.
+    one ``_s3d`` cube, and with ``quicklook`` (default on) a PNG beside it: the white-light image
+    and the spectrum of the brightest spaxel. See ``docs/ifs.md``.
     """
 
     class_alias = "spec2"
     spec = """
-    """
+    quicklook = boolean(default=True)  # write the cube's preview (white-light image and brightest spectrum) as PNG
+    """  # noqa: E501
     step_defs = {
         "extract": ExtractIFSStep,
         "wavecal": WavecalStep,
