@@ -167,6 +167,16 @@ def cosmic_ray_figures(i2d_path: Path, products: Path, cosmic_rays: Table, rng) 
             }
         )
     table = Table(rows=rows)
+    false_outliers = 0
+    for stem, model in crf.items():
+        flagged = (model.dq & PIXEL["OUTLIER"]) > 0
+        hits = science[[str(f).replace("_uncal.fits", "") == stem for f in science["file"]]]
+        near_cr = np.zeros(flagged.shape, bool)
+        for cr in hits:
+            near_cr[
+                max(int(cr["y_pix"]) - 1, 0) : int(cr["y_pix"]) + 2, max(int(cr["x_pix"]) - 1, 0) : int(cr["x_pix"]) + 2
+            ] = True
+        false_outliers += int(np.count_nonzero(flagged & ~near_cr))
     in_mosaic = np.isfinite(np.asarray(table["excess_sigma"], dtype=float))
     random_x = rng.uniform(0, nx, 2000)
     random_y = rng.uniform(0, ny, 2000)
@@ -184,6 +194,7 @@ def cosmic_ray_figures(i2d_path: Path, products: Path, cosmic_rays: Table, rng) 
         "flagged_outlier_stage3": int(np.sum(table["outlier"])),
         "inside_the_mosaic_flagged_jump_or_outlier": int(np.sum(in_mosaic & (table["jump"] | table["outlier"]))),
         "surviving_in_mosaic": int(survived.sum()),
+        "outlier_pixels_not_at_a_cosmic_ray": false_outliers,
         "by_exposure_coverage": by_coverage,
         "false_alarm_fraction_at_random_positions": float(np.mean(control > SURVIVAL_SIGMA)) if control.size else None,
     }
