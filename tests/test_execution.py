@@ -242,3 +242,12 @@ def test_a_worker_record_without_completion_is_redone(night):
     record_path = out / "sci1_rate.provenance.json"
     record_path.write_text(record_path.read_text()[:-40])  # e.g. a record truncated by a full disk
     assert run_plan(plan, workers=0, progress=False, dry_run=True).reasons["stage1:sci1"] == "no provenance record"
+
+
+def test_existing_scheduler_by_address(night, client):
+    raw, refstore, out = night
+    plan = build_plan([raw / "sci2_uncal.fits"], out, refstore=refstore, pipelines=PIPELINES, last_stage=1)
+    report = run_plan(plan, scheduler=client.scheduler.address, progress=False)
+    assert report.cluster == client.scheduler.address and report.results["stage1:sci2"].status == OK
+    assert report.results["stage1:sci2"].worker.split(":")[1] in {str(p) for p in client.run(os.getpid).values()}
+    np.testing.assert_allclose(fits.getdata(out / "sci2_rate.fits", "SCI"), SCIENCE_RATES["sci2"], rtol=1e-5)
