@@ -145,7 +145,8 @@ def cosmic_ray_figures(i2d_path: Path, products: Path, cosmic_rays: Table, rng) 
             return np.nan
         box = np.s_[iy - 1 : iy + 2, ix - 1 : ix + 2]
         with np.errstate(invalid="ignore", divide="ignore"):
-            return float(np.nanmax((mosaic.data[box] - median[box]) / mosaic.err[box]))
+            significance = (mosaic.data[box] - median[box]) / mosaic.err[box]
+        return float(np.nanmax(significance)) if np.any(np.isfinite(significance)) else np.nan
 
     rows = []
     science = cosmic_rays[cosmic_rays["exp_type"] == "IRIS_IMAGE"]
