@@ -264,19 +264,25 @@ def imager_wcs(
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _jacobian_ratio_kernel(xpow, ypow, coeff_x, coeff_y, u_first, v_first, nominal, out):
     ny, nx = out.shape
+    degree = max(xpow.max(), ypow.max())
     for row in numba.prange(ny):
-        v = v_first + row
+        v_powers = np.ones(degree + 1)
+        for k in range(1, degree + 1):
+            v_powers[k] = v_powers[k - 1] * (v_first + row)
+        u_powers = np.ones(degree + 1)
         for column in range(nx):
             u = u_first + column
+            for k in range(1, degree + 1):
+                u_powers[k] = u_powers[k - 1] * u
             dx_du = dx_dv = dy_du = dy_dv = 0.0
             for k in range(xpow.size):
                 i, j = xpow[k], ypow[k]
                 if i > 0:
-                    d_u = i * u ** (i - 1) * v**j
+                    d_u = i * u_powers[i - 1] * v_powers[j]
                     dx_du += coeff_x[k] * d_u
                     dy_du += coeff_y[k] * d_u
                 if j > 0:
-                    d_v = j * u**i * v ** (j - 1)
+                    d_v = j * u_powers[i] * v_powers[j - 1]
                     dx_dv += coeff_x[k] * d_v
                     dy_dv += coeff_y[k] * d_v
             out[row, column] = abs(dx_du * dy_dv - dx_dv * dy_du) / nominal

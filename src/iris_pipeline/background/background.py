@@ -31,6 +31,9 @@ from .mesh import mesh_background
 __all__ = ["BackgroundEstimate", "combine_sky_frames", "self_background", "sky_frame_background", "source_mask"]
 
 SKY_MATCH_METHODS = ("scale", "offset", "none")
+# Clipped statistics of a whole frame are taken on a regular sample of this many pixels: their
+# error is then far below the noise of one pixel, at a fraction of the cost.
+STATISTICS_SAMPLE = 1_000_000
 
 
 @dataclass
@@ -63,6 +66,12 @@ def _good(dq: np.ndarray) -> np.ndarray:
     return (dq & PIXEL["DO_NOT_USE"]) == 0
 
 
+def _sample(image: np.ndarray, good: np.ndarray) -> np.ndarray:
+    """Good pixels of `image`, at most about `STATISTICS_SAMPLE` of them on a regular stride."""
+    stride = max(1, int(np.sqrt(image.size / STATISTICS_SAMPLE)))
+    return image[::stride, ::stride][good[::stride, ::stride]]
+
+
 def _mode(values: np.ndarray) -> float:
     """Sky level of a set of pixels: the SExtractor mode estimate of their 3-sigma-clipped distribution."""
     return float(SExtractorBackground(sigma_clip=SigmaClip(sigma=3.0, maxiters=5)).calc_background(values))
@@ -79,11 +88,11 @@ def source_mask(
     standard deviation of the smoothed frame are sources.
     """
     if reference is None:
-        _, reference, _ = sigma_clipped_stats(data[good], sigma=3.0, maxiters=5)
+        _, reference, _ = sigma_clipped_stats(_sample(data, good), sigma=3.0, maxiters=5)
     residual = np.where(good, data - reference, 0.0).astype(np.float32)
     if smooth_pix > 0:
         residual = ndimage.gaussian_filter(residual, smooth_pix)
-    _, centre, std = sigma_clipped_stats(residual[good], sigma=3.0, maxiters=5)
+    _, centre, std = sigma_clipped_stats(_sample(residual, good), sigma=3.0, maxiters=5)
     mask = good & (residual > centre + nsigma * std)
     if grow_pix > 0:
         mask = ndimage.binary_dilation(mask, structure=np.ones((3, 3), bool), iterations=grow_pix)
@@ -152,7 +161,7 @@ def sky_frame_background(
         background=background,
         variance_poisson=np.where(n_used > 0, var_p, 0.0).astype(np.float32),
         variance_rnoise=np.where(n_used > 0, var_r, 0.0).astype(np.float32),
-        level=float(np.median(background[good])),
+        level=float(np.median(_sample(background, good))),
         method=f"sky frames x{len(sky_frames)} ({method})",
         scale=scale,
     )
@@ -170,13 +179,13 @@ def self_background(data, dq, box_size: int = 64, nsigma: float = 3.0, mask_grow
     if good.sum() < 0.1 * data.size:
         raise ValueError(f"only {good.sum()} good pixels of {data.size}: cannot estimate a background")
     box = min(box_size, *data.shape)
-    background = mesh_background(data, good, box)
-    sources = source_mask(data, good, nsigma, mask_grow_pix, background)
+    first_guess = mesh_background(data, good, box, step=2 if box >= 32 else 1)
+    sources = source_mask(data, good, nsigma, mask_grow_pix, first_guess)
     background = mesh_background(data, good & ~sources, box)
     return BackgroundEstimate(
         background=background,
         variance_poisson=None,
         variance_rnoise=None,
-        level=float(np.median(background)),
+        level=float(np.median(_sample(background, good))),
         method=f"self, {box}x{box} px boxes, sources masked",
     )

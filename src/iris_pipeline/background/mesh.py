@@ -2,7 +2,7 @@
 
 The frame is cut into ``box x box`` pixel boxes (the last row and column of boxes may be
 smaller). In each box the good pixels are sigma-clipped (3 sigma about the median, until no
-pixel is rejected or 10 iterations; the values are sorted once, so each iteration is a search)
+pixel is rejected or 10 iterations; each box is sorted once, so each iteration is a search)
 and the sky level is SExtractor's mode estimate
 ``2.5 median - 1.5 mean`` of the clipped values, or their median where the distribution is too
 skewed for it (``(mean - median) / std > 0.3``; Bertin & Arnouts 1996). Boxes with less than
@@ -28,8 +28,7 @@ MEDIAN_ERROR_FACTOR = 1.2533
 
 @numba.njit(nogil=True, cache=True)
 def _clipped_level(values):
-    """Clipped sky level of `values` (sorted in place): clipping keeps a contiguous sorted range."""
-    values.sort()
+    """Clipped sky level of sorted `values`: clipping keeps a contiguous range of them."""
     n_all = values.size
     if n_all == 0:
         return np.nan, np.nan, 0
@@ -58,27 +57,15 @@ def _clipped_level(values):
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _box_levels(data, good, box, levels, rms, counts):
-    ny, nx = data.shape
-    my, mx = levels.shape
-    for index in numba.prange(my * mx):
-        by, bx = index // mx, index % mx
-        y0, x0 = by * box, bx * box
-        y1, x1 = min(y0 + box, ny), min(x0 + box, nx)
-        buffer = np.empty((y1 - y0) * (x1 - x0), np.float64)
-        n = 0
-        for y in range(y0, y1):
-            for x in range(x0, x1):
-                if good[y, x]:
-                    buffer[n] = data[y, x]
-                    n += 1
-        level, std, used = _clipped_level(buffer[:n])
-        levels[by, bx] = level
-        rms[by, bx] = std
-        counts[by, bx] = used
+def _sorted_box_levels(sorted_boxes, n_valid, levels, rms, counts):
+    for index in numba.prange(sorted_boxes.shape[0]):
+        level, std, used = _clipped_level(sorted_boxes[index, : n_valid[index]])
+        levels[index] = level
+        rms[index] = std
+        counts[index] = used
 
 
-def box_sky_levels(data, good, box: int, min_good_fraction: float = 0.5):
+def box_sky_levels(data, good, box: int, min_good_fraction: float = 0.5, step: int = 1):
     """Sky level and RMS in each box, and the box centres (see the module docstring).
 
     Parameters
@@ -91,6 +78,8 @@ def box_sky_levels(data, good, box: int, min_good_fraction: float = 0.5):
         Box side, pixels.
     min_good_fraction : float
         Boxes with fewer usable pixels than this fraction take their neighbours' mean.
+    step : int
+        Use every `step`-th pixel along each axis (a quick first estimate).
 
     Returns
     -------
@@ -107,12 +96,21 @@ def box_sky_levels(data, good, box: int, min_good_fraction: float = 0.5):
     """
     ny, nx = data.shape
     my, mx = -(-ny // box), -(-nx // box)
-    levels = np.empty((my, mx))
-    rms = np.empty((my, mx))
-    counts = np.empty((my, mx), np.int64)
-    _box_levels(np.asarray(data, np.float32), np.asarray(good, np.bool_), box, levels, rms, counts)
+    # Boxes as rows, bad pixels NaN (sorted last by numpy's fast sort), sampled every `step` pixels.
+    padded = np.full((my * box, mx * box), np.nan, np.float32)
+    padded[:ny, :nx] = np.where(good, data, np.nan)
+    side = -(-box // step)
+    boxes = padded[::step, ::step].reshape(my, side, mx, side).transpose(0, 2, 1, 3).reshape(my * mx, side * side)
+    boxes.sort(axis=1)
+    n_valid = np.count_nonzero(np.isfinite(boxes), axis=1)
+    levels, rms = np.empty(my * mx), np.empty(my * mx)
+    counts = np.empty(my * mx, np.int64)
+    _sorted_box_levels(boxes, n_valid, levels, rms, counts)
+    levels, rms, counts = levels.reshape(my, mx), rms.reshape(my, mx), counts.reshape(my, mx)
     starts_y, starts_x = np.arange(my) * box, np.arange(mx) * box
-    sizes = np.outer(np.minimum(starts_y + box, ny) - starts_y, np.minimum(starts_x + box, nx) - starts_x)
+    sizes = np.outer(
+        -(-(np.minimum(starts_y + box, ny) - starts_y) // step), -(-(np.minimum(starts_x + box, nx) - starts_x) // step)
+    )
     valid = counts >= min_good_fraction * sizes
     if not valid.any():
         raise ValueError(f"no {box} x {box} box has {min_good_fraction:.0%} usable pixels")
@@ -181,7 +179,7 @@ def interpolate_levels(levels, y_centres, x_centres, shape, errors=None) -> np.n
     return image.astype(np.float32)
 
 
-def mesh_background(data, good, box: int, min_good_fraction: float = 0.5) -> np.ndarray:
-    """Background image of a frame, float32 (see the module docstring)."""
-    levels, errors, y_centres, x_centres = box_sky_levels(data, good, box, min_good_fraction)
+def mesh_background(data, good, box: int, min_good_fraction: float = 0.5, step: int = 1) -> np.ndarray:
+    """Background image of a frame, float32 (see the module docstring; `step` as `box_sky_levels`)."""
+    levels, errors, y_centres, x_centres = box_sky_levels(data, good, box, min_good_fraction, step)
     return interpolate_levels(levels, y_centres, x_centres, data.shape, errors)
