@@ -19,6 +19,7 @@ from stpipe import Pipeline, Step
 from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
+from ..associations import is_association, read_association
 from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
 from ..exceptions import InputFileError, ReferenceFileError
 from ..lib.subarray import Window, reference_cutout
@@ -116,6 +117,24 @@ class IrisStep(Step):
     def get_config_from_reference(cls, dataset, disable=None, crds_observatory=None):
         """Parameters come from the spec and parameter files only, never from CRDS."""
         return ConfigObj()
+
+    @classmethod
+    def _get_crds_parameters(cls, dataset):
+        """Selection metadata of the input, from the primary header only.
+
+        stpipe asks for it before every run; reading the arrays for it would double the I/O. A
+        list or an association gives the metadata of its first (science) member.
+        """
+        if isinstance(dataset, list | tuple) and dataset:
+            return cls._get_crds_parameters(dataset[0])
+        if isinstance(dataset, str | Path) and is_association(dataset):
+            products = read_association(dataset).products
+            members = products[0].members_of("science") or [m.path for m in products[0].members]
+            return cls._get_crds_parameters(members[0])
+        if isinstance(dataset, str | Path):
+            with datamodels.open(dataset, read_data=False) as model:
+                return model.get_crds_parameters(), model.crds_observatory
+        return super()._get_crds_parameters(dataset)
 
     def _precache_references(self, input_file):
         """Reference files are local; nothing to prefetch."""
