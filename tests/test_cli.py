@@ -160,6 +160,16 @@ def test_process_on_its_own_local_cluster(tmp_path, refstore, capsys, stage1_onl
             np.testing.assert_allclose(model.data, rate, rtol=1e-5)
 
 
+def test_process_quicklook_writes_previews_and_html_summary(tmp_path, refstore, capsys, stage1_only):
+    raw = write_raw(tmp_path / "q_img1_uncal.fits", linear_ramp(np.full((32, 32), 2 / 0.72), ngroups=3))
+    out = tmp_path / "out"
+    assert main(["process", str(raw), "-o", str(out), "--quicklook", "--no-progress"]) == 0
+    assert f"quick look: {out / 'run_summary.html'} (1 exposure previews)" in capsys.readouterr().out
+    assert (out / "q_rate.png").stat().st_size > 1000  # the detector name is dropped from the preview's name
+    html = (out / "run_summary.html").read_text()
+    assert "q_img1_rate.fits" in html and "q_rate.png" in html
+
+
 @pytest.mark.slow
 def test_demo_reduces_the_simulated_night_to_a_mosaic(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path), "--size", "64", "--workers", "2"]) == 0
@@ -169,7 +179,10 @@ def test_demo_reduces_the_simulated_night_to_a_mosaic(tmp_path, capsys):
     assert "0 failed, 0 skipped" in out
     from iris_pipeline.execution import available_pipelines
 
-    assert len(list(products.glob("*_rate.fits"))) == 4 * (4 + 1)  # 4 detectors x (4 dithers + 1 sky)
+    rates = [p for p in products.glob("*_rate.fits") if "_dark_" not in p.name and "_flat_" not in p.name]
+    assert len(rates) == 4 * (4 + 1)  # 4 detectors x (4 dithers + 1 sky)
+    assert len(list(products.glob("iris_p001_o001_e00?_*.png"))) == 4  # one preview per dither
+    assert "iris_p001_o001_e001_img1" in (products / "run_summary.html").read_text()
     if "image3" in available_pipelines():
         assert (products / "iris_p001_simulated-field_kbb_i2d.fits").is_file()
         assert (products / "iris_p001_simulated-field_kbb_cat.ecsv").is_file()

@@ -49,6 +49,48 @@ def _run_process(items, output_dir: Path, refstore, last_stage: int, *, options=
     return report
 
 
+def _write_quicklook(report, products: Path) -> tuple[Path, list[Path]]:
+    """Previews of each exposure (its detectors in their layout) and ``run_summary.html`` of the products.
+
+    Stage-2 products are previewed when present, else stage-1 rates; mosaics have their own preview
+    (written by image3). Returns the HTML page and the exposure previews written.
+    """
+    import re
+    from collections import defaultdict
+
+    from astropy.io import fits
+
+    from .quicklook import summarize_product, write_image_preview, write_run_summary
+
+    seconds = {}
+    for result in report.results.values():
+        for output in result.outputs:
+            seconds[output] = result.seconds
+    fits_products = sorted(Path(p) for p in seconds if p.endswith(".fits") and Path(p).parent == products.resolve())
+    calibrated = {p.name.removesuffix("_cal.fits") for p in fits_products if p.name.endswith("_cal.fits")}
+    exposures = defaultdict(list)
+    for path in fits_products:
+        stage1_only = path.name.endswith("_rate.fits") and path.name.removesuffix("_rate.fits") not in calibrated
+        if path.name.endswith("_cal.fits") or stage1_only:
+            # one preview per exposure: the detectors' files differ only by the detector name
+            detector = str(fits.getval(path, "DETECTOR", 0)).lower()
+            exposures[re.sub(f"_{re.escape(detector)}(?=_)", "", path.stem, count=1)].append(path)
+    previews = {}
+    for group, paths in exposures.items():
+        png = write_image_preview(paths, products / f"{group}.png")
+        previews.update({path: png for path in paths})
+    records = []
+    for path in fits_products:
+        record = summarize_product(path)
+        record["wall_s"] = seconds[str(path)]
+        preview = previews.get(path) or path.with_suffix(".png")
+        if preview.exists():
+            record["preview"] = str(preview)
+        records.append(record)
+    html = write_run_summary(records, products / "run_summary.html", title=f"iris-pipeline run: {products}")
+    return html, sorted(set(previews.values()))
+
+
 def cmd_process(args) -> int:
     report = _run_process(
         args.files, Path(args.output_dir), args.refstore, args.stage,
@@ -56,6 +98,9 @@ def cmd_process(args) -> int:
         threads_per_worker=args.threads_per_worker, force=args.force, dry_run=args.dry_run, retries=args.retries,
         progress=not args.no_progress,
     )  # fmt: skip
+    if args.quicklook and report.ran and not args.dry_run:
+        html, previews = _write_quicklook(report, Path(args.output_dir))
+        print(f"quick look: {html} ({len(previews)} exposure previews)")
     return EXIT_FAILED if report.failed else EXIT_OK
 
 
@@ -123,6 +168,8 @@ DEMO_OBSERVATIONS: list[DemoObservation] = [DemoObservation("imager", _simulate_
 
 
 def cmd_demo(args) -> int:
+    from distributed import Client
+
     from .execution import local_cluster
 
     output = Path(args.output_dir)
@@ -134,8 +181,6 @@ def cmd_demo(args) -> int:
         simulated.append((observation, files, refstore))
     print(f"[2/2] reducing {sum(len(files) for _, files, _ in simulated)} exposures into {output / 'products'} ...")
     failed = False
-    from distributed import Client
-
     _quiet_dask()
     with local_cluster(args.workers) as cluster, Client(cluster) as client:
         for observation, files, refstore in simulated:
@@ -143,10 +188,11 @@ def cmd_demo(args) -> int:
             report = _run_process([str(p) for p in files], products, str(refstore), 3, options={"quicklook": True},
                                   client=client)  # fmt: skip
             failed |= report.failed
+            html, _ = _write_quicklook(report, products)
             previews = sorted(products.glob("*.png"))
             print(f"\n{observation.name}: products in {products.resolve()}")
-            print(f"  previews:    {len(previews)} PNG files" + (f", e.g. {previews[0]}" if previews else ""))
-            print(f"  run summary: {products.resolve() / 'run_summary.txt'} (and .json)")
+            print(f"  previews:    {len(previews)} PNG files" + (f", e.g. {previews[-1]}" if previews else ""))
+            print(f"  run summary: {html.resolve()} (text: run_summary.txt, JSON: run_summary.json)")
     return EXIT_FAILED if failed else EXIT_OK
 
 
