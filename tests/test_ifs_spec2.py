@@ -31,6 +31,7 @@ from iris_pipeline.simulate.ifs import (
     nominal_format,
     scene_spectra,
     simulate_ifs_observation,
+    telluric_transmission,
 )
 from iris_pipeline.simulate.ifs.truth import flux_ratio, line_centroid_errors, point_source_centroid, truth_on_grid
 
@@ -199,3 +200,28 @@ def test_truth_cube_has_the_sources(reduced):
     assert manifest["config"]["mode"] == reduced["config"].mode
     # The end planes may fall a float32 rounding outside the truth grid.
     assert np.nanmax(truth) > 0 and np.isfinite(truth[1:-1]).all()
+
+
+def test_telluric_correction_from_a_standard_star_cube(tmp_path):
+    """Synthetic absorption on science and standard: the standard's transmission restores the truth."""
+    config = IFSConfiguration.create("SLICER", spaxels=(6, 8), wave_range_um=(2.15, 2.19), window_size=192)
+    scene = IFSScene(telluric_depth=0.4)
+    sim = simulate_ifs_observation(tmp_path / "sim", config, scene, seed=4, calibrations=False, standard=True)
+    out = tmp_path / "out"
+    standard = Spec2Pipeline.call(str(tmp_path / "sim" / "standard_asn.json"), refstore=sim.refstore,
+                                  output_dir=str(out), save_results=True, quicklook=False)  # fmt: skip
+    standard_path = out / standard.meta.filename
+    plain = Spec2Pipeline.call(sim.association, refstore=sim.refstore, quicklook=False)
+    corrected = Spec2Pipeline.call(sim.association, refstore=sim.refstore, quicklook=False,
+                                   steps={"telluric": {"standard": str(standard_path)}})  # fmt: skip
+    assert corrected.meta.cal_step.telluric == "COMPLETE" and plain.meta.cal_step.telluric == "SKIPPED"
+    wave = corrected.wavelength.astype(float)
+    truth = truth_on_grid(sim.truth_dir, wave)
+    white_truth = np.nansum(truth, axis=(1, 2))
+    absorbed = telluric_transmission(wave, 0.4) < 0.8
+    assert absorbed.sum() >= 3
+    ratio_plain = np.nansum(plain.data, axis=(1, 2)) / white_truth
+    ratio_corrected = np.nansum(corrected.data, axis=(1, 2)) / white_truth
+    # Uncorrected, the absorbed planes lose 20-40 %; corrected, they match the unabsorbed ones.
+    assert np.median(ratio_plain[absorbed]) < 0.85 * np.median(ratio_plain[~absorbed])
+    assert np.median(ratio_corrected[absorbed]) == pytest.approx(np.median(ratio_corrected[~absorbed]), rel=0.03)

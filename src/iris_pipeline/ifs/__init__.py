@@ -11,7 +11,7 @@ from .extract import extract_spectra, model_image
 from .format import SpectralFormat
 from .lines import arc_line_list, oh_line_list
 from .sky import subtract_sky
-from .steps import CubeBuildStep, ExtractIFSStep, IFSFlatStep, IFSStep, SkySubtractionStep, WavecalStep
+from .steps import CubeBuildStep, ExtractIFSStep, IFSFlatStep, IFSStep, SkySubtractionStep, TelluricStep, WavecalStep
 
 __all__ = [
     "CubeBuildStep",
@@ -20,6 +20,7 @@ __all__ = [
     "IFSStep",
     "SkySubtractionStep",
     "SpectralFormat",
+    "TelluricStep",
     "WavecalStep",
     "arc_line_list",
     "build_cube",

@@ -25,6 +25,7 @@ from .format import SpectralFormat
 from .lines import oh_line_list
 from .references import select_ifs_reference
 from .sky import subtract_sky
+from .telluric import correct_telluric, standard_spectrum, telluric_transmission
 
 __all__ = [
     "CubeBuildStep",
@@ -32,6 +33,7 @@ __all__ = [
     "IFSFlatStep",
     "IFSStep",
     "SkySubtractionStep",
+    "TelluricStep",
     "WavecalStep",
     "spectra_model",
 ]
@@ -43,7 +45,28 @@ IFS_MODES = ("LENSLET", "SLICER")
 
 
 class IFSStep(IrisStep):
-    """Base of the IFS steps: IFS references are chosen by the exposure's IFS configuration too."""
+    """Base of the IFS steps: IFS references are chosen by the exposure's IFS configuration too.
+
+    A step that finds nothing to do (no reference, no sky, no standard) calls `skipped`, and its
+    status is recorded as SKIPPED rather than COMPLETE.
+    """
+
+    def run(self, *args, **kwargs):
+        self._nothing_done = False
+        return super().run(*args, **kwargs)
+
+    def skipped(self, model, reason: str):
+        """Leave ``model`` unchanged by this step and record why."""
+        log.warning("%s skipped: %s", self.class_alias, reason)
+        self._nothing_done = True
+        return model
+
+    def finalize_result(self, result, reference_files_used):
+        super().finalize_result(result, reference_files_used)
+        if getattr(self, "_nothing_done", False) and isinstance(
+            result, datamodels.IFUCubeModel | datamodels.IFSSpectraModel
+        ):
+            setattr(result.meta.cal_step, self.class_alias, "SKIPPED")
 
     def get_reference_file(self, input_file, reference_file_type):
         if self.get_ref_override(reference_file_type) is not None:
@@ -58,11 +81,11 @@ class IFSStep(IrisStep):
         return str(match.path)
 
     def optional_reference(self, model, reference_file_type) -> str | None:
-        """Path of a reference, or None (logged) when the store has none for this configuration."""
+        """Path of a reference, or None when the store has none for this configuration (or N/A)."""
         try:
             path = self.get_reference_file(model, reference_file_type)
         except ReferenceFileError as err:
-            log.warning("%s skipped: %s", self.class_alias, err)
+            log.warning("%s: %s", self.class_alias, err)
             return None
         return None if path == NOT_APPLICABLE else path
 
@@ -151,8 +174,7 @@ class WavecalStep(IFSStep):
         spectra = self.open_spectra(step_input)
         path = self.optional_reference(spectra, "ifs_wavecal")
         if path is None:
-            spectra.meta.cal_step.wavecal = "SKIPPED"
-            return spectra
+            return self.skipped(spectra, "no wavelength solution; the trace's nominal wavelengths are kept")
         with datamodels.IFSWavecalModel(path) as wavecal:
             table = wavecal.wavecal_table
             if len(table) != spectra.data.shape[0]:
@@ -176,8 +198,7 @@ class IFSFlatStep(IFSStep):
         spectra = self.open_spectra(step_input)
         path = self.optional_reference(spectra, "ifs_flat")
         if path is None:
-            spectra.meta.cal_step.ifs_flat = "SKIPPED"
-            return spectra
+            return self.skipped(spectra, "no spectral flat")
         with datamodels.IFSFlatModel(path) as flat:
             if flat.data.shape != spectra.data.shape:
                 raise ReferenceFileError(f"{path}: shape {flat.data.shape}, the spectra have {spectra.data.shape}")
@@ -201,9 +222,7 @@ class SkySubtractionStep(IFSStep):
     def process(self, step_input, sky=None):
         spectra = self.open_spectra(step_input)
         if sky is None:
-            log.warning("sky_subtraction skipped: no sky exposure")
-            spectra.meta.cal_step.sky_subtraction = "SKIPPED"
-            return spectra
+            return self.skipped(spectra, "no sky exposure")
         sky = self.open_spectra(sky)
         if sky.data.shape != spectra.data.shape:
             raise InputFileError(sky.meta.filename, f"sky spectra {sky.data.shape} differ from {spectra.data.shape}")
@@ -269,5 +288,40 @@ class CubeBuildStep(IFSStep):
         cube.meta.wcs = cube_gwcs(cube.data.shape, scale, ra, dec, pa, grid)
         add_header_cards(cube, "SCI", cube_fits_wcs(cube.data.shape, scale, ra, dec, pa, grid))
         cube.meta.filename = name
-        cube.meta.cal_step.cube_build = "COMPLETE"
+        return cube
+
+
+class TelluricStep(IFSStep):
+    """Divide a cube by the atmospheric transmission measured on a standard-star cube."""
+
+    class_alias = "telluric"
+    spec = """
+    standard = string(default=None)  # standard-star cube (_s3d.fits, same configuration); none: step skipped
+    degree = integer(default=3, min=1)  # polynomial degree of the standard's continuum
+    min_transmission = float(default=0.2, min=0)  # planes with less transmission are flagged, not amplified
+    """  # noqa: E501
+
+    def process(self, step_input):
+        cube = datamodels.open(step_input)
+        if not isinstance(cube, datamodels.IFUCubeModel):
+            raise InputFileError(cube.meta.filename, f"telluric needs a cube, not {cube.meta.model_type}")
+        if not self.standard:
+            return self.skipped(cube, "no standard-star cube")
+        standard = datamodels.open(self.standard)
+        if not isinstance(standard, datamodels.IFUCubeModel):
+            raise InputFileError(self.standard, f"telluric standard must be a cube, not {standard.meta.model_type}")
+        wave = cube.wavelength.astype(float)
+        standard_wave = standard.wavelength.astype(float)
+        if wave[0] < standard_wave[0] - 1e-6 or wave[-1] > standard_wave[-1] + 1e-6:
+            raise InputFileError(self.standard, "the standard's wavelengths do not cover the cube's")
+        try:
+            transmission = telluric_transmission(standard_wave, standard_spectrum(standard.data), self.degree)
+        except ValueError as err:
+            raise InputFileError(self.standard, str(err)) from None
+        transmission = np.interp(wave, standard_wave, transmission)
+        data, err, bad = correct_telluric(cube.data, cube.err, transmission, self.min_transmission)
+        cube.data = data.astype(np.float32)
+        cube.err = err.astype(np.float32)
+        cube.dq = cube.dq | np.where(bad, DO_NOT_USE, np.uint32(0))[:, None, None]
+        log.info("%s: telluric correction from %s", cube.meta.filename, standard.meta.filename)
         return cube

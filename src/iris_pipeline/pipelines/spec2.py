@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..associations import is_association, read_association
 from ..exceptions import InputFileError
-from ..ifs import CubeBuildStep, ExtractIFSStep, IFSFlatStep, SkySubtractionStep, WavecalStep
+from ..ifs import CubeBuildStep, ExtractIFSStep, IFSFlatStep, SkySubtractionStep, TelluricStep, WavecalStep
 from ..stpipe import IrisPipeline
 from ..stpipe.base import remove_known_suffix
 
@@ -47,9 +47,10 @@ class Spec2Pipeline(IrisPipeline):
 
     Steps, in order: ``extract`` -> ``wavecal`` -> ``ifs_flat`` -> ``sky_subtraction`` ->
     ``cube_build`` (resampling onto a common wavelength grid, flux calibration, FITS WCS and
-    gWCS). The input is a rate file or model, an association (members ``science`` and
-    ``sky``/``background``; the first sky member is extracted and calibrated like the science
-    exposure and subtracted with OH-line scaling), or a list of them. Each science exposure gives
+    gWCS) -> ``telluric`` (with ``--steps.telluric.standard=<standard _s3d cube>``). The input
+    is a rate file or model, an association (members ``science`` and ``sky``/``background``; the
+    first sky member is extracted and calibrated like the science exposure and subtracted with
+    OH-line scaling), or a list of them. Each science exposure gives
     one ``_s3d`` cube, and with ``quicklook`` (default on) a PNG beside it: the white-light image
     and the spectrum of the brightest spaxel. See ``docs/ifs.md``.
     """
@@ -64,6 +65,7 @@ class Spec2Pipeline(IrisPipeline):
         "ifs_flat": IFSFlatStep,
         "sky_subtraction": SkySubtractionStep,
         "cube_build": CubeBuildStep,
+        "telluric": TelluricStep,
     }
 
     def process(self, step_input):
@@ -83,7 +85,7 @@ class Spec2Pipeline(IrisPipeline):
         if exposure.skies and not self.sky_subtraction.skip:
             sky = self._spectra(exposure.skies[0])
         spectra = self.sky_subtraction.run(spectra, sky)
-        cube = self.cube_build.run(spectra)
+        cube = self.telluric.run(self.cube_build.run(spectra))
         stem, _ = remove_known_suffix(Path(exposure.product_name or cube.meta.filename).stem)
         cube.meta.filename = f"{stem}_s3d.fits"
         log.info("%s: cube of %d planes x %d x %d spaxels", cube.meta.filename, *cube.data.shape)

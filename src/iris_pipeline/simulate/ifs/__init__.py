@@ -21,6 +21,7 @@ from .scene import (
     scene_spectra,
     spaxel_throughputs,
     system_throughput,
+    telluric_transmission,
 )
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "spaxel_order",
     "spaxel_throughputs",
     "system_throughput",
+    "telluric_transmission",
     "write_rate",
     "write_trace_reference",
 ]

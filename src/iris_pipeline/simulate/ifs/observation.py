@@ -50,6 +50,7 @@ from .scene import (
     dn_s_per_flux,
     scene_spectra,
     spaxel_throughputs,
+    telluric_transmission,
 )
 
 __all__ = ["IFSSimulation", "cube_wavelengths", "simulate_ifs_observation", "write_rate", "write_trace_reference"]
@@ -60,6 +61,7 @@ ARC_LAMPS = ("Ar", "Kr", "Xe", "Ne")
 LAMP_FLAT_W_M2_UM = 4e-16
 ARC_LINE_W_M2 = 4e-19
 SCAN_SPACING = 3
+STANDARD_FLUX_W_M2_UM = 1e-15
 RAW_NGROUPS = 6
 
 
@@ -73,6 +75,7 @@ class IFSSimulation:
     flat: str
     arc: str
     scans: list[str] = field(default_factory=list)
+    standard: str = ""
     association: str = ""
     refstore: str = ""
     truth_cube: str = ""
@@ -195,6 +198,7 @@ def simulate_ifs_observation(
     oh_variation: float = 1.08,
     level: str = "rate",
     calibrations: bool = True,
+    standard: bool = False,
 ) -> IFSSimulation:
     """Simulate one IFS configuration: science, sky and calibration exposures with their truth.
 
@@ -217,6 +221,9 @@ def simulate_ifs_observation(
         model of stage 1, with its reference files.
     calibrations : bool
         False writes the science and sky exposures only (no lamp or scan exposures).
+    standard : bool
+        Also write a telluric standard star (a point source with a Rayleigh-Jeans continuum at
+        the field centre, through the same atmosphere; ``standard_asn.json`` pairs it with the sky).
 
     Returns
     -------
@@ -240,14 +247,22 @@ def simulate_ifs_observation(
     def image(spectra):
         return image_of(column_signal_dn_s(config, trace, spectra, throughput))
 
-    science_spectra = scene_spectra(config, trace, scene)
+    def absorbed(sources):
+        return column_signal_dn_s(config, trace, sources, throughput, atmosphere)
+
+    def atmosphere(wave_um):
+        return telluric_transmission(wave_um, scene.telluric_depth)
+
+    # Sources are seen through the atmosphere's absorption, the sky's emission is not.
+    science_sky = image(scene_spectra(config, trace, scene, include_sources=False))
+    science_image = image_of(absorbed(scene_spectra(config, trace, scene, include_sky=False))) + science_sky
     sky_scene = replace(scene, oh_scale=scene.oh_scale / oh_variation)
     sky_spectra = scene_spectra(config, trace, sky_scene, include_sources=False)
     lamp = _lamp_spectra(trace, centre, LAMP_FLAT_W_M2_UM, None, None)
     arcs = arc_line_list(ARC_LAMPS)
     arcs_in_band = arcs[(arcs > lo) & (arcs < hi)]
     arc = _lamp_spectra(trace, centre, 0.0, arcs_in_band, arcs_in_band / (FWHM_PER_SIGMA * config.resolving_power))
-    exposures = [("", mode, image(science_spectra), exposure_time_s),
+    exposures = [("", mode, science_image, exposure_time_s),
                  ("sky_", f"{mode}_SKY", image(sky_spectra), exposure_time_s)]  # fmt: skip
     if calibrations:
         exposures += [("flat_", f"{mode}_FLAT", image(lamp), exposure_time_s / 10),
@@ -259,6 +274,13 @@ def simulate_ifs_observation(
             )
             signal = column_signal_dn_s(config, trace, lamp, throughput * np.asarray(lit)[:, None])
             exposures.append((f"scan{pattern}_", f"{mode}_SCAN", image_of(signal), exposure_time_s / 10))
+
+    if standard:
+        star = IFSScene(point_xy_spax=(0.5 * (config.nspax_x - 1), 0.5 * (config.nspax_y - 1)),
+                        point_flux_w_m2_um=STANDARD_FLUX_W_M2_UM, point_spectral_index=-4.0,
+                        extended_peak_w_m2_um=0.0, line_flux_peak_w_m2=0.0)  # fmt: skip
+        star_image = image_of(absorbed(scene_spectra(config, trace, star, include_sky=False))) + science_sky
+        exposures.append(("std_", mode, star_image, exposure_time_s / 10))
 
     references = out / "references"
     write_trace_reference(references / "ifs_trace" / f"{prefix}_ifs_trace_truth.fits", config, trace)
@@ -287,6 +309,8 @@ def simulate_ifs_observation(
     )
     _write_truth_tables(truth, config, trace, throughput, scene, arcs_in_band)
     association = _write_association(out / "spec2_asn.json", paths[0], paths[1], prefix)
+    if standard:
+        _write_association(out / "standard_asn.json", paths[-1], paths[1], f"{prefix}_standard")
     result = IFSSimulation(
         config={"mode": mode, "grating": config.grating, "resolving_power": config.resolving_power,
                 "scale_mas": config.scale_mas, "spaxels": [config.nspax_x, config.nspax_y],
@@ -294,7 +318,9 @@ def simulate_ifs_observation(
                 "exposure_time_s": exposure_time_s, "oh_variation": oh_variation, "seed": seed, "level": level},
         science=str(paths[0]), sky=str(paths[1]), flat=str(paths[2]) if calibrations else "",
         arc=str(paths[3]) if calibrations else "",
-        scans=[str(p) for p in paths[4:]], association=str(association), refstore=str(references),
+        scans=[str(p) for p, (tag, *_) in zip(paths, exposures, strict=True) if tag.startswith("scan")],
+        standard=str(paths[-1]) if standard else "",
+        association=str(association), refstore=str(references),
         truth_cube=str(truth_cube_path), truth_dir=str(truth),
     )  # fmt: skip
     (out / "manifest.json").write_text(json.dumps(asdict(result), indent=2))

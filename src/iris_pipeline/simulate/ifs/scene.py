@@ -40,6 +40,7 @@ __all__ = [
     "scene_spectra",
     "spaxel_throughputs",
     "system_throughput",
+    "telluric_transmission",
 ]
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
@@ -107,6 +108,7 @@ class IFSScene:
     sky_continuum_w_m2_um: float = 1e-18
     oh_peak_w_m2: float = 2e-20
     oh_scale: float = 1.0
+    telluric_depth: float = 0.0
     line_names: tuple[str, ...] = field(default_factory=lambda: tuple(EMISSION_LINES_UM))
 
     def positions(self, config: IFSConfiguration) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -239,12 +241,34 @@ def column_wavelengths(trace: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return x, lo, hi
 
 
+TELLURIC_FEATURE_SPACING_UM = 0.0173
+TELLURIC_FEATURE_SIGMA_UM = 0.0015
+
+
+def telluric_transmission(wave_um: np.ndarray, depth: float) -> np.ndarray:
+    """Synthetic atmospheric transmission: Gaussian absorption features every 17.3 nm (no atmospheric
+    model; features of alternating depth ``depth`` and ``depth / 2``, 1.5 nm sigma, from 0.80 um)."""
+    wave = np.asarray(wave_um, dtype=float)
+    if depth == 0.0:
+        return np.ones(wave.shape)
+    index = np.arange(int((2.5 - 0.8) / TELLURIC_FEATURE_SPACING_UM) + 1)
+    centres = 0.8 + TELLURIC_FEATURE_SPACING_UM * index
+    strength = np.where(index % 2 == 0, depth, 0.5 * depth)
+    absorption = np.zeros(wave.shape)
+    for centre, amount in zip(centres, strength, strict=True):
+        absorption = np.maximum(absorption, amount * np.exp(-0.5 * ((wave - centre) / TELLURIC_FEATURE_SIGMA_UM) ** 2))
+    return 1.0 - absorption
+
+
 def column_signal_dn_s(config: IFSConfiguration, trace: Table, spectra: SpaxelSpectra,
-                       spaxel_throughput: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Signal of every spectrum pixel column, DN/s, (nspax, length) (see `column_wavelengths`)."""
+                       spaxel_throughput: np.ndarray, transmission=np.ones_like) -> np.ndarray:  # fmt: skip
+    """Signal of every spectrum pixel column, DN/s, (nspax, length) (see `column_wavelengths`).
+
+    ``transmission(wave_um)`` is the atmosphere's (default: none), evaluated at each column's centre.
+    """
     _, lo, hi = column_wavelengths(trace)
     flux = spectra.band_flux(lo, hi)
-    return flux * dn_s_per_flux(0.5 * (lo + hi), config) * spaxel_throughput
+    return flux * dn_s_per_flux(0.5 * (lo + hi), config) * spaxel_throughput * transmission(0.5 * (lo + hi))
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
