@@ -36,6 +36,7 @@ STEP_CLASSES = (
     ("iris_pipeline.ifs.IFSFlatStep", "ifs_flat", False),
     ("iris_pipeline.ifs.SkySubtractionStep", "sky_subtraction", False),
     ("iris_pipeline.ifs.CubeBuildStep", "cube_build", False),
+    ("iris_pipeline.ifs.TelluricStep", "telluric", False),
     ("iris_pipeline.pipelines.spec2.Spec2Pipeline", "spec2", True),
     ("iris_pipeline.pipelines.ifs_calibration.CreateWavecalPipeline", "create_wavecal", True),
     ("iris_pipeline.pipelines.ifs_calibration.CreateIFSFlatPipeline", "create_ifs_flat", True),
