@@ -181,7 +181,7 @@ def test_demo_reduces_the_simulated_night_to_a_mosaic(tmp_path, capsys):
 
     rates = [p for p in products.glob("*_rate.fits") if "_dark_" not in p.name and "_flat_" not in p.name]
     assert len(rates) == 4 * (4 + 1)  # 4 detectors x (4 dithers + 1 sky)
-    assert len(list(products.glob("iris_p001_o001_e00?_*.png"))) == 4  # one preview per dither
+    assert len(list(products.glob("iris_p001_o001_e00?_cal.png"))) == 4  # one 4-detector preview per dither
     assert "iris_p001_o001_e001_img1" in (products / "run_summary.html").read_text()
     if "image3" in available_pipelines():
         assert (products / "iris_p001_simulated-field_kbb_i2d.fits").is_file()
