@@ -39,7 +39,6 @@ def check_mode(mode, spaxels, window, band, workdir: Path, seed: int) -> dict:
         CreateWavecalPipeline,
     )
     from iris_pipeline.pipelines.spec2 import Spec2Pipeline
-    from iris_pipeline.references.store import ReferenceStore
     from iris_pipeline.simulate.ifs import IFSConfiguration, IFSScene, simulate_ifs_observation
     from iris_pipeline.simulate.ifs.truth import flux_ratio, line_centroid_errors, point_source_centroid
 
@@ -47,22 +46,18 @@ def check_mode(mode, spaxels, window, band, workdir: Path, seed: int) -> dict:
     config = IFSConfiguration.create(mode, spaxels=tuple(spaxels), wave_range_um=tuple(band), window_size=window)
     sim = simulate_ifs_observation(workdir / "sim", config, IFSScene(), seed=seed, oh_variation=oh_variation)
     products = workdir / "products"
-    store = ReferenceStore(sim.refstore)
-    wavecal = CreateWavecalPipeline.call(sim.arc, refstore=sim.refstore, output_dir=str(products), save_results=True)
-    store.add(products / wavecal.meta.filename, "ifs_wavecal")
+    # Each calibration pipeline writes its reference in output_dir and adds it to the store.
+    wavecal = CreateWavecalPipeline.call(sim.arc, refstore=sim.refstore, output_dir=str(products))
     figures = {"mode": mode, "arc_rms_pix": wavecal.meta.wavecal.rms_pix, "arc_lines": wavecal.meta.wavecal.nlines}
     with datamodels.IFSTraceModel(next(Path(sim.refstore).glob("ifs_trace/*truth.fits"))) as truth_trace:
         truth_format = SpectralFormat.from_model(truth_trace)
     if mode == "LENSLET":
-        trace = CreateRectmatPipeline.call(sim.scans, refstore=sim.refstore, output_dir=str(products),
-                                           save_results=True)  # fmt: skip
-        store.add(products / trace.meta.filename, "ifs_trace_measured")
+        trace = CreateRectmatPipeline.call(sim.scans, refstore=sim.refstore, output_dir=str(products))
         measured = SpectralFormat.from_model(trace)
         figures["trace_centre_max_error_pix"] = float(np.max(np.abs(measured.trace[:, 0] - truth_format.trace[:, 0])))
         figures["profile_width_max_error"] = float(np.max(np.abs(measured.sigma / truth_format.sigma - 1)))
         figures.update(_scan_crosstalk(sim.scans, measured, extract_spectra, datamodels))
-    flat = CreateIFSFlatPipeline.call(sim.flat, refstore=sim.refstore, output_dir=str(products), save_results=True)
-    store.add(products / flat.meta.filename, "ifs_flat")
+    CreateIFSFlatPipeline.call(sim.flat, refstore=sim.refstore, output_dir=str(products))
     cube = Spec2Pipeline.call(sim.association, refstore=sim.refstore, output_dir=str(products), save_results=True)
     path = products / cube.meta.filename
     figures["flux_ratio_median"], figures["flux_ratio_spaxels"], ratios = flux_ratio(path, sim.truth_dir, 20)

@@ -48,14 +48,12 @@ def _reduce(tmp_path_factory, mode):
     sim = simulate_ifs_observation(root / "sim", config, scene, seed=3, oh_variation=OH_VARIATION)
     refstore = sim.refstore
     products = root / "products"
-    wavecal = CreateWavecalPipeline.call(sim.arc, refstore=refstore, output_dir=str(products), save_results=True)
-    store = ReferenceStore(refstore)
-    store.add(products / wavecal.meta.filename, "ifs_wavecal")
+    # Each calibration pipeline writes its reference in output_dir and adds it to the store.
+    wavecal = CreateWavecalPipeline.call(sim.arc, refstore=refstore, output_dir=str(products))
     if mode == "LENSLET":
-        trace = CreateRectmatPipeline.call(sim.scans, refstore=refstore, output_dir=str(products), save_results=True)
-        store.add(products / trace.meta.filename, "ifs_trace_measured")
-    flat = CreateIFSFlatPipeline.call(sim.flat, refstore=refstore, output_dir=str(products), save_results=True)
-    store.add(products / flat.meta.filename, "ifs_flat")
+        CreateRectmatPipeline.call(sim.scans, refstore=refstore, output_dir=str(products))
+    CreateIFSFlatPipeline.call(sim.flat, refstore=refstore, output_dir=str(products))
+    assert {e.reftype for e in ReferenceStore(refstore).entries} >= {"ifs_wavecal", "ifs_flat", "ifs_trace"}
     cube = Spec2Pipeline.call(sim.association, refstore=refstore, output_dir=str(products), save_results=True)
     return {"sim": sim, "config": config, "wavecal": wavecal, "cube": cube,
             "cube_path": products / cube.meta.filename, "products": products}  # fmt: skip
@@ -76,7 +74,7 @@ def test_spectral_flat_matches_the_spaxel_throughputs(reduced):
     from astropy.table import Table
 
     truth = np.asarray(Table.read(f"{reduced['sim'].truth_dir}/spaxels.ecsv")["THROUGHPUT"])
-    flat_path = next(reduced["products"].glob("*ifs_flat.fits"))
+    flat_path = next(reduced["products"].glob("*_ifs_flat_*.fits"))
     with datamodels.open(flat_path) as flat:
         response = np.where(flat.dq == 0, flat.data, np.nan)
     relative = response / (truth / np.median(truth))
@@ -118,7 +116,9 @@ def test_cube_has_fits_wcs_gwcs_and_provenance(reduced):
     with fits.open(path) as hdul:
         header = hdul["SCI"].header
         assert hdul[0].header["DATAMODL"] == "IFUCubeModel"
-        assert hdul[0].header["R_TRACE"].endswith(".fits") and hdul[0].header["R_WAVCAL"].endswith("wavecal.fits")
+        assert hdul[0].header["R_TRACE"].endswith(".fits") and "_ifs_wavecal_" in hdul[0].header["R_WAVCAL"]
+        if reduced["config"].mode == "LENSLET":
+            assert "truth" not in hdul[0].header["R_TRACE"]  # the trace measured on the scans
         assert hdul[0].header["S_CUBBLD"] == "COMPLETE"
         wave = hdul["WAVELENGTH"].data
     fits_wcs = WCS(header)
@@ -187,8 +187,7 @@ def test_mode_without_calibration_is_a_clear_error(reduced, tmp_path):
 def test_wavelength_solution_that_cannot_converge_is_a_clear_error(reduced, tmp_path):
     sim = reduced["sim"]
     with pytest.raises(InputFileError, match="wavelength solution failed"):
-        CreateWavecalPipeline.call(sim.arc, refstore=sim.refstore, lamps=["Ne"], output_dir=str(tmp_path),
-                                   save_results=True)  # fmt: skip
+        CreateWavecalPipeline.call(sim.arc, refstore=sim.refstore, lamps=["Ne"], output_dir=str(tmp_path))
     assert list(tmp_path.iterdir()) == []
 
 

@@ -25,6 +25,7 @@ from ..exceptions import InputFileError
 from ..ifs import ExtractIFSStep, SpectralFormat, WavecalStep
 from ..ifs.calibration import WavelengthSolutionError, fit_wavelength_solution, measure_traces, spectral_flat
 from ..ifs.lines import arc_line_list
+from ..references.store import ReferenceStore
 from ..stpipe import IrisPipeline
 
 __all__ = ["CreateIFSFlatPipeline", "CreateRectmatPipeline", "CreateWavecalPipeline"]
@@ -46,6 +47,55 @@ def _as_reference(model, source, reftype: str, description: str, useafter: str) 
     model.meta.subarray.name = "GENERIC"
 
 
+def _rate_of(path_or_model, refstore):
+    """A count-rate model of an input: rates pass through, raw ramps go through detector1 first."""
+    model = datamodels.open(path_or_model, read_data=False) if isinstance(path_or_model, str | Path) else None
+    if model is not None and isinstance(model, datamodels.RawRampModel):
+        from .detector1 import Detector1Pipeline
+
+        log.info("%s: raw ramp, running detector1 first", model.meta.filename)
+        return Detector1Pipeline.call(str(path_or_model), refstore=refstore)
+    return datamodels.open(path_or_model)
+
+
+def _inputs(step_input, roles=("science",)) -> list:
+    """The exposures of an input: a file or model, a list of them, or an association's members."""
+    if isinstance(step_input, list | tuple):
+        return [item for entry in step_input for item in _inputs(entry, roles)]
+    if isinstance(step_input, str | Path) and is_association(step_input):
+        members = [str(path) for product in read_association(step_input).products
+                   for path in product.members_of(*roles)]  # fmt: skip
+        if not members:
+            raise InputFileError(step_input, f"no {' or '.join(roles)} members")
+        return members
+    return [str(step_input) if isinstance(step_input, Path) else step_input]
+
+
+def _mean_rate(step, step_input, roles):
+    """The mean count rate of the input exposures (one configuration)."""
+    rates = [_rate_of(item, step.refstore) for item in _inputs(step_input, roles)]
+    first = rates[0]
+    if len(rates) > 1:
+        first.data = np.mean([rate.data for rate in rates], axis=0).astype(np.float32)
+        first.var_poisson = (np.sum([rate.var_poisson for rate in rates], axis=0) / len(rates) ** 2).astype(np.float32)
+        first.var_rnoise = (np.sum([rate.var_rnoise for rate in rates], axis=0) / len(rates) ** 2).astype(np.float32)
+    return first
+
+
+def _file_reference(step, model) -> None:
+    """Write a reference model in ``output_dir`` and add it to the store (``add_to_store``)."""
+    if not step.add_to_store:
+        return
+    stamp = model.meta.useafter.replace("-", "").replace(":", "")
+    mode = (model.meta.instrument.ifs_mode or "").lower()
+    name = (f"{model.meta.instrument.name}_{mode}_{model.meta.instrument.filter}_{model.meta.instrument.ifs_scale:g}mas"
+            f"_r{model.meta.instrument.resolving_power}_{model.meta.reftype}_{stamp}.fits").lower()  # fmt: skip
+    path = Path(step.output_dir or ".") / name
+    model.save(str(path))
+    entry = ReferenceStore(step.refstore).add(path, subfolder=model.meta.reftype.lower())
+    log.info("Added %s to the reference store %s", entry.file, step.refstore)
+
+
 def _trace_format(step, model) -> tuple[SpectralFormat, datamodels.IFSTraceModel]:
     trace = datamodels.IFSTraceModel(step.get_reference_file(model, "ifs_trace"))
     return SpectralFormat.from_model(trace), trace
@@ -60,13 +110,14 @@ class CreateWavecalPipeline(IrisPipeline):
     degree = integer(default=3, min=1, max=3)  # polynomial degree of wavelength(x)
     max_rms_pix = float(default=0.1, min=0)  # largest acceptable RMS of the arc-line residuals (pixels)
     useafter = string(default='2020-01-01T00:00:00')  # USEAFTER of the reference file
+    add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep}
 
     def process(self, step_input):
         self.output_use_model = True
         self.suffix = "wavecal"
-        rate = datamodels.open(step_input)
+        rate = _mean_rate(self, step_input, ("arc", "science"))
         spectra = self.extract.run(rate)
         spectral_format, _ = _trace_format(self.extract, rate)
         valid = np.isfinite(spectra.data)
@@ -90,6 +141,7 @@ class CreateWavecalPipeline(IrisPipeline):
         wavecal.meta.wavecal.nlines = int(solution.residuals_pix.size)
         wavecal.meta.wavecal.lamps = ",".join(self.lamps)
         wavecal.meta.filename = rate.meta.filename
+        _file_reference(self, wavecal)
         return wavecal
 
 
@@ -99,13 +151,14 @@ class CreateIFSFlatPipeline(IrisPipeline):
     class_alias = "create_ifs_flat"
     spec = """
     useafter = string(default='2020-01-01T00:00:00')  # USEAFTER of the reference file
+    add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep, "wavecal": WavecalStep}
 
     def process(self, step_input):
         self.output_use_model = True
         self.suffix = "ifs_flat"
-        rate = datamodels.open(step_input)
+        rate = _mean_rate(self, step_input, ("flat", "science"))
         spectra = self.wavecal.run(self.extract.run(rate))
         valid = np.isfinite(spectra.data)
         response = spectral_flat(spectra.data.astype(float), valid, spectra.wavelength, spectra.dispersion)
@@ -118,6 +171,7 @@ class CreateIFSFlatPipeline(IrisPipeline):
         flat.dq = np.where(bad, np.uint32(1), np.uint32(0)).astype(np.uint32)
         flat.meta.filename = rate.meta.filename
         log.info("%s: spectral flat, %d of %d values usable", rate.meta.filename, int((~bad).sum()), bad.size)
+        _file_reference(self, flat)
         return flat
 
 
@@ -132,21 +186,22 @@ class CreateRectmatPipeline(IrisPipeline):
     class_alias = "create_rectmat"
     spec = """
     useafter = string(default='2020-01-01T00:00:00')  # USEAFTER of the reference file
+    add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep}
 
     def process(self, step_input):
         self.output_use_model = True
         self.suffix = "ifs_trace"
-        paths = _scan_inputs(step_input)
-        first = datamodels.open(paths[0])
+        paths = _inputs(step_input, ("scan", "science"))
+        first = _rate_of(paths[0], self.refstore)
         spectral_format, nominal = _trace_format(self.extract, first)
         trace = spectral_format.trace.copy()
         sigma = spectral_format.sigma.copy()
         measured = np.zeros(spectral_format.nspax, dtype=bool)
         self.extract.method = "optimal"
         for path in paths:
-            rate = datamodels.open(path)
+            rate = first if path is paths[0] else _rate_of(path, self.refstore)
             spectra = self.extract.run(rate)
             level = np.nanmedian(spectra.data, axis=1)
             lit = np.nan_to_num(level) > LIT_FRACTION * np.nanmax(level)
@@ -163,16 +218,5 @@ class CreateRectmatPipeline(IrisPipeline):
         result.trace_table = np.rec.fromarrays(list(table.values()), names=list(table))
         result.meta.ifs_format = nominal.meta.ifs_format.instance
         result.meta.filename = first.meta.filename
+        _file_reference(self, result)
         return result
-
-
-def _scan_inputs(step_input) -> list[str]:
-    if isinstance(step_input, list | tuple):
-        return [str(item) for item in step_input]
-    if isinstance(step_input, str | Path) and is_association(step_input):
-        members = [str(path) for product in read_association(step_input).products
-                   for path in product.members_of("scan", "science")]  # fmt: skip
-        if not members:
-            raise InputFileError(step_input, "no scan members")
-        return members
-    return [step_input]
