@@ -46,6 +46,7 @@ class OutlierDetectionStep(ImageListStep, IrisStep):
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ flags still usable
     crval = float_list(min=2, max=2, default=None)  # tangent point of the median grid (default: centre of the inputs)
     output_shape = int_list(min=2, max=2, default=None)  # median grid nx, ny centred on crval (default: cover all inputs)
+    output_use_model = boolean(default=True)  # save each image under its own name with the step's suffix
     """  # noqa: E501
 
     def default_suffix(self):

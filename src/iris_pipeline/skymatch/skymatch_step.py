@@ -29,6 +29,7 @@ class SkyMatchStep(ImageListStep, IrisStep):
     match_down = boolean(default=True)  # match to the lowest sky (offsets >= 0)
     binning = integer(default=4, min=1)  # input pixels per side of the cells compared between images
     nsigma = float(default=3.0, min=0.5)  # clipping threshold of the medians
+    output_use_model = boolean(default=True)  # save each image under its own name with the step's suffix
     """  # noqa: E501
 
     def process(self, step_input):

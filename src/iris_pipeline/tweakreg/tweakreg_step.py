@@ -41,6 +41,7 @@ class TweakRegStep(ImageListStep, IrisStep):
     nclip = integer(default=3, min=0)  # clipping iterations of the fit
     sigma = float(default=3.0, min=0)  # clipping threshold of the fit, in RMS
     enforce_user_order = boolean(default=False)  # first exposure is the reference (else the one with most sources)
+    output_use_model = boolean(default=True)  # save each image under its own name with the step's suffix
     """  # noqa: E501
 
     def process(self, step_input):
