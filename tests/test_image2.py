@@ -307,6 +307,9 @@ def test_image2_bad_inputs_give_one_line_errors(observation, tmp_path):
         rate.save(unknown_filter)
     with pytest.raises(ReferenceFileError):
         ProcessImagerL2Pipeline.call(str(unknown_filter), refstore=str(manifest.reference_dir))
+    with pytest.raises(ReferenceFileError, match="photom needs a PHOTOM reference, not N/A"):
+        ProcessImagerL2Pipeline.call(str(rate_of(rates, manifest.science[0])), refstore=str(manifest.reference_dir),
+                                     steps={"photom": {"override_photom": "N/A"}})  # fmt: skip
     assert not list(tmp_path.glob("*_cal.fits")) and not list(tmp_path.glob(".*partial*"))
 
 

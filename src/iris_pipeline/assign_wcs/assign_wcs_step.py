@@ -45,8 +45,6 @@ class AssignWcsStep(IrisStep):
         if missing:
             raise InputFileError(model.meta.filename, f"no {', '.join(missing)} keyword: cannot assign a WCS")
         reference = self.get_reference_model(model, "distortion")
-        if reference is None:
-            raise ReferenceFileError(f"{model.meta.filename}: assign_wcs needs a DISTORTION reference, not N/A")
         with reference:
             table = reference.distortion_table
             try:

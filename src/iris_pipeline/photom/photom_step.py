@@ -32,8 +32,6 @@ class PhotomStep(IrisStep):
         if model.meta.bunit_data == CALIBRATED_UNITS:
             raise ReferenceFileError(f"{model.meta.filename}: already flux-calibrated (BUNIT {CALIBRATED_UNITS})")
         reference = self.get_reference_model(model, "photom")
-        if reference is None:
-            raise ReferenceFileError(f"{model.meta.filename}: photom needs a PHOTOM reference, not N/A")
         with reference:
             table = reference.photom_table
             try:

@@ -179,16 +179,17 @@ class IrisStep(Step):
     def get_reference_model(self, model, reference_file_type):
         """The reference file of ``reference_file_type`` for the model, opened as its data model.
 
-        Returns None when the reference is overridden as ``N/A``.
-
         Raises
         ------
         ReferenceFileError
-            If the file is not a reference of that type.
+            If the file is not a reference of that type, or the reference is overridden as
+            ``N/A`` (the step cannot run without it).
         """
         path = self.get_reference_file(model, reference_file_type)
         if path == NOT_APPLICABLE:
-            return None
+            raise ReferenceFileError(
+                f"{model.meta.filename}: {self.class_alias} needs a {reference_file_type.upper()} reference, not N/A"
+            )
         expected = REFERENCE_MODEL_CLASSES[reference_file_type]
         reference = datamodels.open(path)
         if not isinstance(reference, expected):
