@@ -65,9 +65,13 @@ def median_image(
         threshold = compute_weight_threshold(single.wht, maskpt)
         plane = np.where(single.wht >= threshold, single.data, np.nan).astype(np.float32)
         planes.append(plane)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        return np.nanmedian(np.stack(planes), axis=0).astype(np.float32)
+    # Only pixels that some exposure covers: a mosaic of far-apart windows is mostly empty.
+    covered = np.zeros(grid.shape, bool)
+    for plane in planes:
+        covered |= np.isfinite(plane)
+    median = np.full(grid.shape, np.nan, np.float32)
+    median[covered] = np.nanmedian(np.stack([plane[covered] for plane in planes]), axis=0)
+    return median
 
 
 def blot(median: np.ndarray, pixmap: np.ndarray) -> np.ndarray:
