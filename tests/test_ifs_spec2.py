@@ -19,7 +19,7 @@ from astropy.wcs import WCS
 
 from iris_pipeline import datamodels
 from iris_pipeline.exceptions import InputFileError, ReferenceFileError
-from iris_pipeline.ifs import SpectralFormat, extract_spectra
+from iris_pipeline.ifs import SpectralFormat, TelluricStep, extract_spectra
 from iris_pipeline.pipelines.ifs_calibration import CreateIFSFlatPipeline, CreateRectmatPipeline, CreateWavecalPipeline
 from iris_pipeline.pipelines.spec2 import Spec2Pipeline
 from iris_pipeline.references.store import ReferenceStore
@@ -211,8 +211,7 @@ def test_telluric_correction_from_a_standard_star_cube(tmp_path):
                                   output_dir=str(out), save_results=True, quicklook=False)  # fmt: skip
     standard_path = out / standard.meta.filename
     plain = Spec2Pipeline.call(sim.association, refstore=sim.refstore, quicklook=False)
-    corrected = Spec2Pipeline.call(sim.association, refstore=sim.refstore, quicklook=False,
-                                   steps={"telluric": {"standard": str(standard_path)}})  # fmt: skip
+    corrected = TelluricStep.call(plain.copy(), standard=str(standard_path))
     assert corrected.meta.cal_step.telluric == "COMPLETE" and plain.meta.cal_step.telluric == "SKIPPED"
     wave = corrected.wavelength.astype(float)
     truth = truth_on_grid(sim.truth_dir, wave)
