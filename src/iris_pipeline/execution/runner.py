@@ -89,7 +89,7 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memor
     workers = workers or max(1, (os.cpu_count() or 1) // threads_per_worker)
     return LocalCluster(
         n_workers=workers, threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
-        dashboard_address=None, env={"NUMBA_NUM_THREADS": str(threads_per_worker)},
+        dashboard_address=":0", env={"NUMBA_NUM_THREADS": str(threads_per_worker)},
     )  # fmt: skip
 
 
