@@ -251,3 +251,19 @@ def test_existing_scheduler_by_address(night, client):
     assert report.cluster == client.scheduler.address and report.results["stage1:sci2"].status == OK
     assert report.results["stage1:sci2"].worker.split(":")[1] in {str(p) for p in client.run(os.getpid).values()}
     np.testing.assert_allclose(fits.getdata(out / "sci2_rate.fits", "SCI"), SCIENCE_RATES["sci2"], rtol=1e-5)
+
+
+def test_association_files_as_inputs(night):
+    from iris_pipeline.associations import build_associations, write_associations
+
+    raw, refstore, out = night
+    stage1 = build_plan([raw / f"{name}_uncal.fits" for name in ("sci1", "sky")], out, refstore=refstore,
+                        pipelines=PIPELINES, last_stage=1)  # fmt: skip
+    run_plan(stage1, workers=0, progress=False)
+    asn_files = write_associations(build_associations([out / "sci1_rate.fits", out / "sky_rate.fits"], "2"), out)
+    plan = build_plan(asn_files, out, refstore=refstore, pipelines=PIPELINES)
+    assert [task.task_id for task in plan.tasks] == ["stage2:sci1", "stage2:sky"]
+    report = run_plan(plan, workers=0, progress=False)
+    assert {r.status for r in report.results.values()} == {OK}, format_summary(report)
+    np.testing.assert_allclose(fits.getdata(out / "sci1_cal.fits"), SCIENCE_RATES["sci1"] - SKY_RATE, rtol=1e-5)
+    np.testing.assert_allclose(fits.getdata(out / "sky_cal.fits"), SKY_RATE, rtol=1e-5)
