@@ -19,6 +19,7 @@ means the task is redone (see ``docs/running-a-night.md``).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -71,17 +72,34 @@ def _changed_files(recorded: list[dict], label: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _store(root: str, rules_state: tuple):
+    """A reference store, parsed once per version (time, size) of its rules file: a night checks many records."""
+    from ..references import ReferenceStore
+
+    return ReferenceStore(root)
+
+
+def _current_store(refstore):
+    from ..references import RULES_FILENAME, resolve_store_path
+
+    root = resolve_store_path(refstore)
+    rules = root / RULES_FILENAME
+    state = (rules.stat().st_mtime_ns, rules.stat().st_size) if rules.exists() else ()
+    return _store(str(root), state)
+
+
 def _changed_reference(references: dict, selectors: dict | None, refstore) -> str | None:
     if not references:
         return None
     if not selectors:
         return "references were recorded without exposure selectors"
     from ..exceptions import IrisPipelineError
-    from ..references import ExposureSelectors, ReferenceStore
+    from ..references import ExposureSelectors
     from ..references.selection import parse_date
 
     try:
-        store = ReferenceStore(refstore)
+        store = _current_store(refstore)
         exposure = ExposureSelectors(**{**selectors, "date_obs": parse_date(selectors["date_obs"])})
         for reftype, sha256 in sorted(references.items()):
             match = store.select(reftype, exposure)
