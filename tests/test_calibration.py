@@ -7,6 +7,8 @@ reference files (the truth), including the store selecting the new files afterwa
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import json
 import shutil
 import subprocess
@@ -40,6 +42,7 @@ from iris_pipeline.pipelines.calibration import (
     CreateMaskPipeline,
     ProcessFlatfieldL2,
 )
+from iris_pipeline.references.selection import parse_date
 from iris_pipeline.references import ExposureSelectors, ReferenceStore
 from iris_pipeline.simulate import DetectorParameters, Stream, low_order_pattern, make_rng, simulate_observation
 from iris_pipeline.simulate.detector import DetectorWindow
@@ -306,10 +309,8 @@ def test_dark_matches_truth_within_its_errors_and_finds_the_detectable_hot_pixel
     detectable = true_hot & (true_dark > 0.1 + 7 * dark.err)
     assert detectable.sum() >= 5
     assert found_hot[detectable].all()
-    assert (
-        dark.meta.useafter
-        == min(datamodels.open(p, read_data=False).meta.observation.date_obs for p in manifest.darks).split(".")[0]
-    )
+    first_dark = min(parse_date(datamodels.open(p, read_data=False).meta.observation.date_obs) for p in manifest.darks)
+    assert parse_date(dark.meta.useafter) == (first_dark - timedelta(hours=24)).replace(microsecond=0)
 
 
 def test_read_noise_matches_truth(calibrated):
@@ -394,9 +395,13 @@ def test_store_selects_the_new_references_for_later_exposures(calibrated, tmp_pa
     rules = ReferenceStore(store)
     for reftype, name in made.items():
         assert rules.select(reftype, ExposureSelectors.from_model(science)).path.name == name
-    # The science exposure taken before the calibrations keeps the references of its time.
-    earlier = datamodels.open(manifest.science[0], read_data=False)
-    assert rules.select("dark", ExposureSelectors.from_model(earlier)).path.name == "iris_img1_dark_0001.fits"
+    # The night's science, taken just before the calibrations, uses them too; an exposure of the
+    # day before keeps the references of its time.
+    same_night = datamodels.open(manifest.science[0], read_data=False)
+    assert rules.select("dark", ExposureSelectors.from_model(same_night)).path.name == made["dark"]
+    day_before = datamodels.open(manifest.science[0], read_data=False)
+    day_before.meta.observation.date_obs = "2031-03-14T04:00:00.000"
+    assert rules.select("dark", ExposureSelectors.from_model(day_before)).path.name == "iris_img1_dark_0001.fits"
     rate = Detector1Pipeline.call(str(later), refstore=str(store), configure_log=False)
     header = {"R_DARK": made["dark"], "R_MASK": made["mask"], "R_READNO": made["readnoise"]}
     rate.save(str(tmp_path / "later_rate.fits"))

@@ -5,7 +5,9 @@
 list of exposures or an association, run stage 1 on the raw ones, combine them per detector window
 with the algorithms of `iris_pipeline.calibration`, write the reference files atomically in
 ``output_dir`` and add them to the reference store, where they win over older files for later
-exposures of the same configuration (USEAFTER = the first DATE-OBS of their inputs).
+exposures of the same configuration (USEAFTER = 24 hours before the first DATE-OBS of their
+inputs, so that a night's calibrations serve all of that night's science, taken before or after
+them, and the next night's until newer calibrations arrive).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,11 @@ WILDCARD = "ANY"
 RATE_MODELS = ("RateModel",)
 # Bytes of group differences held at once when measuring the read noise.
 READ_NOISE_BLOCK_BYTES = 256 * 2**20
+
+
+# References made from calibration exposures apply from this long before the first of them: a
+# night's calibrations serve the science of that whole night, whether taken before or after it.
+CALIBRATION_LEAD = timedelta(hours=24)
 
 
 @dataclass
@@ -114,9 +122,9 @@ class ConfigurationGroup:
         return self.first.meta.subarray.ysize, self.first.meta.subarray.xsize
 
     def useafter(self) -> str:
-        """The earliest DATE-OBS of the exposures, to the second (ISO 8601)."""
+        """`CALIBRATION_LEAD` before the earliest DATE-OBS of the exposures, to the second (ISO 8601)."""
         earliest = min(parse_date(e.meta_model.meta.observation.date_obs) for e in self.exposures)
-        return earliest.strftime("%Y-%m-%dT%H:%M:%S")
+        return (earliest - CALIBRATION_LEAD).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def _exp_type_suffix(model) -> str:
@@ -180,7 +188,7 @@ class CalibrationPipeline(IrisPipeline):
     """
 
     spec = """
-    useafter = string(default=None)  # USEAFTER of the references written (default: the first DATE-OBS of their inputs)
+    useafter = string(default=None)  # USEAFTER of the references written (default: 24 h before the first DATE-OBS of their inputs)
     author = string(default='iris-pipeline')  # AUTHOR keyword of the references
     pedigree = string(default='GROUND')  # PEDIGREE keyword: SIMULATION, GROUND or INFLIGHT
     add_to_store = boolean(default=True)  # add the references to the reference store (refstore)
