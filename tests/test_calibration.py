@@ -7,12 +7,11 @@ reference files (the truth), including the store selecting the new files afterwa
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import json
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import asdf
@@ -42,8 +41,8 @@ from iris_pipeline.pipelines.calibration import (
     CreateMaskPipeline,
     ProcessFlatfieldL2,
 )
-from iris_pipeline.references.selection import parse_date
 from iris_pipeline.references import ExposureSelectors, ReferenceStore
+from iris_pipeline.references.selection import parse_date
 from iris_pipeline.simulate import DetectorParameters, Stream, low_order_pattern, make_rng, simulate_observation
 from iris_pipeline.simulate.detector import DetectorWindow
 
