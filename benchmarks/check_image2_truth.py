@@ -235,6 +235,9 @@ def main() -> None:
         },
         "wcs_inverse_vs_truth_pixel_max": float(np.max(table["wcs_prediction_pix"])),
         "flat_recovery": flat_recovery(refstore, Path(manifest.reference_dir)),
+        "references_used_by_science": sorted(
+            {fits.getval(cal, key) for cal in products.glob("*_cal.fits") for key in ("R_DARK", "R_FLAT", "R_MASK")}
+        ),
         "wall_s": time.perf_counter() - start,
     }
     print(json.dumps(result, indent=2))
