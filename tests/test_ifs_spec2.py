@@ -117,8 +117,8 @@ def test_cube_has_fits_wcs_gwcs_and_provenance(reduced):
         header = hdul["SCI"].header
         assert hdul[0].header["DATAMODL"] == "IFUCubeModel"
         assert hdul[0].header["R_TRACE"].endswith(".fits") and "_ifs_wavecal_" in hdul[0].header["R_WAVCAL"]
-        if reduced["config"].mode == "LENSLET":
-            assert "truth" not in hdul[0].header["R_TRACE"]  # the trace measured on the scans
+        # The traces measured on the scans (lenslet) or on the flat (slicer).
+        assert "truth" not in hdul[0].header["R_TRACE"]
         assert hdul[0].header["S_CUBBLD"] == "COMPLETE"
         wave = hdul["WAVELENGTH"].data
     fits_wcs = WCS(header)

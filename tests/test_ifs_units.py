@@ -110,3 +110,17 @@ def test_too_few_arc_lines_do_not_make_a_solution():
     flux = np.zeros((fmt.nspax, fmt.length))
     with pytest.raises(WavelengthSolutionError, match="arc lines found"):
         fit_wavelength_solution(flux, inside, fmt, np.array([2.17]), 4000)
+
+
+def test_slicer_traces_measured_on_a_flat_with_every_spectrum_lit():
+    from dataclasses import replace
+
+    from iris_pipeline.ifs.calibration import measure_traces_all_lit
+
+    _, truth = _format("SLICER", spaxels=(4, 6), window=192)
+    image = model_image((192, 192), truth, np.full((truth.nspax, truth.length), 50.0))
+    variance = image / 100.0 + 1e-4
+    start = replace(truth, trace=truth.trace + np.array([0.25, 0.0, 0.0]), sigma=truth.sigma * 1.1)
+    measured = measure_traces_all_lit(image, variance, start)
+    assert np.max(np.abs(measured.trace[:, 0] - truth.trace[:, 0])) < 0.02
+    assert np.max(np.abs(measured.sigma / truth.sigma - 1)) < 0.01

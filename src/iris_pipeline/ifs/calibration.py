@@ -14,10 +14,12 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from scipy.special import erf
 
+from .extract import extract_spectra, model_image
 from .format import SpectralFormat
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "fit_gaussians",
     "fit_wavelength_solution",
     "measure_traces",
+    "measure_traces_all_lit",
     "spectral_flat",
 ]
 
@@ -310,3 +313,39 @@ def measure_traces(rate_dn_s, spectral_format: SpectralFormat, lit: np.ndarray, 
         rms[s] = float(np.sqrt(np.mean((np.polynomial.polynomial.polyval(u, trace[s]) - fitted[ok]) ** 2)))
         sigma[s] = float(np.median(width[ok]))
     return trace, sigma, rms
+
+
+def measure_traces_all_lit(rate_dn_s, var_dn2_s2, spectral_format: SpectralFormat, x0: int = 0, y0: int = 0,
+                           interleave: int = 3, iterations: int = 10, bandwidth: int = 2,
+                           damping: float = 0.5) -> SpectralFormat:  # fmt: skip
+    """Trace centres and widths measured on a lamp exposure in which every spectrum is lit (a flat).
+
+    The spectra are split into ``interleave`` groups of every ``interleave``-th spectrum along the
+    detector; for each group, the model of all other spectra (deblended fluxes through the current
+    format, `model_image`) is subtracted, which leaves that group's spectra isolated, and
+    `measure_traces` measures them. Repeated ``iterations`` times, each moving the format by
+    ``damping`` times the measured change (an undamped update overshoots: the neighbours' models
+    carry the previous widths).
+
+    Returns
+    -------
+    SpectralFormat
+        The format with measured trace coefficients and profile widths (unmeasured spectra keep
+        their input values).
+    """
+    bad = np.zeros(rate_dn_s.shape, dtype=bool)
+    current = spectral_format
+    order = np.arange(current.nspax)
+    for _ in range(iterations):
+        flux, _, valid = extract_spectra(rate_dn_s, var_dn2_s2, bad, current, x0, y0, bandwidth)
+        flux = np.where(valid, flux, 0.0)
+        trace, sigma = current.trace.copy(), current.sigma.copy()
+        for group in range(interleave):
+            members = (order % interleave) == group
+            others = model_image(rate_dn_s.shape, current, np.where(members[:, None], 0.0, flux), x0, y0)
+            centres, widths, _ = measure_traces(rate_dn_s - others, current, members, x0, y0)
+            done = members & np.isfinite(widths)
+            trace[done] += damping * (centres[done] - trace[done])
+            sigma[done] += damping * (widths[done] - sigma[done])
+        current = replace(current, trace=trace, sigma=sigma)
+    return current

@@ -15,6 +15,7 @@ FILTER) so that ``iris-pipeline refs add`` files it in a store. See ``docs/ifs.m
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,13 @@ from .. import datamodels
 from ..associations import is_association, read_association
 from ..exceptions import InputFileError
 from ..ifs import ExtractIFSStep, SpectralFormat, WavecalStep
-from ..ifs.calibration import WavelengthSolutionError, fit_wavelength_solution, measure_traces, spectral_flat
+from ..ifs.calibration import (
+    WavelengthSolutionError,
+    fit_wavelength_solution,
+    measure_traces,
+    measure_traces_all_lit,
+    spectral_flat,
+)
 from ..ifs.lines import arc_line_list
 from ..references.store import ReferenceStore
 from ..stpipe import IrisPipeline
@@ -96,6 +103,17 @@ def _file_reference(step, model) -> None:
     log.info("Added %s to the reference store %s", entry.file, step.refstore)
 
 
+def _trace_reference(step, source, spectral_format: SpectralFormat, nominal, description: str):
+    """An IFS_TRACE reference model of a measured format."""
+    result = datamodels.IFSTraceModel()
+    _as_reference(result, source, "ifs_trace", description, step.useafter)
+    table = spectral_format.to_table_columns()
+    result.trace_table = np.rec.fromarrays(list(table.values()), names=list(table))
+    result.meta.ifs_format = nominal.meta.ifs_format.instance
+    result.meta.filename = source.meta.filename
+    return result
+
+
 def _trace_format(step, model) -> tuple[SpectralFormat, datamodels.IFSTraceModel]:
     trace = datamodels.IFSTraceModel(step.get_reference_file(model, "ifs_trace"))
     return SpectralFormat.from_model(trace), trace
@@ -146,10 +164,17 @@ class CreateWavecalPipeline(IrisPipeline):
 
 
 class CreateIFSFlatPipeline(IrisPipeline):
-    """Continuum-lamp exposure -> IFS_FLAT: each spaxel's lamp spectrum over the median spectrum."""
+    """Continuum-lamp exposure -> IFS_FLAT: each spaxel's lamp spectrum over the median spectrum.
+
+    For the slicer (``measure_traces``), the traces and profile widths are first measured on the
+    flat (`measure_traces_all_lit`) and written as an IFS_TRACE reference, which the flat's own
+    extraction then uses when it is added to the store. Lenslet traces come from scans
+    (``create_rectmat``): their profiles overlap too much to be measured on a flat.
+    """
 
     class_alias = "create_ifs_flat"
     spec = """
+    measure_traces = boolean(default=True)  # slicer: measure traces and profiles on the flat, write IFS_TRACE
     useafter = string(default='2020-01-01T00:00:00')  # USEAFTER of the reference file
     add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
     """  # noqa: E501
@@ -159,6 +184,14 @@ class CreateIFSFlatPipeline(IrisPipeline):
         self.output_use_model = True
         self.suffix = "ifs_flat"
         rate = _mean_rate(self, step_input, ("flat", "science"))
+        if self.measure_traces and (rate.meta.instrument.ifs_mode or "").upper() == "SLICER":
+            spectral_format, nominal = _trace_format(self.extract, rate)
+            x0, y0 = (rate.meta.subarray.xstart or 1) - 1, (rate.meta.subarray.ystart or 1) - 1
+            measured = measure_traces_all_lit(rate.data, rate.var_poisson + rate.var_rnoise, spectral_format, x0, y0)
+            log.info("%s: slicer traces measured, largest centre change %.3f pixel", rate.meta.filename,
+                     float(np.max(np.abs(measured.trace[:, 0] - spectral_format.trace[:, 0]))))  # fmt: skip
+            trace = _trace_reference(self, rate, measured, nominal, "IFS slicer traces and profiles measured on a flat")
+            _file_reference(self, trace)
         spectra = self.wavecal.run(self.extract.run(rate))
         valid = np.isfinite(spectra.data)
         response = spectral_flat(spectra.data.astype(float), valid, spectra.wavelength, spectra.dispersion)
@@ -211,12 +244,9 @@ class CreateRectmatPipeline(IrisPipeline):
             trace[done], sigma[done] = centres[done], widths[done]
             measured |= done
         log.info("%d of %d traces measured from %d scan exposure(s)", measured.sum(), measured.size, len(paths))
-        result = datamodels.IFSTraceModel()
-        _as_reference(result, first, "ifs_trace", "IFS traces and profiles measured on lenslet scans", self.useafter)
-        columns = spectral_format.__class__(**{**spectral_format.__dict__, "trace": trace, "sigma": sigma})
-        table = columns.to_table_columns()
-        result.trace_table = np.rec.fromarrays(list(table.values()), names=list(table))
-        result.meta.ifs_format = nominal.meta.ifs_format.instance
-        result.meta.filename = first.meta.filename
+        measured_format = replace(spectral_format, trace=trace, sigma=sigma)
+        result = _trace_reference(
+            self, first, measured_format, nominal, "IFS traces and profiles measured on lenslet scans"
+        )
         _file_reference(self, result)
         return result
