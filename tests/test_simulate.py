@@ -35,6 +35,7 @@ from iris_pipeline.simulate import (
     simulate_ramp,
     write_reference_files,
 )
+from iris_pipeline.simulate.detector import DetectorWindow
 
 IRIS = get_instrument("IRIS")
 POINTING = Pointing(150.1191, 2.2058, 0.0)
@@ -583,3 +584,13 @@ def test_full_frame_detector_timing():
     elapsed = time.perf_counter() - start
     assert ramp.data.shape == (1, 10, 4096, 4096) and ramp.data.dtype == np.uint16
     assert elapsed < 60.0
+
+
+def test_inner_windows_face_each_other_across_the_gaps():
+    iris = get_instrument("IRIS")
+    starts = {}
+    for name in ("IMG1", "IMG2", "IMG3", "IMG4"):
+        window = DetectorWindow.corner(iris.detectors[name], 64, inner=True)
+        starts[name] = (window.substrt1, window.substrt2)
+    assert starts == {"IMG1": (4033, 4033), "IMG2": (1, 4033), "IMG3": (4033, 1), "IMG4": (1, 1)}
+    assert (DetectorWindow.corner(iris.detectors["IMG1"], 64).substrt1, 1) == (1, 1)

@@ -152,11 +152,17 @@ class DemoObservation:
 
 
 def _simulate_imager(folder: Path, args) -> tuple[list[Path], Path]:
+    from .instruments import get_instrument
     from .simulate import simulate_observation
 
+    iris = get_instrument("IRIS")
+    # Windows in the detectors' inner corners, dithered by a window plus the gap: every source
+    # moves from one detector to its neighbour, and the mosaic stays a compact field.
+    step_arcsec = (args.size + iris.imager_gap_pix) * iris.detectors["IMG1"].pixel_scale_arcsec
     manifest = simulate_observation(
         folder, instrument="IRIS", detectors=["IMG1", "IMG2", "IMG3", "IMG4"], size=args.size,
         ngroups=args.ngroups, ndithers=args.dithers, nskies=1, ndarks=2, nflats=2, seed=args.seed,
+        inner_windows=True, dither_step_arcsec=step_arcsec,
     )  # fmt: skip
     files = [*manifest.science, *manifest.skies, *manifest.darks, *manifest.flats]
     return files, Path(manifest.reference_dir)

@@ -77,8 +77,13 @@ class DetectorWindow:
     ny: int
 
     @classmethod
-    def corner(cls, detector: DetectorDescription, size: int | None = None) -> DetectorWindow:
+    def corner(cls, detector: DetectorDescription, size: int | None = None, inner: bool = False) -> DetectorWindow:
         """Full frame (``size`` None or the full size) or a ``size x size`` corner window.
+
+        The window is in the detector's first corner (``SUBSTRT1 = SUBSTRT2 = 1``), or with
+        ``inner`` in the corner nearest the instrument reference point (from the detector's
+        focal-plane offset), where the windows of a mosaic's detectors face each other across
+        the gaps.
 
         Raises
         ------
@@ -97,7 +102,12 @@ class DetectorWindow:
             if size > min(nx_full, ny_full):
                 raise ValueError(f"size {size} exceeds the {detector.name} detector ({nx_full} x {ny_full} pixels)")
             nx = ny = int(size)
-        return cls(detector.name, nx_full, ny_full, detector.reference_border_pix, 1, 1, nx, ny)
+        substrt1 = substrt2 = 1
+        if inner and detector.focal_plane_offset_arcsec is not None:
+            offset_x, offset_y = detector.focal_plane_offset_arcsec
+            substrt1 = nx_full - nx + 1 if offset_x < 0 else 1
+            substrt2 = ny_full - ny + 1 if offset_y < 0 else 1
+        return cls(detector.name, nx_full, ny_full, detector.reference_border_pix, substrt1, substrt2, nx, ny)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -292,6 +302,7 @@ def make_detector_model(
     size: int | None = None,
     seed: int = 0,
     params: DetectorParameters | None = None,
+    inner_window: bool = False,
 ) -> DetectorModel:
     """Draw the per-pixel truth maps of one imager detector.
 
@@ -307,6 +318,9 @@ def make_detector_model(
         Simulation seed; the maps depend on ``(seed, detector)`` only.
     params : DetectorParameters, optional
         Model parameters (default `DetectorParameters()`).
+    inner_window : bool
+        Put the window in the detector corner nearest the instrument reference point
+        (`DetectorWindow.corner`).
 
     Returns
     -------
@@ -320,7 +334,7 @@ def make_detector_model(
     params = params or DetectorParameters()
     inst = resolve_instrument(instrument)
     name = resolve_imager_detector(inst, detector)
-    window = DetectorWindow.corner(inst.detectors[name], size)
+    window = DetectorWindow.corner(inst.detectors[name], size, inner_window)
     rng = make_rng(seed, Stream.DETECTOR, list(inst.detectors).index(name))
     defaults = inst.detector_defaults
     shape = window.shape

@@ -110,6 +110,9 @@ class ObservationConfig:
         Imager detectors to simulate (default: all of the instrument's imager detectors).
     size : int, optional
         Side of a corner window ``SUB{size}`` (default: full frame).
+    inner_windows : bool
+        Put each detector's window in its corner nearest the instrument reference point, so that
+        the windows of the mosaic face each other across the gaps (default: first corner).
     read_mode : str
         ``'CDS'``, ``'MCDS'`` or ``'UTR'``.
     ngroups, nframes, groupgap : int, optional
@@ -163,6 +166,7 @@ class ObservationConfig:
     nints: int = 1
     ndithers: int = 4
     dither_step_arcsec: float | None = None
+    inner_windows: bool = False
     n_stars: int = 50
     n_galaxies: int = 10
     filter_name: str = "Kbb"
@@ -195,7 +199,7 @@ class ObservationConfig:
         object.__setattr__(self, "detectors", tuple(resolve_imager_detector(inst, name) for name in names))
         resolve_filter(inst, self.filter_name)
         for name in self.detectors:
-            DetectorWindow.corner(inst.detectors[name], self.size)
+            DetectorWindow.corner(inst.detectors[name], self.size, self.inner_windows)
         self.read_pattern()
         counts = {
             "nints": 1,
@@ -222,7 +226,7 @@ class ObservationConfig:
 
     def window(self, detector: str) -> DetectorWindow:
         """Read-out window of ``detector``."""
-        return DetectorWindow.corner(self.instrument_description.detectors[detector], self.size)
+        return DetectorWindow.corner(self.instrument_description.detectors[detector], self.size, self.inner_windows)
 
     def read_pattern(self) -> ReadPattern:
         """Read pattern of every exposure (the frame time follows the window height)."""
@@ -429,7 +433,7 @@ def _simulate_detector(run: _Run, name: str, geometry: DetectorGeometry) -> None
     inst = config.instrument_description
     det_index = list(inst.detectors).index(name)
     window = config.window(name)
-    model = make_detector_model(inst.name, name, config.size, config.seed, config.detector_params)
+    model = make_detector_model(inst.name, name, config.size, config.seed, config.detector_params, config.inner_windows)
     write_reference_files(
         run.folder(REFERENCE_DIR),
         inst,
