@@ -168,9 +168,27 @@ def _simulate_imager(folder: Path, args) -> tuple[list[Path], Path]:
     return files, Path(manifest.reference_dir)
 
 
+def _ifs_simulator(mode: str):
+    """Demo simulation of one IFS mode: raw science, sky, flat, arc (and lenslet scans), K band."""
+
+    def simulate(folder: Path, args) -> tuple[list[Path], Path]:
+        from .simulate.ifs import IFSConfiguration, simulate_ifs_observation
+
+        config = IFSConfiguration.create(mode, spaxels=(6, 6), wave_range_um=(2.05, 2.25), window_size=1024)
+        simulation = simulate_ifs_observation(folder, config, seed=args.seed, level="raw")
+        raw = [simulation.science, simulation.sky, simulation.flat, simulation.arc, *simulation.scans]
+        return [Path(path) for path in raw], Path(simulation.refstore)
+
+    return simulate
+
+
 # The demo's observations, reduced in this order; append a DemoObservation to add one (each gets
 # its own folder under simulated/ and products/, and its own reference store).
-DEMO_OBSERVATIONS: list[DemoObservation] = [DemoObservation("imager", _simulate_imager)]
+DEMO_OBSERVATIONS: list[DemoObservation] = [
+    DemoObservation("imager", _simulate_imager),
+    DemoObservation("lenslet", _ifs_simulator("LENSLET")),
+    DemoObservation("slicer", _ifs_simulator("SLICER")),
+]
 
 
 def cmd_demo(args) -> int:

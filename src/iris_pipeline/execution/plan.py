@@ -58,7 +58,7 @@ STAGE1_CALIBRATIONS = ("create_superbias", "create_dark")
 STAGE_OUTPUTS = {
     "detector1": (("_rate.fits",), ("_rateints.fits",)),
     "image2": (("_cal.fits",), ()),
-    "spec2": (("_cal.fits",), ("_s3d.fits",)),
+    "spec2": (("_s3d.fits",), ("_s3d.png",)),
     "image3": (("_i2d.fits",), ("_cat.ecsv", "_i2d.png")),
 }
 

@@ -32,8 +32,10 @@ from ..ifs.calibration import (
     spectral_flat,
 )
 from ..ifs.lines import arc_line_list
+from ..references.selection import parse_date
 from ..references.store import ReferenceStore
 from ..stpipe import IrisPipeline
+from .calibration import CALIBRATION_LEAD
 
 __all__ = ["CreateIFSFlatPipeline", "CreateRectmatPipeline", "CreateWavecalPipeline"]
 
@@ -43,9 +45,13 @@ LIT_FRACTION = 0.3
 """A scanned spectrum counts as lit when its median flux exceeds this fraction of the brightest one."""
 
 
-def _as_reference(model, source, reftype: str, description: str, useafter: str) -> None:
+def _as_reference(model, source, reftype: str, description: str, useafter: str | None) -> None:
+    """Reference keywords; USEAFTER by default `CALIBRATION_LEAD` before the calibration exposure."""
     model.update(source, only="PRIMARY")
     model.meta.reftype = reftype.upper()
+    if useafter is None:
+        taken = parse_date(source.meta.observation.date_obs)
+        useafter = (taken - CALIBRATION_LEAD).strftime("%Y-%m-%dT%H:%M:%S")
     model.meta.useafter = useafter
     model.meta.author = "iris_pipeline"
     model.meta.pedigree = "GROUND"
@@ -127,7 +133,7 @@ class CreateWavecalPipeline(IrisPipeline):
     lamps = string_list(default=list('Ar', 'Kr', 'Xe', 'Ne'))  # arc lamps lit in the exposure
     degree = integer(default=3, min=1, max=3)  # polynomial degree of wavelength(x)
     max_rms_pix = float(default=0.1, min=0)  # largest acceptable RMS of the arc-line residuals (pixels)
-    useafter = string(default='2020-01-01T00:00:00')  # USEAFTER of the reference file
+    useafter = string(default=None)  # USEAFTER of the reference file (default: 24 h before the exposure)
     add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep}
@@ -175,7 +181,7 @@ class CreateIFSFlatPipeline(IrisPipeline):
     class_alias = "create_ifs_flat"
     spec = """
     measure_traces = boolean(default=True)  # slicer: measure traces and profiles on the flat, write IFS_TRACE
-    useafter = string(default='2020-01-01T00:00:00')  # USEAFTER of the reference file
+    useafter = string(default=None)  # USEAFTER of the reference file (default: 24 h before the exposure)
     add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep, "wavecal": WavecalStep}
@@ -218,7 +224,7 @@ class CreateRectmatPipeline(IrisPipeline):
 
     class_alias = "create_rectmat"
     spec = """
-    useafter = string(default='2020-01-01T00:00:00')  # USEAFTER of the reference file
+    useafter = string(default=None)  # USEAFTER of the reference file (default: 24 h before the exposure)
     add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep}
