@@ -12,20 +12,25 @@ from .builder import (
 )
 from .io import (
     MEMBER_TYPES,
+    SKY_MEMBER_TYPES,
     Association,
     AssociationMember,
     AssociationProduct,
+    ScienceExposure,
     is_association,
     read_association,
+    science_exposures,
     write_association,
 )
 from .rules import ExposureInfo, background_members, calibration_key, read_exposure_info, stage3_key
 
 __all__ = [
     "MEMBER_TYPES",
+    "SKY_MEMBER_TYPES",
     "Association",
     "AssociationMember",
     "AssociationProduct",
+    "ScienceExposure",
     "ExposureInfo",
     "background_members",
     "build_associations",
@@ -35,6 +40,7 @@ __all__ = [
     "expand_inputs",
     "is_association",
     "read_association",
+    "science_exposures",
     "read_exposure_info",
     "stage2_association",
     "stage3_association",

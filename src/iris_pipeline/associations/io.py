@@ -35,15 +35,19 @@ from ..exceptions import InputFileError
 
 __all__ = [
     "MEMBER_TYPES",
+    "SKY_MEMBER_TYPES",
     "Association",
     "AssociationMember",
     "AssociationProduct",
+    "ScienceExposure",
     "is_association",
     "read_association",
+    "science_exposures",
     "write_association",
 ]
 
 MEMBER_TYPES = ("science", "background", "sky", "dark", "flat", "arc", "scan", "standard")
+SKY_MEMBER_TYPES = ("background", "sky")
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,42 @@ def read_association(path) -> Association:
         target=str(content.get("target", "")),
         path=path.resolve(),
     )
+
+
+@dataclass
+class ScienceExposure:
+    """One science exposure for a stage-2 pipeline, with its sky exposures and its product name."""
+
+    science: object
+    skies: list = field(default_factory=list)
+    product_name: str | None = None
+
+
+def science_exposures(step_input) -> list[ScienceExposure]:
+    """The science exposures of a stage-2 input: a file, a model, an association file, or a list.
+
+    An association product contributes each of its ``science`` members with the product's
+    ``background``/``sky`` members; the product's name names the output when it has exactly one
+    science member.
+
+    Raises
+    ------
+    InputFileError
+        If an association is unreadable or a product has no science member.
+    """
+    if isinstance(step_input, list | tuple):
+        return [exposure for item in step_input for exposure in science_exposures(item)]
+    if isinstance(step_input, str | Path) and is_association(step_input):
+        exposures = []
+        for product in read_association(step_input).products:
+            science = product.members_of("science")
+            if not science:
+                raise InputFileError(step_input, f"product {product.name} has no science member")
+            skies = [str(path) for path in product.members_of(*SKY_MEMBER_TYPES)]
+            name = product.name if len(science) == 1 else None
+            exposures += [ScienceExposure(str(path), skies, name) for path in science]
+        return exposures
+    return [ScienceExposure(str(step_input) if isinstance(step_input, Path) else step_input)]
 
 
 def write_association(association: Association, path) -> Path:

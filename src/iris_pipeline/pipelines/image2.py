@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..assign_wcs import AssignWcsStep
-from ..associations import is_association, read_association
+from ..associations import ScienceExposure, science_exposures
 from ..background import BackgroundStep
-from ..exceptions import InputFileError
 from ..flat_field import FlatFieldStep
 from ..photom import PhotomStep
 from ..stpipe import IrisPipeline
@@ -18,34 +15,6 @@ from ..stpipe.base import remove_known_suffix
 __all__ = ["ProcessImagerL2Pipeline"]
 
 log = logging.getLogger(__name__)
-
-SKY_MEMBER_TYPES = ("background", "sky")
-
-
-@dataclass
-class _Exposure:
-    """One science exposure to calibrate, with its sky exposures and its product name."""
-
-    science: object
-    skies: list = field(default_factory=list)
-    product_name: str | None = None
-
-
-def _exposures(step_input) -> list[_Exposure]:
-    """The science exposures of the input: a file, a model, an association file, or a list of those."""
-    if isinstance(step_input, list | tuple):
-        return [exposure for item in step_input for exposure in _exposures(item)]
-    if isinstance(step_input, str | Path) and is_association(step_input):
-        exposures = []
-        for product in read_association(step_input).products:
-            science = product.members_of("science")
-            if not science:
-                raise InputFileError(step_input, f"product {product.name} has no science member")
-            skies = [str(path) for path in product.members_of(*SKY_MEMBER_TYPES)]
-            name = product.name if len(science) == 1 else None
-            exposures += [_Exposure(str(path), skies, name) for path in science]
-        return exposures
-    return [_Exposure(str(step_input) if isinstance(step_input, Path) else step_input)]
 
 
 class ProcessImagerL2Pipeline(IrisPipeline):
@@ -75,10 +44,10 @@ class ProcessImagerL2Pipeline(IrisPipeline):
     def process(self, step_input):
         self.output_use_model = True
         self.suffix = "cal"
-        results = [self._calibrate(exposure) for exposure in _exposures(step_input)]
+        results = [self._calibrate(exposure) for exposure in science_exposures(step_input)]
         return results[0] if len(results) == 1 else results
 
-    def _calibrate(self, exposure: _Exposure):
+    def _calibrate(self, exposure: ScienceExposure):
         model = self.assign_wcs.run(exposure.science)
         model = self.flat_field.run(model)
         skies = []

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..associations import is_association, read_association
-from ..exceptions import InputFileError
+from ..associations import ScienceExposure, science_exposures
 from ..ifs import CubeBuildStep, ExtractIFSStep, IFSFlatStep, SkySubtractionStep, TelluricStep, WavecalStep
 from ..stpipe import IrisPipeline
 from ..stpipe.base import remove_known_suffix
@@ -15,31 +13,6 @@ from ..stpipe.base import remove_known_suffix
 __all__ = ["Spec2Pipeline"]
 
 log = logging.getLogger(__name__)
-
-SKY_MEMBER_TYPES = ("sky", "background")
-
-
-@dataclass
-class _Exposure:
-    science: object
-    skies: list = field(default_factory=list)
-    product_name: str | None = None
-
-
-def _exposures(step_input) -> list[_Exposure]:
-    if isinstance(step_input, list | tuple):
-        return [exposure for item in step_input for exposure in _exposures(item)]
-    if isinstance(step_input, str | Path) and is_association(step_input):
-        exposures = []
-        for product in read_association(step_input).products:
-            science = product.members_of("science")
-            if not science:
-                raise InputFileError(step_input, f"product {product.name} has no science member")
-            skies = [str(path) for path in product.members_of(*SKY_MEMBER_TYPES)]
-            name = product.name if len(science) == 1 else None
-            exposures += [_Exposure(str(path), skies, name) for path in science]
-        return exposures
-    return [_Exposure(str(step_input) if isinstance(step_input, Path) else step_input)]
 
 
 class Spec2Pipeline(IrisPipeline):
@@ -71,7 +44,7 @@ class Spec2Pipeline(IrisPipeline):
     def process(self, step_input):
         self.output_use_model = True
         self.suffix = "s3d"
-        results = [self._reduce(exposure) for exposure in _exposures(step_input)]
+        results = [self._reduce(exposure) for exposure in science_exposures(step_input)]
         return results[0] if len(results) == 1 else results
 
     def _spectra(self, exposure):
@@ -79,7 +52,7 @@ class Spec2Pipeline(IrisPipeline):
         spectra = self.wavecal.run(spectra)
         return self.ifs_flat.run(spectra)
 
-    def _reduce(self, exposure: _Exposure):
+    def _reduce(self, exposure: ScienceExposure):
         spectra = self._spectra(exposure.science)
         sky = None
         if exposure.skies and not self.sky_subtraction.skip:
