@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from ..assign_wcs import AssignWcsStep
-from ..associations import ScienceExposure, science_exposures
+from ..associations import ScienceExposure
 from ..background import BackgroundStep
 from ..flat_field import FlatFieldStep
 from ..photom import PhotomStep
@@ -42,10 +42,7 @@ class ProcessImagerL2Pipeline(IrisPipeline):
     }
 
     def process(self, step_input):
-        self.output_use_model = True
-        self.suffix = "cal"
-        results = [self._calibrate(exposure) for exposure in science_exposures(step_input)]
-        return results[0] if len(results) == 1 else results
+        return self.per_science_exposure(step_input, "cal", self._calibrate)
 
     def _calibrate(self, exposure: ScienceExposure):
         model = self.assign_wcs.run(exposure.science)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..associations import ScienceExposure, science_exposures
+from ..associations import ScienceExposure
 from ..ifs import CubeBuildStep, ExtractIFSStep, IFSFlatStep, SkySubtractionStep, TelluricStep, WavecalStep
 from ..stpipe import IrisPipeline
 from ..stpipe.base import remove_known_suffix
@@ -42,10 +42,7 @@ class Spec2Pipeline(IrisPipeline):
     }
 
     def process(self, step_input):
-        self.output_use_model = True
-        self.suffix = "s3d"
-        results = [self._reduce(exposure) for exposure in science_exposures(step_input)]
-        return results[0] if len(results) == 1 else results
+        return self.per_science_exposure(step_input, "s3d", self._reduce)
 
     def _spectra(self, exposure):
         spectra = self.extract.run(exposure)

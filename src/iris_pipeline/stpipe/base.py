@@ -19,7 +19,7 @@ from stpipe import Pipeline, Step
 from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
-from ..associations import is_association, read_association
+from ..associations import is_association, read_association, science_exposures
 from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
 from ..exceptions import InputFileError, ReferenceFileError
 from ..lib.subarray import Window, reference_cutout
@@ -304,6 +304,17 @@ class IrisPipeline(Pipeline, IrisStep):
 
     def _precache_references(self, input_file):
         """Reference files are local; nothing to prefetch."""
+
+    def per_science_exposure(self, step_input, suffix: str, reduce):
+        """Stage-2 pattern: `reduce` each science exposure of the input (`science_exposures`).
+
+        Each product is saved under its own model's name with `suffix`; one product is returned
+        as it is, several as a list.
+        """
+        self.output_use_model = True
+        self.suffix = suffix
+        results = [reduce(exposure) for exposure in science_exposures(step_input)]
+        return results[0] if len(results) == 1 else results
 
     def save_model(self, model, *args, **kwargs):
         output_path = super().save_model(model, *args, **kwargs)
