@@ -226,3 +226,27 @@ def test_concurrent_adds_from_several_processes_keep_every_rule(tmp_path):
     assert sorted(entry.file for entry in store.entries) == sorted(f"gain/gain_{k}.fits" for k in range(12))
     assert not store.check()
     assert not list((tmp_path / "store" / "gain").glob(".*partial*"))
+
+
+def test_ifs_configuration_selects_among_references_of_one_grating(tmp_path):
+    store_root = tmp_path / "store"
+    store_root.mkdir()
+    for name, mode, scale, power in (("lenslet4", "LENSLET", 4.0, 4000), ("lenslet9", "LENSLET", 9.0, 4000),
+                                     ("slicer25", "SLICER", 25.0, 4000), ("any", None, None, None)):  # fmt: skip
+        keywords = {"DETECTOR": "IFS", "FILTER": "K", "USEAFTER": "2021-01-01T00:00:00"}
+        if mode:
+            keywords.update(IFSMODE=mode, IFSSCALE=scale, RESPOWER=power)
+        write_reference(store_root / f"{name}.fits", "gain", "GainModel", {"SCI": np.ones((4, 4), np.float32)},
+                        **keywords)  # fmt: skip
+    store = ReferenceStore(store_root)
+    store.index()
+    base = {"instrument": "IRIS", "detector": "IFS", "filter": "K", "read_mode": "UTR", "subarray": "FULL",
+            "date_obs": datetime(2031, 1, 1)}  # fmt: skip
+    chosen = {}
+    for mode, scale in (("LENSLET", 4), ("LENSLET", 9.0), ("SLICER", 25.0), ("SLICER", 50.0)):
+        exposure = ExposureSelectors(**base, ifs_mode=mode, ifs_scale=scale, resolving_power=4000)
+        chosen[(mode, scale)] = store.select("gain", exposure).name
+    assert chosen == {("LENSLET", 4): "lenslet4.fits", ("LENSLET", 9.0): "lenslet9.fits",
+                      ("SLICER", 25.0): "slicer25.fits", ("SLICER", 50.0): "any.fits"}  # fmt: skip
+    rules = yaml.safe_load((store_root / "refstore.yaml").read_text())["references"]
+    assert {entry["file"]: entry.get("ifs_mode") for entry in rules}["any.fits"] is None

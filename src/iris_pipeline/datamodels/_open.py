@@ -15,7 +15,6 @@ from ._base import IrisDataModel
 __all__ = ["model_classes", "open", "raw_reads"]
 
 
-
 def model_classes(base: type[IrisDataModel] = IrisDataModel) -> dict[str, type[IrisDataModel]]:
     """Every subclass of `base` with a schema, by class name: a module adds models by defining them."""
     found = {}
@@ -24,6 +23,7 @@ def model_classes(base: type[IrisDataModel] = IrisDataModel) -> dict[str, type[I
             found[subclass.__name__] = subclass
         found.update(model_classes(subclass))
     return found
+
 
 FITS_SIGNATURE = b"SIMPLE  =                    T"
 BYTES_PER_READ_VALUE = 2  # uint16

@@ -184,6 +184,9 @@ def _selectors(info: ExposureInfo) -> dict:
         "read_mode": info.read_mode or None,
         "subarray": (info.subarray or "FULL").upper(),
         "date_obs": info.date_obs,
+        "ifs_mode": info.ifs_mode.upper() if info.ifs_mode and info.ifs_mode.upper() != "N/A" else None,
+        "ifs_scale": float(info.ifs_scale) if info.ifs_scale else None,
+        "resolving_power": int(float(info.resolving_power)) if info.resolving_power else None,
     }
 
 

@@ -1,7 +1,7 @@
 """The stage-2 IFS steps: extract -> wavecal -> ifs_flat -> sky_subtraction -> cube_build.
 
-Each step opens its input, fetches its reference file (chosen by mode, plate scale, resolving
-power and grating: `select_ifs_reference`), calls the array algorithm of this package and records
+Each step opens its input, fetches its reference file (the store chooses it by mode, plate scale,
+resolving power and grating), calls the array algorithm of this package and records
 provenance. Between steps the exposure travels as an ``IFSSpectraModel`` (one row per spaxel, one
 column per detector column); ``cube_build`` makes the ``IFUCubeModel``. See ``docs/ifs.md``.
 """
@@ -15,15 +15,12 @@ import numpy as np
 from .. import datamodels, dqflags
 from ..assign_wcs.assign_wcs_step import add_header_cards
 from ..exceptions import InputFileError, ReferenceFileError
-from ..references import get_backend
-from ..references.backends import LocalBackend
 from ..stpipe import IrisStep
 from ..stpipe.base import NOT_APPLICABLE
 from .cube import build_cube, cube_fits_wcs, cube_gwcs, cube_wavelength_grid, resample_spectra
 from .extract import extract_spectra
 from .format import SpectralFormat
 from .lines import oh_line_list
-from .references import select_ifs_reference
 from .sky import subtract_sky
 from .telluric import correct_telluric, standard_spectrum, telluric_transmission
 
@@ -67,18 +64,6 @@ class IFSStep(IrisStep):
             result, datamodels.IFUCubeModel | datamodels.IFSSpectraModel
         ):
             setattr(result.meta.cal_step, self.class_alias, "SKIPPED")
-
-    def get_reference_file(self, input_file, reference_file_type):
-        if self.get_ref_override(reference_file_type) is not None:
-            return super().get_reference_file(input_file, reference_file_type)
-        model = datamodels.open(input_file)
-        backend = get_backend(self.search_attr("refstore"))
-        if not isinstance(backend, LocalBackend):
-            return super().get_reference_file(input_file, reference_file_type)
-        match = select_ifs_reference(backend.store.root, reference_file_type, model)
-        log.info("Using %s reference file %s", reference_file_type.upper(), match.path)
-        self._reference_files_used.append((reference_file_type, match))
-        return str(match.path)
 
     def optional_reference(self, model, reference_file_type) -> str | None:
         """Path of a reference, or None when the store has none for this configuration (or N/A)."""

@@ -1,7 +1,8 @@
 """Selection rules: which reference file best fits an exposure.
 
 A rule entry matches an exposure when its instrument and reference type are equal, each of
-detector, filter and read mode is equal or ``ANY``, its subarray is ``GENERIC``/``FULL`` (a
+detector, filter, read mode and, for the IFS, mode, plate scale and resolving power is equal or
+``ANY``, its subarray is ``GENERIC``/``FULL`` (a
 full-frame file, cut out by the step) or the exposure's own window name, and its ``useafter``
 date is at or before the exposure start. Among matches the most specific wins (the most
 selectors equal rather than ``ANY``/generic), then the latest ``useafter``, then the entry listed
@@ -18,7 +19,8 @@ __all__ = ["WILDCARD", "ExposureSelectors", "ReferenceMatch", "RuleEntry", "pars
 
 WILDCARD = "ANY"
 FULL_FRAME_SUBARRAYS = ("GENERIC", "FULL")
-MATCHED_SELECTORS = ("detector", "filter", "read_mode")
+MATCHED_SELECTORS = ("detector", "filter", "read_mode", "ifs_mode", "ifs_scale", "resolving_power")
+NUMERIC_SELECTORS = ("ifs_scale", "resolving_power")
 
 
 def parse_date(text: str) -> datetime:
@@ -39,6 +41,9 @@ class ExposureSelectors:
     read_mode: str | None
     subarray: str
     date_obs: datetime
+    ifs_mode: str | None = None
+    ifs_scale: float | None = None
+    resolving_power: int | None = None
 
     @classmethod
     def from_model(cls, model) -> ExposureSelectors:
@@ -47,6 +52,7 @@ class ExposureSelectors:
         date_text = meta.observation.date_obs
         if not date_text:
             raise ValueError("no DATE-OBS: cannot choose reference files by date")
+        ifs_mode = (meta.instrument.ifs_mode or "").upper()
         return cls(
             instrument=(meta.instrument.name or "").upper(),
             detector=(meta.instrument.detector or "").upper(),
@@ -54,6 +60,9 @@ class ExposureSelectors:
             read_mode=meta.exposure.readmode,
             subarray=(meta.subarray.name or "FULL").upper(),
             date_obs=parse_date(date_text),
+            ifs_mode=ifs_mode if ifs_mode not in ("", "N/A") else None,
+            ifs_scale=meta.instrument.ifs_scale,
+            resolving_power=meta.instrument.resolving_power,
         )
 
 
@@ -70,6 +79,9 @@ class RuleEntry:
     subarray: str = "GENERIC"
     useafter: str = "1900-01-01T00:00:00"
     sha256: str | None = None
+    ifs_mode: str = WILDCARD
+    ifs_scale: str = WILDCARD
+    resolving_power: str = WILDCARD
 
     def specificity(self, exposure: ExposureSelectors) -> int | None:
         """Number of selectors matched exactly, or None when the entry does not apply."""
@@ -79,11 +91,11 @@ class RuleEntry:
             return None
         score = 0
         for name in MATCHED_SELECTORS:
-            wanted = getattr(self, name)
+            wanted = str(getattr(self, name))
             if wanted.upper() == WILDCARD:
                 continue
             have = getattr(exposure, name)
-            if have is None or wanted.upper() != str(have).upper():
+            if have is None or not _same(name, wanted, have):
                 return None
             score += 1
         if self.subarray.upper() not in FULL_FRAME_SUBARRAYS:
@@ -91,6 +103,16 @@ class RuleEntry:
                 return None
             score += 1
         return score
+
+
+def _same(name: str, wanted: str, have) -> bool:
+    """Whether a rule's selector value equals the exposure's (numbers compared as numbers)."""
+    if name in NUMERIC_SELECTORS:
+        try:
+            return float(wanted) == float(have)
+        except ValueError:
+            return False
+    return wanted.upper() == str(have).upper()
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,13 @@ HEADER_KEYWORDS = {
     "read_mode": "READMODE",
     "subarray": "SUBARRAY",
     "useafter": "USEAFTER",
+    "ifs_mode": "IFSMODE",
+    "ifs_scale": "IFSSCALE",
+    "resolving_power": "RESPOWER",
 }
 REQUIRED_HEADER_FIELDS = ("reftype", "instrument", "useafter")
+# IFS selectors are left out of a rules entry that applies to every IFS configuration.
+IFS_FIELDS = ("ifs_mode", "ifs_scale", "resolving_power")
 _RULE_FIELDS = {f.name for f in fields(RuleEntry)}
 
 
@@ -79,8 +84,8 @@ def _entry_from_header(path: Path, root: Path) -> RuleEntry:
     values["reftype"] = values["reftype"].lower()
     if header.get("SUBARRAY", "GENERIC").upper() not in ("GENERIC", "FULL") and "SUBARRAY" in header:
         values["subarray"] = str(header["SUBARRAY"]).upper()
-    for field in ("detector", "filter", "read_mode"):
-        if values.get(field, "").upper() in ("", "N/A", "NONE"):
+    for field in ("detector", "filter", "read_mode", "ifs_mode", "ifs_scale", "resolving_power"):
+        if values.get(field, "").upper() in ("", "N/A", "NONE", "0", "0.0"):
             values[field] = WILDCARD
     return RuleEntry(file=path.relative_to(root).as_posix(), sha256=sha256_of(path), **values)
 
@@ -123,7 +128,10 @@ class ReferenceStore:
         self.root.mkdir(parents=True, exist_ok=True)
         document = {
             "format_version": RULES_FORMAT_VERSION,
-            "references": [{k: v for k, v in asdict(entry).items() if v is not None} for entry in self.entries],
+            "references": [
+                {k: v for k, v in asdict(entry).items() if v is not None and not (k in IFS_FIELDS and v == WILDCARD)}
+                for entry in self.entries
+            ],
         }
         handle, tmp = tempfile.mkstemp(prefix=".refstore.", suffix=".yaml", dir=self.root)
         with os.fdopen(handle, "w") as stream:
@@ -209,10 +217,13 @@ class ReferenceStore:
         """
         candidates = self.candidates(reftype, exposure)
         if not candidates:
+            ifs = ""
+            if exposure.ifs_mode:
+                ifs = f" IFS mode {exposure.ifs_mode} scale={exposure.ifs_scale} mas R={exposure.resolving_power}"
             raise ReferenceFileError(
                 f"no {reftype} reference file in {self.root} for {exposure.instrument} "
                 f"{exposure.detector} filter={exposure.filter} readmode={exposure.read_mode} "
-                f"subarray={exposure.subarray} on {exposure.date_obs:%Y-%m-%dT%H:%M:%S}"
+                f"subarray={exposure.subarray}{ifs} on {exposure.date_obs:%Y-%m-%dT%H:%M:%S}"
             )
         entry = candidates[-1][1]
         path = self.root / entry.file

@@ -487,11 +487,15 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
+IFS_SELECTOR_KEYWORDS = {"ifs_mode": "IFSMODE", "ifs_scale": "IFSSCALE", "resolving_power": "RESPOWER"}
+
+
 def write_refstore(reference_dir) -> Path:
     """Write ``refstore.yaml`` listing every FITS reference file under ``reference_dir``.
 
     Each entry takes its selectors from the file's primary header (reftype lower case) and
-    carries the file's SHA-256.
+    carries the file's SHA-256. IFS references also carry their configuration (``IFSMODE``,
+    ``IFSSCALE``, ``RESPOWER``), so that they apply to that configuration only.
 
     Returns
     -------
@@ -502,19 +506,21 @@ def write_refstore(reference_dir) -> Path:
     entries = []
     for path in sorted(reference_dir.rglob("*.fits")):
         header = fits.getheader(path, ext=0)
-        entries.append(
-            {
-                "file": path.relative_to(reference_dir).as_posix(),
-                "reftype": header["REFTYPE"].lower(),
-                "instrument": header["INSTRUME"],
-                "detector": header["DETECTOR"],
-                "filter": header.get("FILTER", WILDCARD),
-                "read_mode": header.get("READMODE", WILDCARD),
-                "subarray": header.get("SUBARRAY", GENERIC_SUBARRAY),
-                "useafter": header["USEAFTER"],
-                "sha256": sha256_of(path),
-            }
-        )
+        entry = {
+            "file": path.relative_to(reference_dir).as_posix(),
+            "reftype": header["REFTYPE"].lower(),
+            "instrument": header["INSTRUME"],
+            "detector": header["DETECTOR"],
+            "filter": header.get("FILTER", WILDCARD),
+            "read_mode": header.get("READMODE", WILDCARD),
+            "subarray": header.get("SUBARRAY", GENERIC_SUBARRAY),
+            "useafter": header["USEAFTER"],
+            "sha256": sha256_of(path),
+        }
+        for field, keyword in IFS_SELECTOR_KEYWORDS.items():
+            if str(header.get(keyword, "N/A")).upper() not in ("N/A", "", "0", "0.0"):
+                entry[field] = header[keyword]
+        entries.append(entry)
     rules = reference_dir / REFSTORE_FILENAME
     rules.write_text(
         yaml.safe_dump({"format_version": REFSTORE_FORMAT_VERSION, "references": entries}, sort_keys=False)
