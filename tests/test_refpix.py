@@ -8,6 +8,7 @@ import pytest
 from iris_pipeline import dqflags
 from iris_pipeline.pipelines import Detector1Pipeline
 from iris_pipeline.refpix import subtract_reference_pixels
+from iris_pipeline.refpix.reference_pixels import row_drift_detected
 from iris_pipeline.simulate import simulate_observation
 
 REF = dqflags.PIXEL["REFERENCE_PIXEL"]
@@ -99,3 +100,18 @@ def test_simulated_drifts_need_refpix_for_honest_rates(noisy_and_noiseless, skip
     else:
         assert abs(z.mean()) < 0.15
         assert 0.9 < z.std() < 1.1
+
+
+@pytest.mark.parametrize(("drift_dn", "expected"), [(0.0, False), (1.5, True)])
+def test_side_correction_only_where_the_reference_columns_show_a_row_drift(drift_dn, expected):
+    """White read noise alone: subtracting the side signal would add row-correlated noise, so it
+    is skipped; a row-to-row (1/f-like) drift above that noise is detected and removed."""
+    rng = np.random.default_rng(3)
+    data, dq, _ = corner_window(ny=256, nx=64, ngroups=5)
+    data = data + rng.normal(0, 5.0, data.shape).astype(np.float32)
+    row_walk = np.cumsum(rng.normal(0, drift_dn, (1, 5, 256, 1)), axis=2)
+    data = (data + row_walk).astype(np.float32)
+    side = data[0][:, :, :BORDER] - data[0][:, :, :BORDER].mean(axis=(1, 2), keepdims=True)
+    assert row_drift_detected(side, np.ones((256, BORDER))) is expected
+    applied = subtract_reference_pixels(data, dq, 0, CHANNEL)
+    assert applied["columns"] is expected
