@@ -17,7 +17,7 @@ ARRAY_SHAPES = {
     "RateIntsModel": {"data": (2, 6, 5), "dq": (2, 6, 5)},
     "ImageModel": {"data": (6, 5), "dq": (6, 5), "var_flat": (6, 5)},
     "MosaicModel": {"data": (6, 5), "wht": (6, 5), "con": (1, 6, 5)},
-    "IFUCubeModel": {"data": (7, 6, 5), "wavelength": (7,)},
+    "IFUCubeModel": {"data": (7, 6, 5), "wavelength": (7,), "white_light": (6, 5)},
     "MaskModel": {"dq": (6, 5)},
     "SaturationModel": {"data": (6, 5)},
     "SuperBiasModel": {"data": (6, 5)},

@@ -17,7 +17,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from iris_pipeline import datamodels
+from iris_pipeline import datamodels, dqflags
 from iris_pipeline.exceptions import InputFileError, ReferenceFileError
 from iris_pipeline.ifs import SpectralFormat, TelluricStep, extract_spectra
 from iris_pipeline.pipelines.ifs_calibration import CreateIFSFlatPipeline, CreateRectmatPipeline, CreateWavecalPipeline
@@ -130,8 +130,12 @@ def test_cube_has_fits_wcs_gwcs_and_provenance(reduced):
     scale = reduced["config"].scale_mas / 3.6e6
     assert abs(header["CDELT2"]) == pytest.approx(scale)
     assert cube.data.shape[1:] == (8, 10)
-    # The quick-look preview (white-light image and brightest spectrum) is written beside the cube.
+    # The quick-look preview (white-light image and brightest spectrum) is written beside the cube,
+    # and the white-light image is in the cube itself: the mean over each spaxel's good planes.
     assert path.with_suffix(".png").stat().st_size > 1000
+    good = (cube.dq & dqflags.PIXEL["DO_NOT_USE"]) == 0
+    planes = np.where(good, cube.data, 0.0).sum(axis=0) / np.maximum(good.sum(axis=0), 1)
+    np.testing.assert_allclose(cube.white_light[good.any(axis=0)], planes[good.any(axis=0)], rtol=1e-4)
 
 
 @pytest.mark.parametrize("mode", ["LENSLET", "SLICER"])

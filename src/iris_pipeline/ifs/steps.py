@@ -15,6 +15,7 @@ import numpy as np
 from .. import datamodels, dqflags
 from ..assign_wcs.assign_wcs_step import add_header_cards
 from ..exceptions import InputFileError, ReferenceFileError
+from ..quicklook import white_light_image
 from ..stpipe import IrisStep
 from ..stpipe.base import NOT_APPLICABLE
 from .cube import build_cube, cube_fits_wcs, cube_gwcs, cube_wavelength_grid, resample_spectra
@@ -265,6 +266,7 @@ class CubeBuildStep(IFSStep):
         cube.err = np.sqrt(build_cube(density_var, sx, sy, info.nspax_x, info.nspax_y))
         cube.dq = np.where(np.isfinite(cube.data), np.uint32(0), DO_NOT_USE).astype(np.uint32)
         cube.wavelength = grid.astype(np.float32)
+        cube.white_light = white_light_image(cube.data, cube.dq)
         cube.meta.bunit_data = unit
         cube.meta.bunit_err = unit
         pointing = spectra.meta.pointing
@@ -308,5 +310,6 @@ class TelluricStep(IFSStep):
         cube.data = data.astype(np.float32)
         cube.err = err.astype(np.float32)
         cube.dq = cube.dq | np.where(bad, DO_NOT_USE, np.uint32(0))[:, None, None]
+        cube.white_light = white_light_image(cube.data, cube.dq)
         log.info("%s: telluric correction from %s", cube.meta.filename, standard.meta.filename)
         return cube
