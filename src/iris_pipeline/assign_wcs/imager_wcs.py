@@ -130,24 +130,6 @@ class DistortionPolynomial:
             y_fp += cy * term
         return x_fp, y_fp
 
-    def jacobian_determinant(self, x_full_pix, y_full_pix) -> np.ndarray:
-        """``|d(x_fp, y_fp) / d(x, y)|`` (arcsec^2 per pixel) at full-frame pixels; also the pixel area."""
-        x0, y0 = self.centre_pix
-        uu = np.asarray(x_full_pix, dtype=float) - x0
-        vv = np.asarray(y_full_pix, dtype=float) - y0
-        shape = np.broadcast(uu, vv).shape
-        dx_du, dx_dv, dy_du, dy_dv = (np.zeros(shape) for _ in range(4))
-        for i, j, cx, cy in zip(self.xpow, self.ypow, self.coeff_x_arcsec, self.coeff_y_arcsec, strict=True):
-            if i > 0:
-                d_u = i * uu ** (i - 1) * vv**j
-                dx_du += cx * d_u
-                dy_du += cy * d_u
-            if j > 0:
-                d_v = j * uu**i * vv ** (j - 1)
-                dx_dv += cx * d_v
-                dy_dv += cy * d_v
-        return np.abs(dx_du * dy_dv - dx_dv * dy_du)
-
 
 @dataclass(frozen=True)
 class ImagerPointing:
@@ -181,14 +163,15 @@ def _fit_inverse(
     check_x, check_y = np.meshgrid(
         np.linspace(0, nx - 1, 2 * INVERSE_GRID_POINTS - 1), np.linspace(0, ny - 1, 2 * INVERSE_GRID_POINTS - 1)
     )
+    fp_x, fp_y = polynomial.evaluate(fit_x + origin_pix[0], fit_y + origin_pix[1])
+    check_fp_x, check_fp_y = polynomial.evaluate(check_x + origin_pix[0], check_y + origin_pix[1])
+    centre_x, centre_y = float(np.mean(fp_x)), float(np.mean(fp_y))
+    span = float(max(np.ptp(fp_x), np.ptp(fp_y), 1e-12)) / 2.0
+    a = (fp_x.ravel() - centre_x) / span
+    b = (fp_y.ravel() - centre_y) / span
     best = None
     for degree in range(polynomial.degree, INVERSE_MAX_DEGREE + 1):
-        fp_x, fp_y = polynomial.evaluate(fit_x + origin_pix[0], fit_y + origin_pix[1])
-        centre_x, centre_y = float(np.mean(fp_x)), float(np.mean(fp_y))
-        span = float(max(np.ptp(fp_x), np.ptp(fp_y), 1e-12)) / 2.0
         powers = [(total - j, j) for total in range(degree + 1) for j in range(total + 1)]
-        a = (fp_x.ravel() - centre_x) / span
-        b = (fp_y.ravel() - centre_y) / span
         design = np.stack([a**i * b**j for i, j in powers], axis=1)
         solution, *_ = np.linalg.lstsq(design, np.stack([fit_x.ravel(), fit_y.ravel()], axis=1), rcond=None)
         inverse = []
@@ -199,7 +182,6 @@ def _fit_inverse(
                 models.Shift(-centre_y) | models.Scale(1.0 / span)
             )
             inverse.append(normalise | poly)
-        check_fp_x, check_fp_y = polynomial.evaluate(check_x + origin_pix[0], check_y + origin_pix[1])
         error = float(
             np.max(np.hypot(inverse[0](check_fp_x, check_fp_y) - check_x, inverse[1](check_fp_x, check_fp_y) - check_y))
         )
@@ -310,14 +292,14 @@ def pixel_area_ratio(
         is neglected.
     """
     x0, y0 = polynomial.centre_pix
+    xpow, ypow = polynomial.xpow.astype(np.int64), polynomial.ypow.astype(np.int64)
+    coeffs = (polynomial.coeff_x_arcsec, polynomial.coeff_y_arcsec)
     if nominal_area_arcsec2 is None:
-        nominal_area_arcsec2 = float(polynomial.jacobian_determinant(x0, y0))
+        centre = np.empty((1, 1))
+        _jacobian_ratio_kernel(xpow, ypow, *coeffs, 0.0, 0.0, 1.0, centre)
+        nominal_area_arcsec2 = float(centre[0, 0])
     out = np.empty(shape, np.float32)
-    _jacobian_ratio_kernel(
-        polynomial.xpow.astype(np.int64), polynomial.ypow.astype(np.int64),
-        polynomial.coeff_x_arcsec, polynomial.coeff_y_arcsec,
-        origin_pix[0] - x0, origin_pix[1] - y0, nominal_area_arcsec2, out,
-    )  # fmt: skip
+    _jacobian_ratio_kernel(xpow, ypow, *coeffs, origin_pix[0] - x0, origin_pix[1] - y0, nominal_area_arcsec2, out)
     return out
 
 

@@ -28,6 +28,7 @@ from .. import __version__
 from ..associations.builder import (
     calibration_association,
     calibration_groups,
+    expand_inputs,
     stage2_association,
     stage3_association,
     stage3_groups,
@@ -340,7 +341,7 @@ class _PlanBuilder:
 
     def build(self, items) -> Plan:
         infos = []
-        for path in _expand(items):
+        for path in expand_inputs(items):
             if is_association(path):
                 try:
                     self.add_association(path)
@@ -368,20 +369,6 @@ class _PlanBuilder:
         self.add_stage3(science, cals)
         return Plan(tasks=list(self.tasks.values()), units=list(self.units.values()), output_dir=self.output_dir,
                     refstore=self.refstore)  # fmt: skip
-
-
-def _expand(items) -> list[Path]:
-    paths = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(path.glob("*_uncal.fits"))
-            if not found:
-                raise IrisPipelineError(f"{path}: folder holds no *_uncal.fits files")
-            paths.extend(found)
-        else:
-            paths.append(path)
-    return paths
 
 
 def build_plan(items, output_dir, refstore=None, last_stage: int = 3, pipelines=None, options=None) -> Plan:
