@@ -25,13 +25,12 @@ Member paths are relative to the association file's folder unless absolute. Memb
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..exceptions import InputFileError
+from ..lib.atomic import atomic_path
 
 __all__ = [
     "MEMBER_TYPES",
@@ -209,14 +208,6 @@ def science_exposures(step_input) -> list[ScienceExposure]:
 def write_association(association: Association, path) -> Path:
     """Write `association` as JSON atomically; member paths are stored relative to its folder."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(association.to_dict(relative_to=path.parent), indent=2) + "\n"
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.json", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(association.to_dict(relative_to=path.parent), indent=2) + "\n")
     return path

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from stdatamodels import DataModel
 
 from .. import __version__
+from ..lib.atomic import atomic_path
 from .integration import SCHEMA_URI_PREFIX
 
 __all__ = ["IrisDataModel", "ReferenceFileModel"]
@@ -97,19 +96,12 @@ class IrisDataModel(DataModel):
         if callable(path):
             path = path(self.meta.filename)
         final = Path(dir_path, Path(path).name) if dir_path else Path(path)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(
-            prefix=f".{final.stem}.", suffix=f".partial{final.suffix}", dir=final.parent
-        )
-        os.close(handle)
         self._final_name = final.name
         try:
-            super().save(tmp_name, None, *args, **kwargs)
-            os.replace(tmp_name, final)
+            with atomic_path(final) as tmp:
+                super().save(str(tmp), None, *args, **kwargs)
         finally:
             self._final_name = None
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
         return str(final)
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from ..lib.atomic import atomic_path
 
 __all__ = ["LEDGER_FORMAT", "check_record", "file_state", "read_record", "write_record"]
 
@@ -39,16 +40,10 @@ def file_state(path) -> dict:
 def write_record(path, record: dict) -> Path:
     """Write a provenance record as JSON atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(record, stream, indent=1, sort_keys=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with atomic_path(path) as tmp, open(tmp, "w") as stream:
+        json.dump(record, stream, indent=1, sort_keys=True)
+        stream.flush()
+        os.fsync(stream.fileno())
     return path
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..lib.atomic import atomic_path
 from .ledger import check_record, read_record
 from .plan import Plan, TaskSpec
 from .tasks import DONE, FAILED, SKIPPED, UP_TO_DATE, WOULD_RUN, TaskResult, run_task
@@ -253,9 +253,7 @@ def write_summary(report: RunReport) -> tuple[Path, Path]:
         (f"{SUMMARY_NAME}.json", json.dumps(document, indent=1)),
         (f"{SUMMARY_NAME}.txt", format_summary(report)),
     ):
-        handle, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=folder)
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text + "\n")
-        os.replace(tmp, folder / name)
+        with atomic_path(folder / name) as tmp:
+            tmp.write_text(text + "\n")
         written.append(folder / name)
     return tuple(written)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from astropy.io import fits
 
 from ..exceptions import InputFileError, IrisPipelineError
+from ..lib.atomic import atomic_path
 
 __all__ = ["atomic_output", "extension_data", "open_product"]
 
@@ -73,19 +72,12 @@ def atomic_output(path):
     IrisPipelineError
         The destination folder cannot be created or written (one line naming ``path``).
     """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    except OSError as err:
-        raise IrisPipelineError(f"{path}: cannot write ({err.strerror or _one_line(err)})") from None
-    os.close(handle)
-    try:
-        yield Path(tmp_name)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with contextlib.ExitStack() as stack:
+        try:
+            tmp = stack.enter_context(atomic_path(path))
+        except OSError as err:
+            raise IrisPipelineError(f"{path}: cannot write ({err.strerror or _one_line(err)})") from None
+        yield tmp
 
 
 def _one_line(err: Exception) -> str:

@@ -6,7 +6,6 @@ import fcntl
 import hashlib
 import os
 import shutil
-import tempfile
 import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, fields
@@ -16,6 +15,7 @@ import yaml
 from astropy.io import fits
 
 from ..exceptions import ReferenceFileError
+from ..lib.atomic import atomic_path
 from .selection import WILDCARD, ExposureSelectors, ReferenceMatch, RuleEntry, parse_date
 
 __all__ = [
@@ -133,10 +133,8 @@ class ReferenceStore:
                 for entry in self.entries
             ],
         }
-        handle, tmp = tempfile.mkstemp(prefix=".refstore.", suffix=".yaml", dir=self.root)
-        with os.fdopen(handle, "w") as stream:
-            yaml.safe_dump(document, stream, sort_keys=False)
-        os.replace(tmp, self.rules_path)
+        with atomic_path(self.rules_path) as tmp:
+            tmp.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def index(self) -> list[RuleEntry]:
         """Rebuild the rules from the headers of every ``*.fits`` file under the folder."""
@@ -168,17 +166,9 @@ class ReferenceStore:
             if self.root.resolve() in source.parents:
                 target = source
             else:
-                folder = self.root / (subfolder or "")
-                folder.mkdir(parents=True, exist_ok=True)
-                target = folder / source.name
-                handle, tmp = tempfile.mkstemp(prefix=f".{source.stem}.", suffix=".partial.fits", dir=folder)
-                os.close(handle)
-                try:
+                target = self.root / (subfolder or "") / source.name
+                with atomic_path(target) as tmp:
                     shutil.copy2(source, tmp)
-                    os.replace(tmp, target)
-                finally:
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
             entry = _entry_from_header(target, self.root.resolve())
             self.entries = [e for e in self._load_rules() if e.file != entry.file] + [entry]
             self.save_rules()

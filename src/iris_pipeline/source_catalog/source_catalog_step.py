@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import numpy as np
 from .. import datamodels, dqflags
 from ..datamodels import MosaicModel
 from ..exceptions import InputFileError
+from ..lib.atomic import atomic_path
 from ..stpipe import IrisStep
 from .catalog import make_source_catalog
 
@@ -22,16 +21,8 @@ log = logging.getLogger(__name__)
 
 def write_catalog(catalog, path) -> str:
     """Write ``catalog`` as ECSV atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial.ecsv", dir=path.parent)
-    os.close(handle)
-    try:
-        catalog.write(tmp_name, format="ascii.ecsv", overwrite=True)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    with atomic_path(path) as tmp:
+        catalog.write(tmp, format="ascii.ecsv", overwrite=True)
     return str(path)
 
 

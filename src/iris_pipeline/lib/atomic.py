@@ -1,0 +1,32 @@
+"""Atomic file output: write under a temporary name beside the destination, rename when complete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_path"]
+
+
+@contextmanager
+def atomic_path(path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; it becomes `path` only if the block completes.
+
+    The temporary name is ``.<stem>.<random>.partial<suffix>`` in the destination folder (created
+    if needed), so the rename is atomic and a killed process leaves a hidden ``.partial`` file,
+    never a half-written product. On any failure the temporary file is removed and an existing
+    `path` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(tmp_name)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
