@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .exceptions import IrisPipelineError
+from .exceptions import IrisPipelineError, first_line
 
 __all__ = ["main"]
 
@@ -414,8 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     except (IrisPipelineError, OSError, ValueError, KeyError) as err:
         if args.debug:
             raise
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"iris-pipeline: error: {message}", file=sys.stderr)
+        print(f"iris-pipeline: error: {first_line(err)}", file=sys.stderr)
         return EXIT_FAILED
 
 

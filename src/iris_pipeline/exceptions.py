@@ -7,7 +7,14 @@ __all__ = [
     "IrisPipelineError",
     "NoPipelineError",
     "ReferenceFileError",
+    "first_line",
 ]
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message, or its class name when the message is empty."""
+    text = str(err)
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 class IrisPipelineError(Exception):

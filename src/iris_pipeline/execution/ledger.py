@@ -89,7 +89,7 @@ def _changed_reference(references: dict, selectors: dict | None, refstore) -> st
         return None
     if not selectors:
         return "references were recorded without exposure selectors"
-    from ..exceptions import IrisPipelineError
+    from ..exceptions import IrisPipelineError, first_line
     from ..references import ExposureSelectors
     from ..references.selection import parse_date
 
@@ -101,7 +101,7 @@ def _changed_reference(references: dict, selectors: dict | None, refstore) -> st
             if match.sha256 != sha256:
                 return f"the store now selects {match.name} for {reftype}"
     except (IrisPipelineError, OSError, ValueError, KeyError, TypeError) as err:
-        return f"reference selection failed ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        return f"reference selection failed ({first_line(err)})"
     return None
 
 

@@ -35,7 +35,7 @@ from ..associations.builder import (
 )
 from ..associations.io import is_association, read_association
 from ..associations.rules import CALIBRATION_ORDER, ExposureInfo, calibration_applies, read_exposure_info
-from ..exceptions import IrisPipelineError
+from ..exceptions import IrisPipelineError, first_line
 from ..exptypes import NO_PIPELINE
 
 __all__ = [
@@ -74,11 +74,16 @@ def available_pipelines() -> dict[str, str]:
     return {alias: path for path, alias, is_pipeline in STEP_CLASSES if is_pipeline}
 
 
+def import_class(class_path: str):
+    """The class named by a dotted path (``package.module.Class``)."""
+    module_name, _, class_name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
 def _accepts(class_path: str, parameter: str) -> bool:
     """Whether a pipeline class declares `parameter` in its stpipe spec."""
-    module_name, _, class_name = class_path.rpartition(".")
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
+        cls = import_class(class_path)
     except (ImportError, AttributeError):
         return False
     return f"\n{parameter} =" in "\n" + "\n".join(line.strip() for line in (cls.spec or "").splitlines())
@@ -189,11 +194,6 @@ def _selectors(info: ExposureInfo) -> dict:
         "ifs_scale": float(info.ifs_scale) if info.ifs_scale else None,
         "resolving_power": int(float(info.resolving_power)) if info.resolving_power else None,
     }
-
-
-def _one_line(err: Exception) -> str:
-    text = str(err)
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 class _PlanBuilder:
@@ -346,13 +346,13 @@ class _PlanBuilder:
                 try:
                     self.add_association(path)
                 except IrisPipelineError as err:
-                    self.unit(str(path), "association").error = _one_line(err)
+                    self.unit(str(path), "association").error = first_line(err)
                 continue
             try:
                 info = read_exposure_info(path)
                 info.rule  # noqa: B018 -- an unknown EXP_TYPE is reported here, as the file's error
             except (IrisPipelineError, OSError, ValueError) as err:
-                self.unit(str(Path(path).resolve()), "exposure").error = _one_line(err)
+                self.unit(str(Path(path).resolve()), "exposure").error = first_line(err)
                 continue
             infos.append(info)
         calibrations = self.add_calibrations(infos)

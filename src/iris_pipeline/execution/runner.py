@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..exceptions import first_line
 from ..lib.atomic import atomic_path
 from .ledger import check_record, read_record
 from .plan import Plan, TaskSpec
@@ -116,8 +117,7 @@ def _run_on_client(client, tasks: list[TaskSpec], results: dict, retries: int, p
         try:
             results[task_id] = future.result()
         except Exception as err:  # a worker crash or an unexpected error after dask's retries
-            text = str(err).splitlines()[0] if str(err) else type(err).__name__
-            results[task_id] = TaskResult(task_id, FAILED, error=f"{type(err).__name__}: {text}")
+            results[task_id] = TaskResult(task_id, FAILED, error=f"{type(err).__name__}: {first_line(err)}")
     for task in tasks:
         blocked = [d for d in task.depends_on if d in results and results[d].status not in DONE]
         if blocked and results[task.task_id].status == FAILED and results[task.task_id].seconds == 0:

@@ -7,7 +7,6 @@ result's one-line ``error``. Unexpected exceptions propagate so that dask can re
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import socket
 import time
@@ -15,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..associations.io import Association, AssociationMember, AssociationProduct, write_association
-from ..exceptions import IrisPipelineError
+from ..exceptions import IrisPipelineError, first_line
 from .ledger import LEDGER_FORMAT, file_state, write_record
-from .plan import TaskSpec
+from .plan import TaskSpec, import_class
 
 __all__ = ["FAILED", "OK", "SKIPPED", "UP_TO_DATE", "WOULD_RUN", "TaskResult", "run_task"]
 
@@ -43,16 +42,6 @@ class TaskResult:
     error: str | None = None
     note: str | None = None
     worker: str = field(default="", compare=False)
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err)
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-def _import_class(class_path: str):
-    module_name, _, class_name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module_name), class_name)
 
 
 def _pipeline_input(task: TaskSpec) -> str:
@@ -165,7 +154,7 @@ def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
         Path(task.output_dir).mkdir(parents=True, exist_ok=True)
         ledger.unlink(missing_ok=True)
         _remove_stale_temporaries(task)
-        pipeline = _import_class(task.class_path)
+        pipeline = import_class(task.class_path)
         with _store_lock(task):
             before = _store_files(task.refstore) if task.kind == "calibration" else {}
             pipeline.call(
@@ -197,5 +186,5 @@ def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
         }
         write_record(ledger, record)
     except INPUT_ERRORS as err:
-        return TaskResult(task.task_id, FAILED, time.perf_counter() - start, error=_one_line(err), worker=worker)
+        return TaskResult(task.task_id, FAILED, time.perf_counter() - start, error=first_line(err), worker=worker)
     return TaskResult(task.task_id, OK, time.perf_counter() - start, tuple(map(str, outputs)), worker=worker)
