@@ -7,7 +7,6 @@ import pytest
 from conftest import linear_ramp, write_raw, write_refstore
 
 from iris_pipeline import datamodels, dqflags
-from iris_pipeline.dq_init import initialize_dq
 from iris_pipeline.exceptions import ReferenceFileError
 from iris_pipeline.lib.subarray import Window, reference_cutout
 from iris_pipeline.pipelines import Detector1Pipeline
@@ -15,19 +14,6 @@ from iris_pipeline.ramp_fitting import fit_ramps_stcal
 from iris_pipeline.saturation import flag_saturation, prepare_saturation
 
 SAT = dqflags.GROUP["SATURATED"]
-
-
-def test_initialize_dq_copies_mask_and_starts_clean_groups():
-    mask = np.zeros((3, 4), np.uint32)
-    mask[1, 2] = dqflags.PIXEL["DEAD"] | dqflags.PIXEL["DO_NOT_USE"]
-    pixeldq, groupdq = initialize_dq(mask, (2, 5, 3, 4))
-    assert pixeldq.dtype == np.uint32 and groupdq.dtype == np.uint8
-    np.testing.assert_array_equal(pixeldq, mask)
-    assert groupdq.shape == (2, 5, 3, 4) and not groupdq.any()
-    pixeldq[0, 0] = 1
-    assert mask[0, 0] == 0
-    with pytest.raises(ValueError, match="mask shape"):
-        initialize_dq(mask, (1, 2, 4, 4))
 
 
 def test_saturation_flags_the_crossing_group_and_all_later_ones():

@@ -1,6 +1,6 @@
 """Dark-current subtraction from the DARK reference file (a dark rate in DN/s)."""
 
 from .dark_current import prepare_dark, subtract_dark
-from .dark_current_step import DarkCurrentStep
+from .dark_current_step import DarkCurrentStep, DarkCurrentUnit
 
-__all__ = ["DarkCurrentStep", "prepare_dark", "subtract_dark"]
+__all__ = ["DarkCurrentStep", "DarkCurrentUnit", "prepare_dark", "subtract_dark"]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..instruments import read_pattern_times
-from ..stpipe import IrisStep
+from ..streaming import ExposureContext, Stage1Unit
+from ..streaming.step import Stage1Step
 from .dark_current import prepare_dark, subtract_dark
 
-__all__ = ["DarkCurrentStep"]
+__all__ = ["DarkCurrentStep", "DarkCurrentUnit"]
 
 
-class DarkCurrentStep(IrisStep):
+class DarkCurrentUnit(Stage1Unit):
+    """Subtracts ``dark rate x group time`` from blocks of groups."""
+
+    def __init__(self, dark_dn_s, read_times_s):
+        self.dark_dn_s = dark_dn_s
+        self.read_times_s = read_times_s
+
+    def apply_block(self, block_dn, groupdq, rows):
+        subtract_dark(block_dn, self.dark_dn_s[rows], self.read_times_s)
+
+
+class DarkCurrentStep(Stage1Step):
     """Subtract ``dark rate x group time`` using the DARK reference (DN/s)."""
 
     class_alias = "dark_current"
@@ -19,12 +28,6 @@ class DarkCurrentStep(IrisStep):
     """
     reference_file_types = ["dark"]
 
-    def process(self, step_input):
-        ramp = self.open_ramp(step_input)
-        dark, dark_dq = self.get_reference_arrays(ramp, "dark", "data", "dq")
-        dark = prepare_dark(dark, dark_dq, ramp.pixeldq)
-        exposure = ramp.meta.exposure
-        times = np.array(read_pattern_times(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time))
-        for integration in ramp.data:
-            subtract_dark(integration, dark, times)
-        return ramp
+    def stage1_unit(self, model, context: ExposureContext) -> DarkCurrentUnit:
+        dark, dark_dq = self.get_reference_arrays(model, "dark", "data", "dq", shape=context.shape)
+        return DarkCurrentUnit(prepare_dark(dark, dark_dq, context.pixeldq), context.read_times_s)

@@ -4,19 +4,45 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
-
-from ..instruments import read_pattern_times
 from ..ramp_fitting.noise import prepare_noise_model
-from ..stpipe import IrisStep
+from ..streaming import ExposureContext, Stage1Unit
+from ..streaming.step import Stage1Step
 from .detect import detect_jumps
 
-__all__ = ["JumpStep"]
+__all__ = ["JumpStep", "JumpUnit"]
 
 log = logging.getLogger(__name__)
 
 
-class JumpStep(IrisStep):
+class JumpUnit(Stage1Unit):
+    """Two-point jump detection on blocks of corrected groups.
+
+    The ramp fit can run the same detection kernels in its own pass (`fit_options`); ``detector1``
+    uses that to read each block once.
+    """
+
+    def __init__(self, read_noise_dn, gain_e_per_dn, context: ExposureContext, rejection_threshold, options):
+        self.read_noise_dn = read_noise_dn
+        self.gain_e_per_dn = gain_e_per_dn
+        self.read_times_s = context.read_times_s
+        self.nframes = context.nframes
+        self.rejection_threshold = rejection_threshold
+        self.options = options
+        self.halo_rows = 1 if options["flag_4_neighbors"] else 0
+        self.n_jumps = 0
+
+    def apply_block(self, block_dn, groupdq, rows):
+        _, found = detect_jumps(
+            block_dn, groupdq, self.read_noise_dn[rows], self.gain_e_per_dn[rows], self.read_times_s,
+            nframes=self.nframes, rejection_threshold=self.rejection_threshold, **self.options,
+        )  # fmt: skip
+        self.n_jumps += found
+
+    def fit_options(self) -> dict:
+        return {"jump_threshold": self.rejection_threshold, **self.options}
+
+
+class JumpStep(Stage1Step):
     """Flag the group after each jump ``JUMP_DET`` (and its 4 neighbours for large jumps)."""
 
     class_alias = "jump"
@@ -36,19 +62,11 @@ class JumpStep(IrisStep):
             "min_jump_to_flag_neighbors": self.min_jump_to_flag_neighbors,
         }
 
-    def process(self, step_input):
-        ramp = self.open_ramp(step_input)
-        (read_noise,) = self.get_reference_arrays(ramp, "readnoise", "data")
-        (gain,) = self.get_reference_arrays(ramp, "gain", "data")
-        read_noise, gain = prepare_noise_model(read_noise, gain, ramp.pixeldq)
-        exposure = ramp.meta.exposure
-        times = np.array(read_pattern_times(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time))
-        total = 0
-        for data, groupdq in zip(ramp.data, ramp.groupdq, strict=True):
-            _, n_jumps = detect_jumps(
-                data, groupdq, read_noise, gain, times, nframes=exposure.nframes,
-                rejection_threshold=self.rejection_threshold, **self.detection_options(),
-            )  # fmt: skip
-            total += n_jumps
-        log.info("%s: %d jumps flagged", ramp.meta.filename, total)
-        return ramp
+    def stage1_unit(self, model, context: ExposureContext) -> JumpUnit:
+        (read_noise,) = self.get_reference_arrays(model, "readnoise", "data", shape=context.shape)
+        (gain,) = self.get_reference_arrays(model, "gain", "data", shape=context.shape)
+        read_noise, gain = prepare_noise_model(read_noise, gain, context.pixeldq)
+        return JumpUnit(read_noise, gain, context, self.rejection_threshold, self.detection_options())
+
+    def report(self, ramp, unit: JumpUnit) -> None:
+        log.info("%s: %d jumps flagged", ramp.meta.filename, unit.n_jumps)

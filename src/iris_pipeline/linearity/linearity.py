@@ -2,8 +2,10 @@
 
 The corrected signal is ``sum_k c_k S^k`` of the measured signal ``S`` in DN above the bias, the
 convention of the LINEARITY reference file and of JWST (stcal ``linearity``; WFC3 Data Handbook,
-"Detector Nonlinearity"). Saturated groups are left uncorrected, pixels whose coefficients are
-unknown (NaN, or ``NO_LIN_CORR`` in the reference) are left uncorrected and flagged ``NO_LIN_CORR``.
+"Detector Nonlinearity"). Saturated groups are left uncorrected; pixels whose coefficients are
+unusable (any of them NaN, a zero linear term -- all-zero coefficients would zero the data -- or
+``NO_LIN_CORR`` in the reference) are left uncorrected and flagged ``NO_LIN_CORR``. The reference's
+DQ is OR-ed into the pixel DQ. All as stcal 1.20 does.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ def prepare_coefficients(coeffs: np.ndarray, lin_dq: np.ndarray, pixeldq: np.nda
     coeffs : np.ndarray
         Polynomial coefficients, (ncoeffs, ny, nx), lowest order first.
     lin_dq : np.ndarray
-        uint32 DQ of the linearity reference.
+        uint32 DQ of the linearity reference, OR-ed into the pixel DQ.
     pixeldq : np.ndarray
-        uint32 pixel DQ of the exposure; ``NO_LIN_CORR`` is added in place where the
-        coefficients are unusable.
+        uint32 pixel DQ of the exposure, updated in place; ``NO_LIN_CORR`` is added where the
+        coefficients are unusable (any NaN, a zero linear term, or flagged so in the reference).
 
     Returns
     -------
@@ -39,11 +41,11 @@ def prepare_coefficients(coeffs: np.ndarray, lin_dq: np.ndarray, pixeldq: np.nda
     """
     if coeffs.ndim != 3 or coeffs.shape[0] < 2:
         raise ValueError(f"linearity coefficients must be (ncoeffs >= 2, ny, nx), got {coeffs.shape}")
-    unusable = ~np.all(np.isfinite(coeffs), axis=0) | ((lin_dq & NO_LIN_CORR) != 0)
+    unusable = ~np.all(np.isfinite(coeffs), axis=0) | (coeffs[1] == 0) | ((lin_dq & NO_LIN_CORR) != 0)
     prepared = np.array(coeffs, dtype=np.float32)
     prepared[:, unusable] = 0.0
     prepared[1, unusable] = 1.0
-    pixeldq |= np.where(unusable, NO_LIN_CORR, np.uint32(0))
+    pixeldq |= lin_dq.astype(np.uint32) | np.where(unusable, NO_LIN_CORR, np.uint32(0))
     return prepared
 
 

@@ -8,20 +8,18 @@ from pathlib import Path
 import numpy as np
 
 from .. import datamodels
-from ..dark_current import DarkCurrentStep, prepare_dark
+from ..dark_current import DarkCurrentStep
 from ..dq_init import DQInitStep
 from ..exceptions import InputFileError
-from ..instruments import get_instrument, read_pattern_frames, read_pattern_times
 from ..jump import JumpStep
-from ..linearity import LinearityStep, prepare_coefficients
+from ..linearity import LinearityStep
 from ..ramp_fitting import RampFitStep
-from ..ramp_fitting.noise import prepare_noise_model
 from ..ramp_fitting.ramp_fit_step import STCAL_ALGORITHMS, fit_with_stcal, result_model
 from ..refpix import RefPixStep
-from ..saturation import SaturationStep, prepare_saturation
+from ..saturation import SaturationStep
 from ..stpipe import IrisPipeline
-from ..streaming import Stage1Calibration, Stage1Options, run_stage1
-from ..superbias import SuperBiasStep, prepare_superbias
+from ..streaming import ExposureContext, run_units
+from ..superbias import SuperBiasStep
 
 __all__ = ["Detector1Pipeline"]
 
@@ -33,8 +31,9 @@ class Detector1Pipeline(IrisPipeline):
 
     Steps, in order: ``dq_init`` -> ``saturation`` -> ``superbias`` -> ``refpix`` ->
     ``linearity`` -> ``dark_current`` -> ``jump`` -> ``ramp_fit``. Each can be skipped or
-    configured as usual (``--steps.jump.rejection_threshold=5``); the pipeline applies them block
-    by block to the memory-mapped raw reads (`iris_pipeline.streaming.run_stage1`) instead of
+    configured as usual (``--steps.jump.rejection_threshold=5``). The pipeline asks each step that
+    is not skipped for its unit (`iris_pipeline.streaming`), the very code the step runs when run
+    alone, and applies the units in order block by block to the memory-mapped raw reads instead of
     materialising the ramp between steps, so memory does not grow with the number of reads.
     """
 
@@ -61,36 +60,34 @@ class Detector1Pipeline(IrisPipeline):
             raise InputFileError(raw.meta.filename, f"detector1 needs a raw ramp, not {raw.meta.model_type}")
         exposure = raw.meta.exposure
         shape = (exposure.nints, exposure.ngroups, raw.meta.subarray.ysize, raw.meta.subarray.xsize)
-        calibration = self._calibration(raw, shape)
-        options = self._options(raw)
+        context = ExposureContext.from_model(raw, shape, np.zeros(shape[-2:], np.uint32))
+        steps = [getattr(self, name) for name in self.step_defs]
+        for step in steps:
+            step._reference_files_used = []
+        units = {step.class_alias: step.stage1_unit(raw, context) for step in steps[:-1] if not step.skip}
         stcal_fit = self.ramp_fit.algorithm in STCAL_ALGORITHMS
+        fit = None
+        if stcal_fit:
+            noise_model = self.ramp_fit.noise_model(raw, context)
+        else:
+            fit = self.ramp_fit.fit_unit(raw, context)
         keep_ramp = self.save_calibrated_ramp or stcal_fit
         corrected = np.empty(shape, np.float32) if keep_ramp else None
         corrected_dq = np.empty(shape, np.uint8) if keep_ramp else None
-        detector = get_instrument(raw.meta.instrument.name).detectors[raw.meta.instrument.detector]
         with datamodels.raw_reads(step_input if from_file else raw) as (reads, data_offset):
-            result = run_stage1(
-                reads,
-                read_pattern_times(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time),
-                calibration,
-                options,
-                nframes=exposure.nframes,
-                data_offset=data_offset,
-                first_column=(raw.meta.subarray.xstart or 1) - 1,
-                channel_width_pix=detector.output_channel_width_pix,
-                corrected_ramp=corrected,
-                corrected_groupdq=corrected_dq,
-                fit=not stcal_fit,
-            )
-        ramp = self._ramp_model(raw, corrected, corrected_dq, calibration.pixeldq) if keep_ramp else None
+            result = run_units(
+                reads, context, list(units.values()), fit, data_offset=data_offset, corrected_ramp=corrected,
+                corrected_groupdq=corrected_dq, block_rows=self.block_rows,
+            )  # fmt: skip
+        refpix_applied = units["refpix"].applied if "refpix" in units else {"rows": False, "columns": False}
+        ramp = self._ramp_model(raw, corrected, corrected_dq, context.pixeldq) if keep_ramp else None
         if stcal_fit:
-            image, integrations = fit_with_stcal(
-                self.ramp_fit, ramp, calibration.read_noise_dn, calibration.gain_e_per_dn
-            )
-            refpix_applied = {"rows": not self.refpix.skip, "columns": not self.refpix.skip}
+            image, integrations = fit_with_stcal(self.ramp_fit, ramp, *noise_model)
         else:
-            image, integrations, refpix_applied = result.exposure, result.integrations, result.refpix_applied
+            image, integrations = result.exposure, result.integrations
             log.info("%s: %d jumps flagged", raw.meta.filename, result.n_jumps)
+        for step in steps:
+            self._reference_files_used.extend(step._reference_files_used)
         if self.save_calibrated_ramp:
             self._record_steps(ramp, refpix_applied)
             self.save_model(ramp, suffix="ramp")
@@ -102,51 +99,6 @@ class Detector1Pipeline(IrisPipeline):
         self.save_model(rateints, suffix="rateints")
         self.suffix = "rate"
         return rate
-
-    def _calibration(self, raw, shape) -> Stage1Calibration:
-        """Reference arrays for the exposure, prepared for the kernels; skipped steps give None."""
-        mask = None if self.dq_init.skip else self.get_reference_arrays(raw, "mask", "dq", shape=shape)
-        pixeldq = np.zeros(shape[-2:], np.uint32) if mask is None else mask[0].astype(np.uint32)
-        calibration = Stage1Calibration(pixeldq=pixeldq, read_noise_dn=None, gain_e_per_dn=None)
-        if not self.saturation.skip:
-            level, level_dq = self.get_reference_arrays(raw, "saturation", "data", "dq", shape=shape)
-            calibration.saturation_dn = prepare_saturation(level, level_dq, pixeldq)
-        if not self.superbias.skip:
-            bias, bias_dq = self.get_reference_arrays(raw, "superbias", "data", "dq", shape=shape)
-            calibration.superbias_dn = prepare_superbias(bias, bias_dq, pixeldq)
-        if not self.linearity.skip:
-            coeffs, lin_dq = self.get_reference_arrays(raw, "linearity", "coeffs", "dq", shape=shape)
-            calibration.linearity_coeffs = prepare_coefficients(coeffs, lin_dq, pixeldq)
-        if not self.dark_current.skip:
-            dark, dark_dq = self.get_reference_arrays(raw, "dark", "data", "dq", shape=shape)
-            calibration.dark_dn_s = prepare_dark(dark, dark_dq, pixeldq)
-        (read_noise,) = self.get_reference_arrays(raw, "readnoise", "data", shape=shape)
-        (gain,) = self.get_reference_arrays(raw, "gain", "data", shape=shape)
-        calibration.read_noise_dn, calibration.gain_e_per_dn = prepare_noise_model(read_noise, gain, pixeldq)
-        return calibration
-
-    def _options(self, raw) -> Stage1Options:
-        exposure = raw.meta.exposure
-        pattern = None
-        if exposure.nframes > 1:
-            pattern = read_pattern_frames(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time)
-        refpix = None
-        if not self.refpix.skip:
-            refpix = {
-                "odd_even_columns": self.refpix.odd_even_columns,
-                "use_side_ref_pixels": self.refpix.use_side_ref_pixels,
-                "side_smoothing_length": self.refpix.side_smoothing_length,
-                "side_gain": self.refpix.side_gain,
-            }
-        return Stage1Options(
-            n_pix_grow_sat=self.saturation.n_pix_grow_sat,
-            read_pattern=pattern,
-            refpix=refpix,
-            jump_threshold=None if self.jump.skip else self.jump.rejection_threshold,
-            jump_options=self.jump.detection_options(),
-            fit_options={"variance": self.ramp_fit.variance, "suppress_one_group": self.ramp_fit.suppress_one_group},
-            block_rows=self.block_rows,
-        )
 
     @staticmethod
     def _ramp_model(raw, data, groupdq, pixeldq):

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import datamodels
-from ..instruments import read_pattern_times
-from ..stpipe import IrisStep
+from .. import datamodels, dqflags
+from ..streaming import ExposureContext, run_units
+from ..streaming.step import Stage1Step
 from .noise import prepare_noise_model
-from .ols import combine_integrations, fit_ramps
+from .ols import combine_integrations, fit_block
 from .result import RampFitResult
 from .stcal_adapter import STCAL_ALGORITHMS, fit_ramps_stcal
 
-__all__ = ["RampFitStep", "fit_with_stcal", "result_model"]
+__all__ = ["RampFitStep", "RampFitUnit", "fit_with_stcal", "result_model"]
+
+DO_NOT_USE = np.uint8(dqflags.GROUP["DO_NOT_USE"])
 
 RATE_UNITS = "DN/s"
 
@@ -45,7 +47,58 @@ def fit_with_stcal(step, ramp, read_noise_dn, gain_e_per_dn) -> tuple[RampFitRes
     )  # fmt: skip
 
 
-class RampFitStep(IrisStep):
+class RampFitUnit:
+    """The OLS fit of blocks of corrected groups into per-integration slopes, then their combination.
+
+    A ramp of a single group (``NGROUPS = 1``) has no slope to measure: with ``suppress_one_group``
+    its group is flagged ``DO_NOT_USE`` before the fit, so the pixel gets a NaN rate and
+    ``DO_NOT_USE`` (stcal's and JWST's behaviour); without it, the rate is the group's value over
+    its time since the reset.
+    """
+
+    def __init__(self, read_noise_dn, gain_e_per_dn, context: ExposureContext, variance, suppress_one_group):
+        self.read_noise_dn = read_noise_dn
+        self.gain_e_per_dn = gain_e_per_dn
+        self.context = context
+        self.variance = variance
+        self.suppress_one_group = suppress_one_group
+        self.integrations = None
+
+    def begin(self, shape) -> None:
+        """Allocate the per-integration outputs, (nints, ny, nx), NaN until fitted."""
+        self.integrations = RampFitResult(
+            slope=np.full(shape[:1] + shape[2:], np.nan, np.float32),
+            err=np.full(shape[:1] + shape[2:], np.nan, np.float32),
+            var_poisson=np.full(shape[:1] + shape[2:], np.nan, np.float32),
+            var_rnoise=np.full(shape[:1] + shape[2:], np.nan, np.float32),
+            dq=np.zeros(shape[:1] + shape[2:], np.uint32),
+        )
+
+    def _integration(self, index: int) -> RampFitResult:
+        return RampFitResult(*(getattr(self.integrations, name)[index] for name in RampFitResult.__dataclass_fields__))
+
+    def fit_block(self, block_dn, groupdq, blk, integration: int, jump_options: dict | None) -> int:
+        """Fit one block (running the jump detection first when ``jump_options`` are given)."""
+        if block_dn.shape[0] == 1 and self.suppress_one_group:
+            groupdq |= DO_NOT_USE
+        rows = slice(blk.start, blk.stop)
+        return fit_block(
+            block_dn, groupdq, self.context.read_times_s, self.read_noise_dn[rows], self.gain_e_per_dn[rows],
+            self._integration(integration), blk.interior, nframes=self.context.nframes, halo_top=blk.halo_top,
+            halo_bottom=blk.halo_bottom, pixeldq_block=self.context.pixeldq[rows], variance=self.variance,
+            suppress_one_group=self.suppress_one_group, **(jump_options or {}),
+        )  # fmt: skip
+
+    def results(self) -> tuple[RampFitResult, RampFitResult]:
+        """(exposure, per-integration) results; a single integration's are the exposure's."""
+        nints = self.integrations.slope.shape[0]
+        if nints == 1:
+            return self._integration(0), self.integrations
+        per_integration = [self._integration(i) for i in range(nints)]
+        return combine_integrations(per_integration, variance=self.variance), self.integrations
+
+
+class RampFitStep(Stage1Step):
     """Fit the ramps; returns ``(rate, rateints)``, saved as ``_rate`` and ``_rateints``.
 
     ``algorithm = 'OLS'`` is the package's streaming numba fitter (optimal-weighted least squares
@@ -61,34 +114,24 @@ class RampFitStep(IrisStep):
     """  # noqa: E501
     reference_file_types = ["readnoise", "gain"]
 
+    def noise_model(self, model, context: ExposureContext):
+        """Read noise (DN) and gain (e-/DN) prepared for the fit; bad values flagged in ``context.pixeldq``."""
+        (read_noise,) = self.get_reference_arrays(model, "readnoise", "data", shape=context.shape)
+        (gain,) = self.get_reference_arrays(model, "gain", "data", shape=context.shape)
+        return prepare_noise_model(read_noise, gain, context.pixeldq)
+
+    def fit_unit(self, model, context: ExposureContext) -> RampFitUnit:
+        """The OLS fit prepared for the exposure (the streaming driver's ``fit``)."""
+        read_noise, gain = self.noise_model(model, context)
+        return RampFitUnit(read_noise, gain, context, self.variance, self.suppress_one_group)
+
     def process(self, step_input):
-        ramp = self.open_ramp(step_input)
-        (read_noise,) = self.get_reference_arrays(ramp, "readnoise", "data")
-        (gain,) = self.get_reference_arrays(ramp, "gain", "data")
-        read_noise, gain = prepare_noise_model(read_noise, gain, ramp.pixeldq)
+        ramp, context = self.open_stage1_input(step_input)
         if self.algorithm in STCAL_ALGORITHMS:
-            image, integrations = fit_with_stcal(self, ramp, read_noise, gain)
+            image, integrations = fit_with_stcal(self, ramp, *self.noise_model(ramp, context))
         else:
-            exposure = ramp.meta.exposure
-            times = read_pattern_times(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time)
-            per_integration = [
-                fit_ramps(
-                    data,
-                    times,
-                    read_noise,
-                    gain,
-                    groupdq=groupdq,
-                    pixeldq=ramp.pixeldq,
-                    nframes=exposure.nframes,
-                    suppress_one_group=self.suppress_one_group,
-                    variance=self.variance,
-                )  # fmt: skip
-                for data, groupdq in zip(ramp.data, ramp.groupdq, strict=True)
-            ]
-            image = combine_integrations(per_integration, variance=self.variance)
-            integrations = RampFitResult(
-                *(np.stack([getattr(r, name) for r in per_integration]) for name in RampFitResult.__dataclass_fields__)
-            )
+            result = run_units(ramp.data, context, [], self.fit_unit(ramp, context), groupdq=ramp.groupdq)
+            image, integrations = result.exposure, result.integrations
         return result_model(datamodels.RateModel, ramp, image), result_model(
             datamodels.RateIntsModel, ramp, integrations
         )

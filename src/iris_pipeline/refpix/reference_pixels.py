@@ -87,11 +87,15 @@ class ReferenceOffsets:
 
 
 def _as_dn(values, data_offset, bias_dn):
-    """Raw values (any dtype) -> float64 DN above the bias."""
-    values = values.astype(np.float64) + data_offset
+    """Raw values (any dtype) -> float64 DN above the bias.
+
+    The sums are made in float32 as the block conversion and the superbias kernel make them, so
+    that offsets measured on raw reads equal those measured on a ramp saved after superbias.
+    """
+    values = (values.astype(np.float64) + data_offset).astype(np.float32)
     if bias_dn is not None:
-        values -= bias_dn
-    return values
+        values -= bias_dn.astype(np.float32)
+    return values.astype(np.float64)
 
 
 def _column_offsets(rows_dn, usable, labels):

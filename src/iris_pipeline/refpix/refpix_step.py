@@ -5,15 +5,41 @@ from __future__ import annotations
 import logging
 
 from ..instruments import get_instrument
-from ..stpipe import IrisStep
-from .reference_pixels import subtract_reference_pixels
+from ..streaming import ExposureContext, Stage1Unit
+from ..streaming.step import Stage1Step
+from .reference_pixels import apply_reference_offsets, measure_reference_offsets
 
-__all__ = ["RefPixStep"]
+__all__ = ["RefPixStep", "RefPixUnit"]
 
 log = logging.getLogger(__name__)
 
 
-class RefPixStep(IrisStep):
+class RefPixUnit(Stage1Unit):
+    """Measures the drifts of each integration on its reference pixels, then subtracts them from blocks.
+
+    The measurement reads the input integration before its blocks are corrected: only the
+    superbias (``context.subtracted_bias_dn``) may be subtracted earlier in the same pass.
+    """
+
+    def __init__(self, context: ExposureContext, channel_width_pix: int, options: dict):
+        self.context = context
+        self.channel_width_pix = channel_width_pix
+        self.options = options
+        self.offsets = None
+        self.applied = {"rows": False, "columns": False}
+
+    def begin_integration(self, reads, data_offset):
+        self.offsets = measure_reference_offsets(
+            reads, self.context.pixeldq, self.context.first_column, self.channel_width_pix,
+            bias_dn=self.context.subtracted_bias_dn, data_offset=data_offset, **self.options,
+        )  # fmt: skip
+        self.applied = self.offsets.applied
+
+    def apply_block(self, block_dn, groupdq, rows):
+        apply_reference_offsets(block_dn, self.offsets, first_row=rows.start)
+
+
+class RefPixStep(Stage1Step):
     """Reference-pixel correction (needs the ``REFERENCE_PIXEL`` flags set by ``dq_init``)."""
 
     class_alias = "refpix"
@@ -24,20 +50,16 @@ class RefPixStep(IrisStep):
     side_gain = float(default=1.0)  # multiplier of the side correction
     """
 
-    def process(self, step_input):
-        ramp = self.open_ramp(step_input)
-        instrument = get_instrument(ramp.meta.instrument.name)
-        detector = instrument.detectors[ramp.meta.instrument.detector]
-        applied = subtract_reference_pixels(
-            ramp.data,
-            ramp.pixeldq,
-            first_column=(ramp.meta.subarray.xstart or 1) - 1,
-            channel_width_pix=detector.output_channel_width_pix,
-            odd_even_columns=self.odd_even_columns,
-            use_side_ref_pixels=self.use_side_ref_pixels,
-            side_smoothing_length=self.side_smoothing_length,
-            side_gain=self.side_gain,
-        )
-        if not any(applied.values()):
+    def stage1_unit(self, model, context: ExposureContext) -> RefPixUnit:
+        detector = get_instrument(model.meta.instrument.name).detectors[model.meta.instrument.detector]
+        options = {
+            "odd_even_columns": self.odd_even_columns,
+            "use_side_ref_pixels": self.use_side_ref_pixels,
+            "side_smoothing_length": self.side_smoothing_length,
+            "side_gain": self.side_gain,
+        }
+        return RefPixUnit(context, detector.output_channel_width_pix, options)
+
+    def report(self, ramp, unit: RefPixUnit) -> None:
+        if not any(unit.applied.values()):
             log.warning("%s: no reference pixels in this window; nothing corrected", ramp.meta.filename)
-        return ramp

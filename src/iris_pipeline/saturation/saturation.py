@@ -7,13 +7,30 @@ grown into a ``(2n+1) x (2n+1)`` box for charge spilling; pixels whose level is 
 ``NO_SAT_CHECK``) are never flagged.
 
 When groups average several reads, the mean of a group whose last reads saturated stays below the
-threshold. A group is then also flagged (with every later one) when its mean signal, extrapolated
-along a linear ramp to its last read, reaches the threshold: ``mean - bias >= (threshold - bias) *
-dilution``, with ``dilution = mean(read times) / last read time``. Two differences from stcal: the
-test applies to every group, the last one included (stcal tests only a group followed by a
-saturated one, which leaves the second group of an MCDS exposure unprotected), and it is made on
-the signal above the bias when a bias is given, since averaging dilutes the signal, not the
-pedestal.
+threshold. Two further tests catch such groups:
+
+* **Diluted threshold.** A group is also flagged (with every later one) when its mean signal,
+  extrapolated along a linear ramp to its last read, reaches the threshold: ``mean - bias >=
+  (threshold - bias) * dilution``, with ``dilution = mean(read times) / last read time``.
+* **Second group** (stcal 1.20's dedicated pass). A cosmic ray that saturates the pixel during the
+  second group's reads raises the second group's mean by only part of the jump, and the third
+  group is the first to reach the threshold. With three or more groups, the second group is
+  flagged when the third is saturated and it is not, the first group's signal above the bias,
+  extrapolated to the third group's last read, stays below the threshold (the pixel was not
+  bright enough to saturate by itself), and the step from the first to the second group exceeds
+  ``(threshold - group 1) / (reads in group 2)``.
+
+Differences from stcal 1.20, each for a reason:
+
+* stcal flags the groups found by these two tests ``DO_NOT_USE`` only (a stop-gap its own tests
+  call provisional); here they are ``SATURATED``, with every later group, as they hold saturated
+  reads. The ramp fit excludes both flags alike; the rates are the same.
+* The diluted-threshold test applies to every group, the last one included (stcal tests only a
+  group followed by a saturated one, and only while the group itself is unflagged), and it is made
+  on the signal above the bias when a bias is given, since averaging dilutes the signal, not the
+  pedestal (stcal compares the raw value, bias included, with ``threshold * dilution``).
+* Saturation found by the diluted-threshold test is grown to the neighbours like any other
+  (stcal grows its ``DO_NOT_USE`` flag); the second-group flag is not grown, as in stcal.
 
 The kernels work on one integration or a block of its rows, so that the streaming stage-1 driver
 and the standalone step share them.
@@ -37,14 +54,14 @@ NO_SAT_CHECK = np.uint32(dqflags.PIXEL["NO_SAT_CHECK"])
 
 
 def prepare_saturation(saturation_dn: np.ndarray, saturation_dq: np.ndarray, pixeldq: np.ndarray) -> np.ndarray:
-    """Thresholds to use: unknown levels set above the A/D range; ``NO_SAT_CHECK`` added to the pixel DQ.
+    """Thresholds to use: unknown levels set above the A/D range; the reference's DQ and ``NO_SAT_CHECK`` added to the pixel DQ.
 
     Parameters
     ----------
     saturation_dn : np.ndarray
         Saturation level, raw DN (bias included), (ny, nx). NaN means unknown.
     saturation_dq : np.ndarray
-        uint32 DQ of the saturation reference.
+        uint32 DQ of the saturation reference, OR-ed into the pixel DQ (as stcal does).
     pixeldq : np.ndarray
         uint32 pixel DQ of the exposure, updated in place.
 
@@ -54,7 +71,7 @@ def prepare_saturation(saturation_dn: np.ndarray, saturation_dq: np.ndarray, pix
         float32 thresholds, DN.
     """
     unknown = ~np.isfinite(saturation_dn) | ((saturation_dq & NO_SAT_CHECK) != 0)
-    pixeldq |= np.where(unknown, NO_SAT_CHECK, np.uint32(0))
+    pixeldq |= saturation_dq.astype(np.uint32) | np.where(unknown, NO_SAT_CHECK, np.uint32(0))
     return np.where(unknown, ADC_MAX_DN + 1, saturation_dn).astype(np.float32)
 
 
@@ -87,6 +104,22 @@ def _flag_diluted(ramp_dn, groupdq, threshold_dn, bias_dn, dilution):
                     for later in range(group, ngroups):
                         groupdq[later, row, col] |= SATURATED
                     break
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _flag_second_group(ramp_dn, groupdq, threshold_dn, bias_dn, first_to_third, reads_in_second):
+    _, nrows, nx = ramp_dn.shape
+    for row in numba.prange(nrows):
+        for col in range(nx):
+            if not groupdq[2, row, col] & SATURATED or groupdq[1, row, col] & SATURATED:
+                continue
+            threshold = threshold_dn[row, col]
+            bias = bias_dn[row, col]
+            first = ramp_dn[0, row, col]
+            if (first - bias) * first_to_third + bias >= threshold:
+                continue
+            if ramp_dn[1, row, col] - first > (threshold - first) / reads_in_second:
+                groupdq[1, row, col] |= SATURATED
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
@@ -124,16 +157,20 @@ def flag_saturation(
         Neighbours on each side also flagged (a block needs this many halo rows for its interior
         to be exact).
     read_pattern : list of list of float, optional
-        Read times (or indices) averaged into each group; enables the test for saturation diluted
-        by on-board averaging.
+        Read times (or indices, from 1) averaged into each group; enables the tests for saturation
+        hidden by on-board averaging.
     bias_dn : np.ndarray, optional
-        Bias of each pixel, DN, for that test (0 when not given).
+        Bias of each pixel, DN, for those tests (0 when not given).
     """
     _flag_forward(ramp_dn, groupdq, threshold_dn)
-    if read_pattern is not None and any(len(frames) > 1 for frames in read_pattern):
+    averaged = read_pattern is not None and any(len(frames) > 1 for frames in read_pattern)
+    if averaged:
         dilution = np.array([np.mean(frames) / frames[-1] for frames in read_pattern], dtype=np.float64)
-        bias = np.zeros_like(threshold_dn) if bias_dn is None else bias_dn.astype(np.float32)
+        bias = np.zeros_like(threshold_dn) if bias_dn is None else np.ascontiguousarray(bias_dn, dtype=np.float32)
         _flag_diluted(ramp_dn, groupdq, threshold_dn, bias, dilution)
     if n_pix_grow_sat > 0:
         saturated_before = (groupdq & SATURATED) != 0
         _grow(groupdq, saturated_before, n_pix_grow_sat)
+    if averaged and ramp_dn.shape[0] > 2:
+        first_to_third = float(read_pattern[2][-1] / np.mean(read_pattern[0]))
+        _flag_second_group(ramp_dn, groupdq, threshold_dn, bias, first_to_third, float(len(read_pattern[1])))

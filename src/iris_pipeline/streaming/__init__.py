@@ -1,5 +1,5 @@
-"""Streaming stage 1: every detector correction and the ramp fit in one pass over blocks of rows."""
+"""Stage 1 as units: every detector correction prepared once per exposure, applied block by block."""
 
-from .stage1 import Stage1Calibration, Stage1Options, Stage1Result, run_stage1
+from .stage1 import ExposureContext, Stage1Result, Stage1Unit, run_units
 
-__all__ = ["Stage1Calibration", "Stage1Options", "Stage1Result", "run_stage1"]
+__all__ = ["ExposureContext", "Stage1Result", "Stage1Unit", "run_units"]

@@ -1,225 +1,205 @@
-"""Stage 1 in one streaming pass over blocks of detector rows.
+"""The stage-1 unit: one detector step prepared for an exposure, applicable to any block of its rows.
 
-A full IRIS ramp is up to 4096 x 4096 pixels x hundreds of reads (3.4 GB of uint16 for 100 reads):
-converting it to float32 for each correction in turn, as JWST's pipeline does, would need many
-times that in memory. Instead the raw reads stay memory-mapped, and each block of rows is read
-once into a reused float32 buffer, corrected by the same kernels the individual steps use
-(saturation, superbias, refpix, linearity, dark), searched for jumps and fitted, before the next
-block is read. Memory is the buffer plus the 2-D outputs, whatever the number of reads.
+Every stage-1 step (``dq_init`` ... ``dark_current``, ``jump``) is written once, as a unit: the
+step's ``stage1_unit(model, context)`` reads and prepares its reference arrays for the exposure
+(adding their flags to the pixel DQ), and the unit's ``apply_block`` corrects one block of rows of
+one integration in place. `run_units` drives a list of units over the blocks of every integration
+and optionally fits the ramps (`iris_pipeline.ramp_fitting.ramp_fit_step.RampFitUnit`):
 
-Blocks carry halo rows above and below for the corrections that look at neighbouring pixels
-(saturation growth, jump neighbour flagging); only the interior rows are written out. The
-reference-pixel drifts of each integration are measured first from its reference rows and
-columns only.
+* ``detector1`` builds the units of all its steps in order and runs them in one pass over the
+  memory-mapped raw reads, a block of rows at a time;
+* a step run alone (``strun iris-pipeline::saturation x_dq_init.fits``) builds its own unit and
+  runs the same `run_units` over the whole ramp of its input file.
+
+So a step run alone and the same step inside ``detector1`` execute the same lines; only the
+block size differs, and units that look at neighbouring rows declare the halo rows they need.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..dark_current import subtract_dark
-from ..jump import detect_jumps
+from ..instruments import read_pattern_frames
 from ..lib.blocks import convert_rows, default_block_rows, plan_blocks
-from ..linearity import apply_linearity
-from ..ramp_fitting.ols import combine_integrations, fit_block
-from ..ramp_fitting.result import RampFitResult
-from ..refpix import apply_reference_offsets, measure_reference_offsets
-from ..saturation import flag_saturation
-from ..superbias import subtract_superbias
 
-__all__ = ["Stage1Calibration", "Stage1Options", "Stage1Result", "run_stage1"]
+__all__ = ["ExposureContext", "Stage1Result", "Stage1Unit", "run_units"]
 
 
 @dataclass
-class Stage1Calibration:
-    """Reference arrays cut to the exposure's window, ready to apply (see the ``prepare_*`` functions).
+class ExposureContext:
+    """What the units of one pass know about the exposure, and share.
 
     Attributes
     ----------
+    shape : tuple of int
+        (nints, ngroups, ny, nx) of the ramp.
     pixeldq : np.ndarray
-        uint32 (ny, nx): the mask and every flag added while preparing the references.
-    read_noise_dn : np.ndarray
-        float32 (ny, nx): noise of one read, DN.
-    gain_e_per_dn : np.ndarray
-        float32 (ny, nx): gain, e-/DN.
-    saturation_dn, superbias_dn, dark_dn_s : np.ndarray or None
-        float32 (ny, nx) thresholds (raw DN), bias (DN), dark rate (DN/s); None skips that step.
-    linearity_coeffs : np.ndarray or None
-        float32 (ncoeffs, ny, nx); None skips linearity.
+        uint32 (ny, nx) pixel DQ; units add the flags of their references to it while preparing.
+    read_times_s : np.ndarray
+        Mean time of each group since the reset, s.
+    nframes : int
+        Reads averaged in each group.
+    read_pattern_s : list of list of float or None
+        End time of every read of each group, s; None when every group is a single read.
+    first_column : int
+        0-based full-frame column of the window's first column.
+    subtracted_bias_dn : np.ndarray or None
+        The bias (DN) that a unit earlier in this pass subtracts from every group (set by the
+        superbias unit), for units that measure the integration before its blocks are corrected.
     """
 
+    shape: tuple[int, int, int, int]
     pixeldq: np.ndarray
-    read_noise_dn: np.ndarray
-    gain_e_per_dn: np.ndarray
-    saturation_dn: np.ndarray | None = None
-    superbias_dn: np.ndarray | None = None
-    linearity_coeffs: np.ndarray | None = None
-    dark_dn_s: np.ndarray | None = None
+    read_times_s: np.ndarray
+    nframes: int
+    read_pattern_s: list[list[float]] | None
+    first_column: int
+    subtracted_bias_dn: np.ndarray | None = None
+
+    @classmethod
+    def from_model(cls, model, shape: tuple[int, ...], pixeldq: np.ndarray) -> ExposureContext:
+        """The context of a raw or ramp model (only its metadata is read)."""
+        exposure = model.meta.exposure
+        nframes = int(exposure.nframes or 1)
+        frames = read_pattern_frames(shape[1], nframes, exposure.groupgap or 0, exposure.frame_time)
+        return cls(
+            shape=tuple(int(n) for n in shape),
+            pixeldq=pixeldq,
+            read_times_s=np.array([np.mean(f) for f in frames], dtype=np.float64),
+            nframes=nframes,
+            read_pattern_s=frames if nframes > 1 else None,
+            first_column=(model.meta.subarray.xstart or 1) - 1,
+        )
 
 
-@dataclass
-class Stage1Options:
-    """What to run and how (the parameters of the detector1 steps).
+class Stage1Unit:
+    """A stage-1 step prepared for one exposure (made by its step's ``stage1_unit``).
 
-    ``refpix`` holds the keyword arguments of `measure_reference_offsets` (None skips refpix);
-    ``jump_threshold`` the two-point-difference rejection threshold in sigma (None skips jump);
-    ``fit_options`` keyword arguments of `fit_block` (``variance``, ``suppress_one_group``).
+    Attributes
+    ----------
+    halo_rows : int
+        Rows above and below a block that the unit needs to correct the block's interior exactly
+        (neighbour flagging); the halo rows themselves may be left incomplete.
     """
 
-    n_pix_grow_sat: int = 1
-    read_pattern: list[list[float]] | None = None
-    refpix: dict | None = field(default_factory=dict)
-    jump_threshold: float | None = 4.0
-    jump_options: dict = field(default_factory=dict)
-    fit_options: dict = field(default_factory=dict)
-    block_rows: int | None = None
+    halo_rows = 0
+
+    def begin_integration(self, reads, data_offset: float) -> None:
+        """Called with the whole input integration (ngroups, ny, nx) before its blocks.
+
+        ``reads`` is the integration as this pass receives it (raw reads in ``detector1``, the
+        input file's ramp for a step run alone); DN = ``reads + data_offset``.
+        """
+
+    def apply_block(self, block_dn: np.ndarray, groupdq: np.ndarray, rows: slice) -> None:
+        """Correct rows ``rows`` of the current integration, in place.
+
+        Parameters
+        ----------
+        block_dn : np.ndarray
+            float32 (ngroups, nrows, nx), C-contiguous.
+        groupdq : np.ndarray
+            uint8 (ngroups, nrows, nx) group flags, updated in place.
+        rows : slice
+            Rows of the exposure the block holds (for cutting the prepared reference arrays).
+        """
+        raise NotImplementedError
+
+    def fit_options(self) -> dict | None:
+        """Keyword arguments that let the ramp fit do this unit's work in its own pass (None: cannot)."""
+        return None
 
 
 @dataclass
 class Stage1Result:
-    """Slopes of the exposure and of each integration, and what happened on the way."""
+    """Slopes (`RampFitResult`) of the exposure and of each integration, and the number of jumps found."""
 
-    exposure: RampFitResult
-    integrations: RampFitResult
-    n_jumps: int
-    refpix_applied: dict[str, bool]
-
-
-def _empty_result(shape: tuple[int, ...]) -> RampFitResult:
-    return RampFitResult(
-        slope=np.full(shape, np.nan, np.float32),
-        err=np.full(shape, np.nan, np.float32),
-        var_poisson=np.full(shape, np.nan, np.float32),
-        var_rnoise=np.full(shape, np.nan, np.float32),
-        dq=np.zeros(shape, np.uint32),
-    )
+    exposure: object
+    integrations: object
+    n_jumps: int = 0
 
 
-def _integration_view(result: RampFitResult, index: int) -> RampFitResult:
-    return RampFitResult(
-        *(getattr(result, name)[index] for name in ("slope", "err", "var_poisson", "var_rnoise", "dq"))
-    )
-
-
-def _correct_block(block, groupdq, rows, calibration, options, offsets, read_times_s) -> None:
-    """Saturation flags and every enabled correction, in place, on one block of rows."""
-    if calibration.saturation_dn is not None:
-        bias = None if calibration.superbias_dn is None else calibration.superbias_dn[rows]
-        flag_saturation(
-            block, groupdq, calibration.saturation_dn[rows], options.n_pix_grow_sat,
-            read_pattern=options.read_pattern, bias_dn=bias,
-        )  # fmt: skip
-    if calibration.superbias_dn is not None:
-        subtract_superbias(block, calibration.superbias_dn[rows])
-    if offsets is not None:
-        apply_reference_offsets(block, offsets, first_row=rows.start)
-    if calibration.linearity_coeffs is not None:
-        apply_linearity(block, groupdq, calibration.linearity_coeffs[:, rows])
-    if calibration.dark_dn_s is not None:
-        subtract_dark(block, calibration.dark_dn_s[rows], read_times_s)
-
-
-def run_stage1(
+def run_units(
     reads,
-    read_times_s,
-    calibration: Stage1Calibration,
-    options: Stage1Options,
+    context: ExposureContext,
+    units: list[Stage1Unit],
+    fit=None,
     *,
-    nframes: int = 1,
     data_offset: float = 0.0,
-    first_column: int = 0,
-    channel_width_pix: int = 64,
+    groupdq=None,
     corrected_ramp: np.ndarray | None = None,
     corrected_groupdq: np.ndarray | None = None,
-    fit: bool = True,
+    block_rows: int | None = None,
 ) -> Stage1Result | None:
-    """Correct and fit every integration of an exposure, streaming over blocks of rows.
+    """Apply ``units`` in order to every block of rows of every integration, then optionally fit.
 
     Parameters
     ----------
     reads : array-like
-        Raw groups, (nints, ngroups, ny, nx): a memory-mapped uint16/int16 array (with
-        ``data_offset``) or any numeric array. Never modified, never converted whole.
-    read_times_s : array-like
-        Mean time of each group since the reset, s.
-    calibration : Stage1Calibration
-        Prepared reference arrays; ``calibration.pixeldq`` is the input pixel DQ.
-    options : Stage1Options
-        Which corrections run, and their parameters.
-    nframes : int
-        Reads averaged in each group (their read noise adds as ``sigma^2 / nframes``).
-    data_offset : float
-        Added to stored values to get DN (32768 for FITS unsigned integers read unscaled).
-    first_column : int
-        0-based full-frame column of the window's first column (for output channels).
-    channel_width_pix : int
-        Columns per output channel.
+        (nints, ngroups, ny, nx) input, DN = stored + ``data_offset``: a memory-mapped raw file or
+        a ramp, any numeric dtype and byte order. Read a block at a time, never modified unless it
+        is also ``corrected_ramp`` (then ``block_rows`` must cover the integration).
+    context : ExposureContext
+        The exposure the units were prepared for.
+    units : list of Stage1Unit
+        Corrections, in order.
+    fit : RampFitUnit, optional
+        Fits every block after the corrections (``begin``, ``fit_block``, ``results``). When the last unit can run inside the fit
+        (`Stage1Unit.fit_options`, the jump detection), the fit does it in the same pass.
+    groupdq : array-like, optional
+        uint8 input group flags shaped like ``reads`` (default: none set).
     corrected_ramp, corrected_groupdq : np.ndarray, optional
-        float32 and uint8 arrays shaped like ``reads`` to receive the corrected ramp and its
-        group DQ (for saving ``_ramp`` products or fitting with stcal); costs their memory.
-    fit : bool
-        Fit slopes (False only corrects, into ``corrected_ramp``).
+        float32 / uint8 arrays shaped like ``reads`` that receive the corrected ramp and flags.
+    block_rows : int, optional
+        Interior rows per block (default: buffers of about 48 MB).
 
     Returns
     -------
     Stage1Result or None
-        None when ``fit`` is False.
+        None without ``fit``.
     """
-    nints, ngroups, ny, nx = reads.shape
-    read_times_s = np.asarray(read_times_s, dtype=np.float64)
-    block_rows = options.block_rows or default_block_rows(ngroups, nx)
-    halo = max(options.n_pix_grow_sat if calibration.saturation_dn is not None else 0,
-               1 if options.jump_threshold is not None else 0)  # fmt: skip
-    blocks = plan_blocks(ny, block_rows, halo)
+    nints, ngroups, ny, nx = context.shape
+    fused = units[-1].fit_options() if fit is not None and units else None
+    if fused is not None:
+        fused_unit, units = units[-1], units[:-1]
+    halo = sum(unit.halo_rows for unit in units) + (fused_unit.halo_rows if fused is not None else 0)
+    rows_per_block = block_rows or default_block_rows(ngroups, nx)
+    if corrected_ramp is reads and rows_per_block < ny:
+        raise ValueError("correcting a ramp in place needs blocks of whole integrations")
+    blocks = plan_blocks(ny, rows_per_block, halo)
     # Flat buffers viewed per block keep every block C-contiguous, the shorter last one included.
     buffer_size = ngroups * max(b.stop - b.start for b in blocks) * nx
     buffer = np.empty(buffer_size, dtype=np.float32)
     groupdq_buffer = np.empty(buffer_size, dtype=np.uint8)
-    integrations = _empty_result((nints, ny, nx))
     n_jumps = 0
-    refpix_applied = {"rows": False, "columns": False}
+    if fit is not None:
+        fit.begin(context.shape)
     for integration in range(nints):
-        offsets = None
-        if options.refpix is not None:
-            offsets = measure_reference_offsets(
-                reads[integration], calibration.pixeldq, first_column, channel_width_pix,
-                bias_dn=calibration.superbias_dn, data_offset=data_offset, **options.refpix,
-            )  # fmt: skip
-            refpix_applied = offsets.applied
-        out = _integration_view(integrations, integration)
+        for unit in units:
+            unit.begin_integration(reads[integration], data_offset)
         for blk in blocks:
             rows = slice(blk.start, blk.stop)
-            block_shape = (ngroups, blk.stop - blk.start, nx)
-            block = buffer[: np.prod(block_shape)].reshape(block_shape)
-            groupdq = groupdq_buffer[: np.prod(block_shape)].reshape(block_shape)
-            groupdq[...] = 0
+            size = ngroups * (blk.stop - blk.start) * nx
+            block = buffer[:size].reshape(ngroups, blk.stop - blk.start, nx)
+            block_dq = groupdq_buffer[:size].reshape(block.shape)
+            if groupdq is None:
+                block_dq[...] = 0
+            else:
+                block_dq[...] = groupdq[integration][:, rows]
             convert_rows(reads[integration], blk.start, data_offset, block)
-            _correct_block(block, groupdq, rows, calibration, options, offsets, read_times_s)
+            for unit in units:
+                unit.apply_block(block, block_dq, rows)
             interior = slice(blk.halo_top, blk.stop - blk.start - blk.halo_bottom)
-            if fit:
-                n_jumps += fit_block(
-                    block, groupdq, read_times_s, calibration.read_noise_dn[rows], calibration.gain_e_per_dn[rows],
-                    out, blk.interior, nframes=nframes, jump_threshold=options.jump_threshold,
-                    halo_top=blk.halo_top, halo_bottom=blk.halo_bottom, pixeldq_block=calibration.pixeldq[rows],
-                    **options.jump_options, **options.fit_options,
-                )  # fmt: skip
-            elif options.jump_threshold is not None:
-                _, found = detect_jumps(
-                    block, groupdq, calibration.read_noise_dn[rows], calibration.gain_e_per_dn[rows], read_times_s,
-                    nframes=nframes, rejection_threshold=options.jump_threshold, **options.jump_options,
-                )  # fmt: skip
-                n_jumps += found
+            if fit is not None:
+                n_jumps += fit.fit_block(block, block_dq, blk, integration, fused)
             if corrected_ramp is not None:
-                corrected_ramp[integration, :, blk.interior] = block[:, interior]
+                corrected_ramp[integration][:, blk.interior] = block[:, interior]
             if corrected_groupdq is not None:
-                corrected_groupdq[integration, :, blk.interior] = groupdq[:, interior]
-    if not fit:
+                corrected_groupdq[integration][:, blk.interior] = block_dq[:, interior]
+    if fit is None:
         return None
-    per_integration = [_integration_view(integrations, i) for i in range(nints)]
-    if nints == 1:  # the exposure's slope is its integration's
-        exposure = per_integration[0]
-    else:
-        exposure = combine_integrations(per_integration, variance=options.fit_options.get("variance", "exact"))
-    return Stage1Result(exposure, integrations, n_jumps, refpix_applied)
+    exposure, integrations = fit.results()
+    n_jumps += sum(getattr(unit, "n_jumps", 0) for unit in units)
+    return Stage1Result(exposure, integrations, n_jumps)
