@@ -39,11 +39,12 @@ STEPS = ("dq_init", "saturation", "superbias", "refpix", "linearity", "dark_curr
 STRUN = Path(sys.executable).parent / "strun"
 
 
-def simulate(root: Path, *, read_mode="UTR", ngroups=None, nframes=None, nints=1, inner_window=False, seed=3):
-    """A small window lit from faint to saturating, with cosmic rays, and its reference store."""
+def simulate(root: Path, *, read_mode="UTR", ngroups=None, nframes=None, nints=1, inner_window=False, seed=3,
+             decades=7.0):  # fmt: skip
+    """A small window lit from 10 e-/s up over ``decades`` (to saturation), with cosmic rays, and its references."""
     model = make_detector_model("IRIS", "IMG1", size=SIZE, seed=seed, inner_window=inner_window)
     geometry = make_detector_geometry(IRIS, "IMG1", make_rng(seed, Stream.GEOMETRY, 0))
-    illumination = np.broadcast_to(10.0 * 10 ** (7.0 * np.linspace(0.0, 1.0, SIZE)), (SIZE, SIZE)).copy()
+    illumination = np.broadcast_to(10.0 * 10 ** (decades * np.linspace(0.0, 1.0, SIZE)), (SIZE, SIZE)).copy()
     pattern = make_read_pattern(IRIS, read_mode, SIZE, ngroups=ngroups, nframes=nframes)
     ramp = simulate_ramp(
         model, illumination, pattern, make_rng(seed, Stream.EXPOSURE, 0), nints=nints, cosmic_ray_rate_per_pix_s=0.5
@@ -108,3 +109,14 @@ def test_steps_one_at_a_time_equal_detector1(tmp_path, case):
         assert (flagged != 0).any(), "the case should exercise saturation and jumps"
         assert np.isfinite(rate.data).mean() > 0.5
     assert_same_products(chain_rate, pipeline_out / "obs_rate.fits")
+
+
+def test_saturation_alone_on_mcds_uses_the_bias(tmp_path):
+    """Faint MCDS data (4 reads per group) never saturate, whether saturation runs alone or in detector1."""
+    raw, refs = simulate(tmp_path, read_mode="MCDS", nframes=4, seed=5, decades=3.0)
+    for alias, source in (("dq_init", "obs_uncal.fits"), ("saturation", "obs_dq_init.fits")):
+        _cmdline.step_from_cmdline(
+            [f"iris-pipeline::{alias}", str(tmp_path / source), f"--refstore={refs}", f"--output_dir={tmp_path}"]
+        )
+    with datamodels.open(tmp_path / "obs_saturation.fits") as ramp:
+        assert not (ramp.groupdq & dqflags.GROUP["SATURATED"]).any()

@@ -137,6 +137,12 @@ def test_one_group_ramp_and_fully_saturated_ramp_are_flagged_not_crashing(tmp_pa
     one_group = write_raw(tmp_path / "one_uncal.fits", linear_ramp(np.full((32, 32), 10.0), ngroups=1))
     result = Detector1Pipeline.call(str(one_group))
     assert result.data.shape == (32, 32)
+    # stcal / JWST with suppress_one_group: a single read gives no rate, and says so.
+    assert np.isnan(result.data).all()
+    assert (result.dq & dqflags.PIXEL["DO_NOT_USE"]).all()
+    kept = Detector1Pipeline.call(str(one_group), steps={"ramp_fit": {"suppress_one_group": False}})
+    light = (kept.dq & dqflags.PIXEL["DO_NOT_USE"]) == 0
+    assert light.any() and np.isfinite(kept.data[light]).all()
     saturated = write_raw(tmp_path / "sat_uncal.fits", np.full((1, 4, 32, 32), 65000, np.uint16))
     result = Detector1Pipeline.call(str(saturated))
     assert (result.dq & dqflags.PIXEL["SATURATED"]).all()
