@@ -83,7 +83,8 @@ def assert_same_products(chain_rate: Path, pipeline_rate: Path):
             datamodels.open(str(pipeline_rate).replace("_rate", f"_{suffix}")) as streamed,
         ):
             for name in ("data", "err", "var_poisson", "var_rnoise", "dq"):
-                np.testing.assert_array_equal(getattr(chained, name), getattr(streamed, name), err_msg=f"{suffix} {name}")
+                chained_array, streamed_array = getattr(chained, name), getattr(streamed, name)
+                np.testing.assert_array_equal(chained_array, streamed_array, err_msg=f"{suffix} {name}")
 
 
 CASES = {

@@ -156,8 +156,7 @@ def test_group2_saturation_flagging_with_bias():
     """stcal tests/test_saturation.py::test_group2_saturation_flagging_with_bias[use_4d=False]."""
     gdq, _, _ = _group2_case()
     assert np.all(
-        gdq[0, 1:, 5, 5]
-        == [DQFLAGS["DO_NOT_USE"], DQFLAGS["SATURATED"], DQFLAGS["SATURATED"], DQFLAGS["SATURATED"]]
+        gdq[0, 1:, 5, 5] == [DQFLAGS["DO_NOT_USE"], DQFLAGS["SATURATED"], DQFLAGS["SATURATED"], DQFLAGS["SATURATED"]]
     )
     assert np.all(gdq[0, :, 15, 15] == 0)
 

@@ -36,9 +36,7 @@ class DQInitStep(Stage1Step):
     def process(self, step_input):
         with datamodels.open(step_input) as raw:
             if not isinstance(raw, datamodels.RawRampModel):
-                raise InputFileError(
-                    raw.meta.filename, f"dq_init needs a raw ramp, not {raw.meta.model_type}"
-                )
+                raise InputFileError(raw.meta.filename, f"dq_init needs a raw ramp, not {raw.meta.model_type}")
             shape = raw.data.shape
             context = ExposureContext.from_model(raw, shape, np.zeros(shape[-2:], np.uint32))
             unit = self.stage1_unit(raw, context)

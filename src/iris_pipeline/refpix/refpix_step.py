@@ -18,11 +18,14 @@ class RefPixUnit(Stage1Unit):
     """Measures the drifts of each integration on its reference pixels, then subtracts them from blocks.
 
     The measurement reads the input integration before its blocks are corrected: only the
-    superbias (``context.subtracted_bias_dn``) may be subtracted earlier in the same pass.
+    superbias (``context.subtracted_bias_dn``) may be subtracted earlier in the same pass. The
+    reference pixels to use are those of the pixel DQ as it stands when the unit is prepared, so
+    that flags added by later steps' references do not change them.
     """
 
     def __init__(self, context: ExposureContext, channel_width_pix: int, options: dict):
         self.context = context
+        self.pixeldq = context.pixeldq.copy()
         self.channel_width_pix = channel_width_pix
         self.options = options
         self.offsets = None
@@ -30,7 +33,7 @@ class RefPixUnit(Stage1Unit):
 
     def begin_integration(self, reads, data_offset):
         self.offsets = measure_reference_offsets(
-            reads, self.context.pixeldq, self.context.first_column, self.channel_width_pix,
+            reads, self.pixeldq, self.context.first_column, self.channel_width_pix,
             bias_dn=self.context.subtracted_bias_dn, data_offset=data_offset, **self.options,
         )  # fmt: skip
         self.applied = self.offsets.applied

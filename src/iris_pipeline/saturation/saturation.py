@@ -54,7 +54,7 @@ NO_SAT_CHECK = np.uint32(dqflags.PIXEL["NO_SAT_CHECK"])
 
 
 def prepare_saturation(saturation_dn: np.ndarray, saturation_dq: np.ndarray, pixeldq: np.ndarray) -> np.ndarray:
-    """Thresholds to use: unknown levels set above the A/D range; the reference's DQ and ``NO_SAT_CHECK`` added to the pixel DQ.
+    """Thresholds to use (unknown levels above the A/D range); the reference's DQ and ``NO_SAT_CHECK`` to the pixel DQ.
 
     Parameters
     ----------

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..instruments import read_pattern_frames
+from ..instruments import read_pattern_frames, read_pattern_times
 from ..lib.blocks import convert_rows, default_block_rows, plan_blocks
 
 __all__ = ["ExposureContext", "Stage1Result", "Stage1Unit", "run_units"]
@@ -63,11 +63,12 @@ class ExposureContext:
         """The context of a raw or ramp model (only its metadata is read)."""
         exposure = model.meta.exposure
         nframes = int(exposure.nframes or 1)
-        frames = read_pattern_frames(shape[1], nframes, exposure.groupgap or 0, exposure.frame_time)
+        timing = (shape[1], nframes, exposure.groupgap or 0, exposure.frame_time)
+        frames = read_pattern_frames(*timing)
         return cls(
             shape=tuple(int(n) for n in shape),
             pixeldq=pixeldq,
-            read_times_s=np.array([np.mean(f) for f in frames], dtype=np.float64),
+            read_times_s=np.array(read_pattern_times(*timing), dtype=np.float64),
             nframes=nframes,
             read_pattern_s=frames if nframes > 1 else None,
             first_column=(model.meta.subarray.xstart or 1) - 1,
@@ -146,8 +147,9 @@ def run_units(
     units : list of Stage1Unit
         Corrections, in order.
     fit : RampFitUnit, optional
-        Fits every block after the corrections (``begin``, ``fit_block``, ``results``). When the last unit can run inside the fit
-        (`Stage1Unit.fit_options`, the jump detection), the fit does it in the same pass.
+        Fits every block after the corrections (``begin``, ``fit_block``, ``results``). When the
+        last unit can run inside the fit (`Stage1Unit.fit_options`, the jump detection), the fit
+        does it in the same pass.
     groupdq : array-like, optional
         uint8 input group flags shaped like ``reads`` (default: none set).
     corrected_ramp, corrected_groupdq : np.ndarray, optional
