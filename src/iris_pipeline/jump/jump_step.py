@@ -43,12 +43,10 @@ class JumpStep(IrisStep):
         read_noise, gain = prepare_noise_model(read_noise, gain, ramp.pixeldq)
         exposure = ramp.meta.exposure
         times = np.array(read_pattern_times(exposure.ngroups, exposure.nframes, exposure.groupgap, exposure.frame_time))
-        total = 0
-        for data, groupdq in zip(ramp.data, ramp.groupdq, strict=True):
-            _, n_jumps = detect_jumps(
-                data, groupdq, read_noise, gain, times, nframes=exposure.nframes,
-                rejection_threshold=self.rejection_threshold, **self.detection_options(),
-            )  # fmt: skip
-            total += n_jumps
+        # The whole exposure at once: 2-group integrations are searched together.
+        _, total = detect_jumps(
+            ramp.data, ramp.groupdq, read_noise, gain, times, nframes=exposure.nframes,
+            rejection_threshold=self.rejection_threshold, **self.detection_options(),
+        )  # fmt: skip
         log.info("%s: %d jumps flagged", ramp.meta.filename, total)
         return ramp

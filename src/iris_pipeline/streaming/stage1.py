@@ -203,6 +203,7 @@ def run_stage1(
                     block, groupdq, read_times_s, calibration.read_noise_dn[rows], calibration.gain_e_per_dn[rows],
                     out, blk.interior, nframes=nframes, jump_threshold=options.jump_threshold,
                     halo_top=blk.halo_top, halo_bottom=blk.halo_bottom, pixeldq_block=calibration.pixeldq[rows],
+                    dark_dn_s=None if calibration.dark_dn_s is None else calibration.dark_dn_s[rows],
                     **options.jump_options, **options.fit_options,
                 )  # fmt: skip
             elif options.jump_threshold is not None:
