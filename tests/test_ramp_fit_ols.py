@@ -521,3 +521,22 @@ def test_dark_term_in_fit_block_matches_stcal_average_dark_current():
     theirs, _ = stcal_fit(data[None], np.zeros((1,) + data.shape, np.uint8), np.zeros((8, 30), np.uint32),
                           READ_NOISE_DN, GAIN, dark_dn_s=dark)  # fmt: skip
     assert_variances_agree(ours, theirs)
+
+
+@pytest.mark.parametrize("variance", ["exact", "stcal"])
+def test_poisson_variance_of_integrations_with_different_counts(variance):
+    """Integrations of 30 and 3000 DN/s: each integration's Poisson variance from its own rate gives
+    calibrated rateints ERR (stcal's mean of the integrations' medians gives 0.2 and 1.7), and the
+    exposure's ERR, the variance of the weighted mean, is calibrated too."""
+    rng = np.random.default_rng(41)
+    fluxes = np.array([30.0, 3000.0])
+    data = np.stack([simulate(np.full((1, 8000), f), 10, rng) for f in fluxes]).astype(np.float32)
+    per_integration = [fit_ramps(d, read_times(10), READ_NOISE_DN, GAIN, variance=variance) for d in data]
+    for result, flux in zip(per_integration, fluxes, strict=True):
+        assert abs(z_scores(result, flux).std() - 1) < 0.05
+    exposure = combine_integrations(per_integration, variance=variance)
+    weights = np.stack([1.0 / r.var_rnoise.astype(np.float64) for r in per_integration])
+    truth = (weights * fluxes[:, None, None]).sum(axis=0) / weights.sum(axis=0)
+    assert abs(z_scores(exposure, truth).std() - 1) < 0.05
+    _, theirs = stcal_fit(data, np.zeros(data.shape, np.uint8), np.zeros((1, 8000), np.uint32), READ_NOISE_DN, GAIN)
+    assert z_scores(RampFitResult(*(getattr(theirs, n)[0] for n in RampFitResult.__dataclass_fields__)), 30.0).std() < 0.5

@@ -40,6 +40,9 @@ def detect_jumps(
 
     Differences from stcal 1.20 (``stcal.jump.jump.detect_jumps_data``):
 
+    * Integrations of 3 or more groups are searched one at a time, each with its own median (stcal:
+      one median over all integrations); integrations of 2 groups are searched together (stcal
+      skips them unless the exposure has 100 or more groups for its sigma clipping).
     * The choice between one pass (10 or more differences) and the iterative search depends on
       ``ngroups`` alone; stcal also discounts group planes that are ``DO_NOT_USE`` in every pixel.
     * Only jumps found here flag their neighbours and are counted; JUMP_DET flags already in
