@@ -539,4 +539,5 @@ def test_poisson_variance_of_integrations_with_different_counts(variance):
     truth = (weights * fluxes[:, None, None]).sum(axis=0) / weights.sum(axis=0)
     assert abs(z_scores(exposure, truth).std() - 1) < 0.05
     _, theirs = stcal_fit(data, np.zeros(data.shape, np.uint8), np.zeros((1, 8000), np.uint32), READ_NOISE_DN, GAIN)
-    assert z_scores(RampFitResult(*(getattr(theirs, n)[0] for n in RampFitResult.__dataclass_fields__)), 30.0).std() < 0.5
+    first = RampFitResult(*(getattr(theirs, name)[0] for name in RampFitResult.__dataclass_fields__))
+    assert z_scores(first, 30.0).std() < 0.5
