@@ -2,7 +2,7 @@
 
 :func:`detect_jumps` runs on one integration, a block of rows at a time; the same kernels run fused
 with the ramp fit in :func:`iris_pipeline.ramp_fitting.ols.fit_block`. The algorithm and its
-differences from stcal are described in :mod:`iris_pipeline.jump._kernels` and :func:`detect_jumps`.
+differences from stcal are described in :mod:`iris_pipeline.lib.twopoint` and :func:`detect_jumps`.
 """
 
 from .detect import detect_jumps

@@ -1,10 +1,12 @@
-"""Standalone jump detection on one integration (the kernels shared with the fused ramp fit)."""
+"""Standalone jump detection, per integration or across integrations (the kernels shared with the
+fused ramp fit are in :mod:`iris_pipeline.lib.twopoint`)."""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
 
+from ..lib import twopoint as tp
 from ..lib.blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
 from . import _kernels as jk
 
@@ -28,10 +30,19 @@ def detect_jumps(
     data_offset: float = 0,
     block_rows: int | None = None,
 ) -> tuple[np.ndarray, int]:
-    """Flag jumps (JUMP_DET on the group after each jump) in one integration, as stcal's two-point method.
+    """Flag jumps (JUMP_DET on the group after each jump) as stcal's two-point method.
+
+    ``data`` is one integration, or an exposure of several. Integrations of at least 3 groups are
+    searched one at a time. Integrations of 2 groups (CDS) have a single difference each, too few for
+    a search of their own: as in stcal, the differences of all integrations of a pixel are then
+    searched together (one median; the iterative search for fewer than 10 differences, the single
+    pass from 10 on), so a multi-integration CDS exposure gets its jumps flagged.
 
     Differences from stcal 1.20 (``stcal.jump.jump.detect_jumps_data``):
 
+    * Integrations of 3 or more groups are searched one at a time, each with its own median (stcal:
+      one median over all integrations); integrations of 2 groups are searched together (stcal
+      skips them unless the exposure has 100 or more groups for its sigma clipping).
     * The choice between one pass (10 or more differences) and the iterative search depends on
       ``ngroups`` alone; stcal also discounts group planes that are ``DO_NOT_USE`` in every pixel.
     * Only jumps found here flag their neighbours and are counted; JUMP_DET flags already in
@@ -45,9 +56,10 @@ def detect_jumps(
     Parameters
     ----------
     data : np.ndarray
-        (ngroups, ny, nx) ramp, any of uint16, int16, float32, float64 (possibly a ``np.memmap``).
+        (ngroups, ny, nx) ramp of one integration or (nints, ngroups, ny, nx), any of uint16, int16,
+        float32, float64 (possibly a ``np.memmap``).
     groupdq : np.ndarray or None
-        uint8 (ngroups, ny, nx), updated in place; ``None`` allocates a new one.
+        uint8, shaped like ``data``, updated in place; ``None`` allocates a new one.
     read_noise : float or np.ndarray
         Noise of one read, DN, scalar or (ny, nx).
     gain : float or np.ndarray
@@ -75,9 +87,9 @@ def detect_jumps(
     n_jumps : int
         Number of primary jumps flagged (neighbour flags not counted).
     """
-    if data.ndim != 3:
-        raise ValueError(f"data must be one integration (ngroups, ny, nx), got shape {data.shape}")
-    ngroups, ny, nx = data.shape
+    if data.ndim not in (3, 4):
+        raise ValueError(f"data must be (ngroups, ny, nx) or (nints, ngroups, ny, nx), got shape {data.shape}")
+    ngroups, ny, nx = data.shape[-3:]
     if groupdq is None:
         groupdq = np.zeros(data.shape, dtype=np.uint8)
     if groupdq.shape != data.shape or groupdq.dtype != np.uint8:
@@ -85,28 +97,41 @@ def detect_jumps(
     times_s = np.asarray(read_times, dtype=np.float64)
     if times_s.shape != (ngroups,) or (ngroups > 1 and not np.all(np.diff(times_s) > 0)):
         raise ValueError("read_times must give one increasing mean time (s) per group")
-    if ngroups < jk.MIN_GROUPS:
-        return groupdq, 0
-    params = np.array(
-        [
-            rejection_threshold,
-            three_group_rejection_threshold,
-            four_group_rejection_threshold,
-            min_jump_to_flag_neighbors,
-            max_jump_to_flag_neighbors,
-            1.0 if flag_4_neighbors else 0.0,
-        ]
-    )
+    jump = tp.make_jump_settings(
+        rejection_threshold, three_group_rejection_threshold, four_group_rejection_threshold,
+        min_jump_to_flag_neighbors, max_jump_to_flag_neighbors, flag_4_neighbors,
+    )  # fmt: skip
     halo = 1 if flag_4_neighbors else 0
-    rows = int(block_rows) if block_rows else default_block_rows(ngroups, nx)
-    max_rows = min(rows + 2 * halo, ny)
     read_noise = np.broadcast_to(np.asarray(read_noise, dtype=np.float32), (ny, nx))
     gain = np.broadcast_to(np.asarray(gain, dtype=np.float32), (ny, nx))
-    ndiffs = ngroups - 1
-    first, second = jk.sorting_network(ndiffs, True)
-    abs_first, abs_second = jk.sorting_network(ndiffs, False)
-    tile = jk.tile_columns(ndiffs, nx)
-    dt, inv_dt = jk.time_steps(times_s)
+    if data.ndim == 4 and ngroups < tp.MIN_GROUPS:
+        if ngroups < 2 or data.shape[0] < 2:
+            return groupdq, 0
+        return groupdq, _detect_across_integrations(
+            data, groupdq, read_noise, gain, times_s, int(nframes), jump, halo, data_offset, block_rows
+        )
+    if data.ndim == 4:
+        total = 0
+        for integration_data, integration_groupdq in zip(data, groupdq, strict=True):
+            total += _detect_integration(
+                integration_data, integration_groupdq, read_noise, gain, times_s, int(nframes), jump, halo,
+                data_offset, block_rows,
+            )  # fmt: skip
+        return groupdq, total
+    if ngroups < tp.MIN_GROUPS:
+        return groupdq, 0
+    return groupdq, _detect_integration(
+        data, groupdq, read_noise, gain, times_s, int(nframes), jump, halo, data_offset, block_rows
+    )
+
+
+def _detect_integration(data, groupdq, read_noise, gain, times_s, nframes, jump, halo, data_offset, block_rows) -> int:
+    """Search one integration (at least MIN_GROUPS groups) a block of rows at a time; the number of jumps."""
+    ngroups, ny, nx = data.shape
+    rows = int(block_rows) if block_rows else default_block_rows(ngroups, nx)
+    max_rows = min(rows + 2 * halo, ny)
+    networks = tp.make_networks(ngroups - 1, nx)
+    dt, inv_dt = tp.time_steps(times_s)
     buffer = np.empty(ngroups * max_rows * nx, dtype=np.float32)
     gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8)
     masks = np.empty((max_rows, nx, (ngroups + 63) // 64), dtype=np.uint64)
@@ -123,12 +148,46 @@ def detect_jumps(
         with dynamic_schedule():
             jk.detect_rows(
                 block, gdq, times_s, dt, inv_dt, np.ascontiguousarray(read_noise[blk.start : blk.stop]),
-                np.ascontiguousarray(gain[blk.start : blk.stop]), int(nframes), params, first, second, abs_first,
-                abs_second, tile, first_row, last_row, masks[:nrows], has_mask[:nrows], row_jumps[:nrows],
-                max(1, min(nrows, 8 * numba.get_num_threads())),
+                np.ascontiguousarray(gain[blk.start : blk.stop]), nframes, jump, networks, first_row, last_row,
+                masks[:nrows], has_mask[:nrows], row_jumps[:nrows], max(1, min(nrows, 8 * numba.get_num_threads())),
             )  # fmt: skip
-        if flag_4_neighbors and has_mask[:nrows].any():
+        if jump.flag_neighbours and has_mask[:nrows].any():
             jk.flag_neighbour_rows(gdq, first_row, last_row, masks[:nrows], has_mask[:nrows])
         total += int(row_jumps[first_row:last_row].sum())
         groupdq[:, blk.interior] = gdq[:, first_row:last_row]
-    return groupdq, total
+    return total
+
+
+def _detect_across_integrations(data, groupdq, read_noise, gain, times_s, nframes, jump, halo, data_offset,
+                                block_rows) -> int:  # fmt: skip
+    """Search 2-group integrations together, a block of rows (of every integration) at a time."""
+    nints, ngroups, ny, nx = data.shape
+    rows = int(block_rows) if block_rows else default_block_rows(nints * ngroups, nx)
+    max_rows = min(rows + 2 * halo, ny)
+    size = nints * ngroups * max_rows * nx
+    buffer = np.empty(size, dtype=np.float32)
+    gdq_buffer = np.empty(size, dtype=np.uint8)
+    spread_buffer = np.empty(size, dtype=np.uint8)
+    row_jumps = np.zeros(max_rows, dtype=np.int64)
+    total = 0
+    for blk in plan_blocks(ny, rows, halo):
+        nrows = blk.stop - blk.start
+        shape = (nints, ngroups, nrows, nx)
+        count = nints * ngroups * nrows * nx
+        block = buffer[:count].reshape(shape)
+        gdq = gdq_buffer[:count].reshape(shape)
+        spread = spread_buffer[:count].reshape(shape)
+        for integration in range(nints):
+            convert_rows(data[integration], blk.start, data_offset, block[integration])
+        gdq[...] = groupdq[:, :, blk.start : blk.stop]
+        first_row, last_row = blk.halo_top, nrows - blk.halo_bottom
+        jk.detect_pooled_rows(
+            block, gdq, times_s, np.ascontiguousarray(read_noise[blk.start : blk.stop]),
+            np.ascontiguousarray(gain[blk.start : blk.stop]), nframes, jump, first_row, last_row, spread,
+            row_jumps[:nrows],
+        )  # fmt: skip
+        if jump.flag_neighbours and spread.any():
+            jk.flag_pooled_neighbour_rows(gdq, first_row, last_row, spread)
+        total += int(row_jumps[first_row:last_row].sum())
+        groupdq[:, :, blk.interior] = gdq[:, :, first_row:last_row]
+    return total

@@ -70,3 +70,18 @@ class JumpStep(Stage1Step):
 
     def report(self, ramp, unit: JumpUnit) -> None:
         log.info("%s: %d jumps flagged", ramp.meta.filename, unit.n_jumps)
+
+    def process(self, step_input):
+        ramp, context = self.open_stage1_input(step_input)
+        nints, ngroups = context.shape[:2]
+        if ngroups != 2 or nints == 1:
+            return super().process(ramp)
+        # A 2-group integration has one difference, too few to judge alone: the whole exposure's
+        # differences of a pixel are searched together.
+        unit = self.stage1_unit(ramp, context)
+        _, unit.n_jumps = detect_jumps(
+            ramp.data, ramp.groupdq, unit.read_noise_dn, unit.gain_e_per_dn, context.read_times_s,
+            nframes=context.nframes, rejection_threshold=self.rejection_threshold, **self.detection_options(),
+        )  # fmt: skip
+        self.report(ramp, unit)
+        return ramp

@@ -70,7 +70,8 @@ class Detector1Pipeline(IrisPipeline):
         if stcal_fit:
             noise_model = self.ramp_fit.noise_model(raw, context)
         else:
-            fit = self.ramp_fit.fit_unit(raw, context)
+            dark = units.get("dark_current")
+            fit = self.ramp_fit.fit_unit(raw, context, dark_dn_s=None if dark is None else dark.dark_dn_s)
         keep_ramp = self.save_calibrated_ramp or stcal_fit
         corrected = np.empty(shape, np.float32) if keep_ramp else None
         corrected_dq = np.empty(shape, np.uint8) if keep_ramp else None

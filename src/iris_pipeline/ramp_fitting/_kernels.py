@@ -12,19 +12,24 @@ Two paths give the same numbers:
   multiples of the read variance and of the rate; the coefficients are precomputed
   (``ols._clean_ramp_tables``) and each pixel picks those of its signal-to-noise class. The median
   rate (for stcal's variances and for jump detection only) comes from a sorting network over the
-  tile (see :mod:`iris_pipeline.jump._kernels`);
+  tile (see :mod:`iris_pipeline.lib.twopoint`);
 * every other pixel goes through :func:`fit_pixel`, a scalar transcription of stcal's per-pixel code.
+
+Settings, maps and outputs travel as named tuples (:class:`FitSettings`, :class:`PixelMaps`,
+:class:`PixelNoise`, :class:`FitOutputs`, :class:`iris_pipeline.lib.twopoint.JumpSettings`): the
+kernels read their fields by name, so arguments given in the wrong order do not compile.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numba
 import numpy as np
 
 from .. import dqflags
-from ..jump import _kernels as jk
+from ..lib import twopoint as tp
 
 DO_NOT_USE = np.uint8(dqflags.GROUP["DO_NOT_USE"])
 SATURATED = np.uint8(dqflags.GROUP["SATURATED"])
@@ -48,6 +53,82 @@ NCLASSES = len(POWERS)
 # Indices into the float64 `timing` array built by ols.py: stcal's one-group time (mean time of the
 # first group) and group time (time between the first two groups), for single-group segments.
 T_ONE_GROUP, T_GROUP = 0, 1
+
+
+class FitSettings(NamedTuple):
+    """Everything the fit needs that does not depend on the pixel (built by :mod:`.ols`)."""
+
+    times_s: np.ndarray
+    """float64 (ngroups,) mean time of each group, s."""
+    dt: np.ndarray
+    inv_dt: np.ndarray
+    """float32 (ngroups - 1,) time between consecutive groups, s, and its inverse."""
+    timing: np.ndarray
+    """float64 [one-group time, group time], s (indices T_ONE_GROUP, T_GROUP)."""
+    coefficients: np.ndarray
+    """float32 (NCLASSES, ngroups - 1) slope coefficients of the first differences of a clean ramp."""
+    variance_factors: np.ndarray
+    """float64 (2, NCLASSES) read-noise and Poisson variance factors of a clean ramp."""
+    nframes: int
+    """Reads averaged per group."""
+    suppress_one_group: bool
+    exact: bool
+    """Variances of the computed slope (True) or stcal's formulas."""
+    detect: bool
+    """Search jumps in the same pass."""
+
+
+class PixelMaps(NamedTuple):
+    """Per-pixel inputs of a block of rows."""
+
+    read_noise: np.ndarray
+    """float32 (nrows, nx) noise of one read, DN."""
+    gain: np.ndarray
+    """float32 (nrows, nx) e-/DN."""
+    dark: np.ndarray
+    """float32 (nrows, nx) dark current subtracted from the ramp, DN/s (its shot noise is in var_poisson)."""
+    pixeldq: np.ndarray
+    """uint32 (nrows, nx) pixel flags (read only when has_pixeldq)."""
+    has_pixeldq: bool
+    groupdq: np.ndarray
+    """uint8 (ngroups, nrows, nx) group flags (read only when has_groupdq); JUMP_DET is added in place."""
+    has_groupdq: bool
+
+
+class PixelNoise(NamedTuple):
+    """Noise model of one pixel."""
+
+    read_noise_dn: float
+    gain_e_per_dn: float
+    dark_dn_s: float
+
+
+class FitOutputs(NamedTuple):
+    """(rows, nx) outputs: float32 slope (DN/s), err, var_p, var_r ((DN/s)^2) and uint32 dq."""
+
+    slope: np.ndarray
+    err: np.ndarray
+    var_p: np.ndarray
+    var_r: np.ndarray
+    dq: np.ndarray
+
+
+class NeighbourMasks(NamedTuple):
+    """Per pixel, the groups whose jump flags the 4 neighbours (bit k % 64 of masks[row, col, k // 64])."""
+
+    masks: np.ndarray
+    has_mask: np.ndarray
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def pixel_noise(maps, row, col):
+    return PixelNoise(np.float64(maps.read_noise[row, col]), np.float64(maps.gain[row, col]),
+                      np.float64(maps.dark[row, col]))  # fmt: skip
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def pixel_flags(maps, row, col):
+    return maps.pixeldq[row, col] if maps.has_pixeldq else np.uint32(0)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -122,7 +203,7 @@ def centred_sum_squares(times_s, start, stop):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, suppress_one_group, exact, pixeldq, work):
+def fit_pixel(ramp_dn, flags, fit, noise, pixeldq, work):
     """Fit one pixel's ramp with any group flags (stcal OLS_C per-pixel logic).
 
     Parameters
@@ -131,16 +212,11 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
         float64 (ngroups,), DN.
     flags : np.ndarray
         uint8 (ngroups,) group flags, jumps included.
-    times_s, timing : np.ndarray
-        Group mean times, s; and [one-group time, group time], s.
-    read_noise_dn, gain : float
-        Noise of one read, DN; gain, e-/DN.
-    nframes : int
-        Reads averaged per group.
-    suppress_one_group : bool
-        Ramps with a single good group give no slope.
-    exact : bool
-        Variances of the slope computed (True) or stcal's (False); see :mod:`.ols`.
+    fit : FitSettings
+        Group times, reads per group, and the variance and one-group options.
+    noise : PixelNoise
+        Read noise of one read (DN), gain (e-/DN) and the dark current subtracted from the ramp
+        (DN/s), whose shot noise adds to the Poisson variance.
     pixeldq : int
         uint32 pixel flags.
     work : np.ndarray
@@ -153,6 +229,14 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
     dq : int
         uint32 output flags.
     """
+    times_s = fit.times_s
+    timing = fit.timing
+    nframes = fit.nframes
+    exact = fit.exact
+    read_noise_dn = noise.read_noise_dn
+    gain = noise.gain_e_per_dn
+    dark_dn_s = noise.dark_dn_s
+    suppress_one_group = fit.suppress_one_group
     ngroups = ramp_dn.shape[0]
     dq = np.uint32(pixeldq)
     if not gain > 0.0:
@@ -200,7 +284,7 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
         if used == 0:
             median_rate = np.nan if first_flags & UNUSABLE else ramp_dn[0] / timing[T_GROUP]
         else:
-            median_rate = jk.nanmedian_inplace(work[0], used)
+            median_rate = tp.nanmedian_inplace(work[0], used)
     if not median_rate > 0.0:
         median_rate = 0.0
 
@@ -279,7 +363,7 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
                 sum_read += weight * weight * q_read
                 sum_poisson += weight * weight * q_poisson
             else:
-                seg_var_p = median_rate / (duration * gain)
+                seg_var_p = (median_rate + dark_dn_s) / (duration * gain)
                 seg_var_r = read_var_group / weight
                 if seg_var_p > 0.0:
                     sum_poisson += 1.0 / seg_var_p
@@ -287,7 +371,7 @@ def fit_pixel(ramp_dn, flags, times_s, timing, read_noise_dn, gain, nframes, sup
         slope = sum_ws / sum_w
         if exact:
             var_rnoise = read_var_group * sum_read / (sum_w * sum_w)
-            var_poisson = max(slope, 0.0) / gain * sum_poisson / (sum_w * sum_w)
+            var_poisson = max(slope + dark_dn_s, 0.0) / gain * sum_poisson / (sum_w * sum_w)
             err = math.sqrt(var_poisson + var_rnoise)
         else:
             var_rnoise = read_var_group / sum_w
@@ -362,32 +446,38 @@ def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, present, 
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def store_clean_results(
-    sums, levels, present, medians, gain, read_noise, pixeldq, has_pixeldq, nframes, exact, variance_factors,
-    slope, err, var_p, var_r, dq, ncols,
-):  # fmt: skip
+def store_clean_results(sums, levels, present, medians, maps, fit, row, col0, ncols, out, out_row):
     """Results of flag-free single-segment ramps for a tile (all columns; other pixels are overwritten later).
 
-    ``gain``, ``read_noise``, ``pixeldq`` and the outputs are the tile's columns of one row.
-    ``variance_factors[0, level]`` times the group read variance is the read-noise variance,
-    ``variance_factors[1, level]`` times rate / gain the Poisson variance; the rate is the slope
-    (``exact``) or stcal's median rate.
+    The tile is columns ``col0 .. col0 + ncols - 1`` of block row ``row``, written to row ``out_row``
+    of ``out``. ``variance_factors[0, level]`` times the group read variance is the read-noise variance,
+    ``variance_factors[1, level]`` times rate / gain the Poisson variance; the rate is the slope plus
+    the dark current, not below 0 (``exact``), or stcal's ``max(median rate, 0) + dark``.
     """
+    cols = slice(col0, col0 + ncols)
+    gain = maps.gain[row, cols]
+    read_noise = maps.read_noise[row, cols]
+    dark = maps.dark[row, cols]
+    slope = out.slope[out_row, cols]
     for level in range(NCLASSES):
         if present & (1 << level):
             for c in range(ncols):
                 if levels[c] == level:
                     slope[c] = sums[level, c]
-    inv_nframes = np.float32(1.0 / nframes)
+    inv_nframes = np.float32(1.0 / fit.nframes)
     zero = np.float32(0.0)
+    err = out.err[out_row, cols]
+    var_p = out.var_p[out_row, cols]
+    var_r = out.var_r[out_row, cols]
+    dq = out.dq[out_row, cols]
     for c in range(ncols):
         level = levels[c]
         rn = read_noise[c]
         this_slope = slope[c]
-        rate = this_slope if exact else medians[c]
-        this_var_r = rn * rn * inv_nframes * np.float32(variance_factors[0, level])
-        this_var_p = max(rate, zero) / gain[c] * np.float32(variance_factors[1, level])
-        flags = pixeldq[c] if has_pixeldq else np.uint32(0)
+        rate = max(this_slope + dark[c], zero) if fit.exact else max(medians[c], zero) + dark[c]
+        this_var_r = rn * rn * inv_nframes * np.float32(fit.variance_factors[0, level])
+        this_var_p = rate / gain[c] * np.float32(fit.variance_factors[1, level])
+        flags = maps.pixeldq[row, col0 + c] if maps.has_pixeldq else np.uint32(0)
         flags |= np.uint32(0) if math.isfinite(this_slope) else PIXEL_DO_NOT_USE
         bad = (flags & PIXEL_INVALID) != 0
         slope[c] = np.float32(np.nan) if bad else this_slope
@@ -398,156 +488,144 @@ def store_clean_results(
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def store_result(out_slope, out_err, out_var_p, out_var_r, out_dq, row, col, result):
+def store_result(out, row, col, result):
     slope, var_p, var_r, err, dq = result
-    out_slope[row, col] = slope
-    out_err[row, col] = err
-    out_var_p[row, col] = var_p
-    out_var_r[row, col] = var_r
-    out_dq[row, col] = dq
+    out.slope[row, col] = slope
+    out.err[row, col] = err
+    out.var_p[row, col] = var_p
+    out.var_r[row, col] = var_r
+    out.dq[row, col] = dq
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def fit_row(
-    row, block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, dt, inv_dt, timing,
-    coefficients, variance_factors, nframes, suppress_one_group, exact, detect, params, median_first, median_second,
-    abs_first, abs_second, tile, first_row, last_row, masks, has_mask, out_slope, out_err, out_var_p, out_var_r,
-    out_dq, diffs, abs_diffs, sums, levels, medians, abs_medians, terms, found, clean, ramp, flags, work, primary,
-    spread,
-):  # fmt: skip
+def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbours, out, scratch):
     """One row of :func:`fit_rows`; returns the number of primary jumps flagged in it (interior rows)."""
     ngroups, nrows, nx = block.shape
     interior = first_row <= row < last_row
-    searched = detect and ngroups >= jk.MIN_GROUPS
+    searched = fit.detect and ngroups >= tp.MIN_GROUPS
     out_row = row - first_row
     jumps = 0
-    gain_row = gain[row]
-    rn_row = read_noise[row]
-    if detect:
-        has_mask[row, :] = 0
+    gain_row = maps.gain[row]
+    rn_row = maps.read_noise[row]
+    groupdq = maps.groupdq
+    sc = scratch
+    if fit.detect:
+        neighbours.has_mask[row, :] = 0
+    tile = networks.tile
     for col0 in range(0, nx, tile):
         ncols = min(tile, nx - col0)
         cols = slice(col0, col0 + ncols)
-        if has_groupdq:
-            jk.clean_columns(groupdq, row, col0, ncols, clean)
+        if maps.has_groupdq:
+            tp.clean_columns(groupdq, row, col0, ncols, sc.clean)
         else:
-            clean[:ncols] = 1
+            sc.clean[:ncols] = 1
         if ngroups >= 2:
             present = 0
             if interior:
-                present = classify_columns(block, row, col0, ncols, gain_row, rn_row, nframes, levels)
-            load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, present, diffs, sums)
+                present = classify_columns(block, row, col0, ncols, gain_row, rn_row, fit.nframes, sc.levels)
+            load_and_accumulate(block, row, col0, ncols, fit.inv_dt, fit.coefficients, present, sc.diffs, sc.sums)
             # The median rate serves stcal's variances and the single-pass jump search only.
-            if searched or not exact:
-                jk.screen_tile(
-                    block, row, col0, ncols, diffs, dt, gain_row[cols], rn_row[cols], nframes, params, searched,
-                    not exact, median_first, median_second, abs_first, abs_second, abs_diffs, medians, abs_medians,
-                    terms, found,
+            if searched or not fit.exact:
+                tp.screen_tile(
+                    block, row, col0, ncols, sc.diffs, fit.dt, gain_row[cols], rn_row[cols], fit.nframes, jump,
+                    searched, not fit.exact, networks, sc.abs_diffs, sc.medians, sc.abs_medians, sc.terms, sc.found,
                 )  # fmt: skip
             if interior:
-                store_clean_results(
-                    sums, levels, present, medians, gain_row[cols], rn_row[cols],
-                    pixeldq[row, cols] if has_pixeldq else pixeldq[0, :0], has_pixeldq, nframes, exact,
-                    variance_factors, out_slope[out_row, cols], out_err[out_row, cols], out_var_p[out_row, cols],
-                    out_var_r[out_row, cols], out_dq[out_row, cols], ncols,
-                )  # fmt: skip
+                store_clean_results(sc.sums, sc.levels, present, sc.medians, maps, fit, row, col0, ncols, out, out_row)
         for c in range(ncols):
             col = col0 + c
-            fast = ngroups >= 2 and clean[c] and gain_row[col] > 0.0
-            if fast and not (searched and found[c]):
+            fast = ngroups >= 2 and sc.clean[c] and gain_row[col] > 0.0
+            if fast and not (searched and sc.found[c]):
                 continue
             njumps = 0
             if searched:
-                njumps = jk.search_pixel(
-                    block, groupdq, row, col, times_s, rn_row[col], gain_row[col], nframes, params, ramp, flags,
-                    work, primary, spread, masks, has_mask,
+                njumps = tp.search_pixel(
+                    block, groupdq, row, col, fit.times_s, rn_row[col], gain_row[col], fit.nframes, jump, sc.ramp,
+                    sc.flags, sc.work, sc.primary, sc.spread, neighbours.masks, neighbours.has_mask,
                 )  # fmt: skip
             if not interior or (fast and njumps == 0):
                 continue
-            jk.load_pixel(block, groupdq, has_groupdq, row, col, ramp, flags)
+            tp.load_pixel(block, groupdq, maps.has_groupdq, row, col, sc.ramp, sc.flags)
             if njumps:
                 jumps += njumps
                 for k in range(ngroups):
-                    if primary[k]:
-                        flags[k] |= JUMP_DET
+                    if sc.primary[k]:
+                        sc.flags[k] |= JUMP_DET
                         groupdq[k, row, col] |= JUMP_DET
-            result = fit_pixel(
-                ramp, flags, times_s, timing, rn_row[col], gain_row[col], nframes, suppress_one_group, exact,
-                pixeldq[row, col] if has_pixeldq else np.uint32(0), work,
-            )  # fmt: skip
-            store_result(out_slope, out_err, out_var_p, out_var_r, out_dq, out_row, col, result)
+            result = fit_pixel(sc.ramp, sc.flags, fit, pixel_noise(maps, row, col), pixel_flags(maps, row, col), sc.work)
+            store_result(out, out_row, col, result)
     return jumps
 
 
-@numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-def fit_rows(
-    block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, dt, inv_dt, timing, coefficients,
-    variance_factors, nframes, suppress_one_group, exact, detect, params, median_first, median_second, abs_first,
-    abs_second, tile, first_row, last_row, masks, has_mask, row_jumps, out_slope, out_err, out_var_p, out_var_r,
-    out_dq, nchunks,
-):  # fmt: skip
-    """Pass 1 over a block: jump detection (all rows, when ``detect``) and fit (interior rows).
+class RowScratch(NamedTuple):
+    """Work arrays of one thread (allocated once per chunk of rows: per row they would cost page faults)."""
 
-    Rows ``first_row <= row < last_row`` are the interior and map to row ``row - first_row`` of the
-    ``out_*`` arrays; JUMP_DET of primary jumps is written to their ``groupdq``. Halo rows are only
+    diffs: np.ndarray
+    abs_diffs: np.ndarray
+    sums: np.ndarray
+    levels: np.ndarray
+    medians: np.ndarray
+    abs_medians: np.ndarray
+    terms: np.ndarray
+    found: np.ndarray
+    clean: np.ndarray
+    ramp: np.ndarray
+    flags: np.ndarray
+    work: np.ndarray
+    primary: np.ndarray
+    spread: np.ndarray
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def row_scratch(ngroups, tile):
+    ndiffs = max(ngroups - 1, 1)
+    return RowScratch(
+        np.empty((ndiffs, tile), np.float32), np.empty((ndiffs, tile), np.float32), np.empty((NCLASSES, tile), np.float32),
+        np.zeros(tile, np.int64), np.empty(tile, np.float32), np.empty(tile, np.float32), np.empty((2, tile), np.float32),
+        np.zeros(tile, np.uint8), np.ones(tile, np.uint8), np.empty(ngroups, np.float64), np.empty(ngroups, np.uint8),
+        np.empty((4, ngroups), np.float64), np.zeros(ngroups, np.uint8), np.empty(ngroups, np.uint8),
+    )  # fmt: skip
+
+
+@numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
+def fit_rows(block, maps, fit, jump, networks, first_row, last_row, neighbours, row_jumps, out, nchunks):
+    """Pass 1 over a block: jump detection (all rows, when ``fit.detect``) and fit (interior rows).
+
+    Rows ``first_row <= row < last_row`` are the interior and map to row ``row - first_row`` of
+    ``out``; JUMP_DET of primary jumps is written to their ``maps.groupdq``. Halo rows are only
     searched for jumps, to store their neighbour masks. Rows go to the threads in ``nchunks``
-    chunks (one at a time under :func:`iris_pipeline.jump._blocks.dynamic_schedule`).
+    chunks (one at a time under :func:`iris_pipeline.lib.blocks.dynamic_schedule`).
     """
     ngroups, nrows, nx = block.shape
-    ndiffs = max(ngroups - 1, 1)
     for chunk in numba.prange(nchunks):
-        # Work arrays once per chunk: allocated per row they would cost page faults.
-        diffs = np.empty((ndiffs, tile), np.float32)
-        abs_diffs = np.empty((ndiffs, tile), np.float32)
-        sums = np.empty((NCLASSES, tile), np.float32)
-        levels = np.zeros(tile, np.int64)
-        medians = np.empty(tile, np.float32)
-        abs_medians = np.empty(tile, np.float32)
-        terms = np.empty((2, tile), np.float32)
-        found = np.zeros(tile, np.uint8)
-        clean = np.ones(tile, np.uint8)
-        ramp = np.empty(ngroups, np.float64)
-        flags = np.empty(ngroups, np.uint8)
-        work = np.empty((4, ngroups), np.float64)
-        primary = np.zeros(ngroups, np.uint8)
-        spread = np.empty(ngroups, np.uint8)
+        scratch = row_scratch(ngroups, networks.tile)
         for row in range(chunk * nrows // nchunks, (chunk + 1) * nrows // nchunks):
             row_jumps[row] = 0
-            if not (detect or first_row <= row < last_row):
+            if not (fit.detect or first_row <= row < last_row):
                 continue
-            row_jumps[row] = fit_row(
-                row, block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, dt, inv_dt,
-                timing, coefficients, variance_factors, nframes, suppress_one_group, exact, detect, params,
-                median_first, median_second, abs_first, abs_second, tile, first_row, last_row, masks, has_mask,
-                out_slope, out_err, out_var_p, out_var_r, out_dq, diffs, abs_diffs, sums, levels, medians,
-                abs_medians, terms, found, clean, ramp, flags, work, primary, spread,
-            )  # fmt: skip
+            row_jumps[row] = fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbours, out,
+                                     scratch)  # fmt: skip
 
 
 @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
-def refit_neighbour_rows(
-    block, groupdq, pixeldq, has_pixeldq, read_noise, gain, times_s, timing, nframes, suppress_one_group, exact,
-    first_row, last_row, masks, has_mask, out_slope, out_err, out_var_p, out_var_r, out_dq,
-):  # fmt: skip
+def refit_neighbour_rows(block, maps, fit, first_row, last_row, neighbours, out):
     """Pass 2: JUMP_DET on the 4 neighbours of spreading jumps, and a new fit of the pixels that got one."""
     ngroups, nrows, nx = block.shape
+    groupdq = maps.groupdq
     for row in numba.prange(first_row, last_row):
         ramp = np.empty(ngroups, np.float64)
         flags = np.empty(ngroups, np.uint8)
         new_flags = np.empty(ngroups, np.uint8)
         work = np.empty((4, ngroups), np.float64)
         for col in range(nx):
-            if not jk.near_spreading_jump(has_mask, row, col):
+            if not tp.near_spreading_jump(neighbours.has_mask, row, col):
                 continue
-            jk.load_pixel(block, groupdq, True, row, col, ramp, flags)
-            if not jk.neighbour_flags(masks, has_mask, row, col, nrows, nx, flags, new_flags):
+            tp.load_pixel(block, groupdq, True, row, col, ramp, flags)
+            if not tp.neighbour_flags(neighbours.masks, neighbours.has_mask, row, col, nrows, nx, flags, new_flags):
                 continue
             for k in range(ngroups):
                 if new_flags[k]:
                     flags[k] |= JUMP_DET
                     groupdq[k, row, col] |= JUMP_DET
-            result = fit_pixel(
-                ramp, flags, times_s, timing, read_noise[row, col], gain[row, col], nframes, suppress_one_group,
-                exact, pixeldq[row, col] if has_pixeldq else np.uint32(0), work,
-            )  # fmt: skip
-            store_result(out_slope, out_err, out_var_p, out_var_r, out_dq, row - first_row, col, result)
+            result = fit_pixel(ramp, flags, fit, pixel_noise(maps, row, col), pixel_flags(maps, row, col), work)
+            store_result(out, row - first_row, col, result)

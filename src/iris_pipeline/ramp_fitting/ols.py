@@ -31,7 +31,8 @@ Variances (``variance=``), with ``R**2 = read_noise**2 / nframes`` the read vari
   fluxes. The Poisson covariance of reads averaged within a group is neglected (a slightly
   conservative ``var_P`` for ``nframes > 1``). stcal's formulas below hold only for unweighted fits
   (``var_R``) or end-point fits (``var_P``), and its median rate is very noisy for many-group ramps:
-  with 100 groups at 1 DN/s (read noise 6 DN, gain 2.3 e-/DN) slopes scatter 1.3 times stcal's ERR.
+  with 100 groups of 1.47 s at 1 DN/s (read noise 6 DN, gain 2.3 e-/DN) slopes scatter 1.29 times
+  stcal's ERR, 1.57 times at 0.3 DN/s (exact: 1.01 at both).
 * ``"stcal"``: stcal's numbers. Per segment ``var_R = R**2 / sum((t - t_mean)**2)``
   (``12 R**2 / ((n**3 - n) dt**2)`` for even spacing) and ``var_P = median_rate / (g T)``, ``T`` the
   segment's time span and ``median_rate`` the median of the first differences (usable groups, a
@@ -50,11 +51,16 @@ Deliberate differences from stcal 1.20 besides the exact variances (pinned by
 2. A pixel left with no segment although not all its groups are ``SATURATED``/``DO_NOT_USE`` (for
    instance every group ``OUTLIER``, or a lone ``JUMP_DET`` group), or with a non-finite slope (NaN
    samples), gets a NaN slope and ``DO_NOT_USE``; stcal reports a slope of 0, or replaces NaN samples by 0.
-3. Integrations are fitted one at a time (the streaming stage 1 needs that), so with
-   ``variance='stcal'`` each integration's Poisson variance uses its own median rate; stcal uses the
-   mean of all integrations' medians (a NaN median counting as 0) for every integration.
-4. ``UNRELIABLE_SLOPE`` is never set (stcal's OLS_C does not set it either). No dark-current term,
-   ZEROFRAME or CHARGELOSS read-noise recomputation (unused by IRIS/Liger).
+3. With ``variance='stcal'`` each integration's Poisson variance uses its own median rate; stcal uses
+   the mean of all integrations' medians (a NaN median counting as 0) for every integration, and
+   combines integrations as ``1 / sum(1 / var_poisson_i)``. Measured on simulated exposures whose
+   integrations collect different counts (``benchmarks/check_poisson_integrations.py``), the own
+   rate gives calibrated rateints ERR where stcal's is off by factors of 0.2 to 1.7, and the
+   exposure's Poisson variance here is that of the weighted mean, ``sum(w**2 var_poisson_i) / sum(w)**2``.
+4. ``UNRELIABLE_SLOPE`` is never set (stcal's OLS_C does not set it either). No ZEROFRAME or
+   CHARGELOSS read-noise recomputation (unused by IRIS/Liger). The dark current subtracted before
+   the fit (``dark_dn_s``) adds its shot noise as stcal's average dark current does: in ``'stcal'``
+   mode ``(max(median_rate, 0) + dark) / (g T)``, in ``'exact'`` mode the rate is ``max(slope + dark, 0)``.
 
 Jump detection, when ``jump_threshold`` is given, is :mod:`iris_pipeline.jump`'s, run in the same
 pass: detection for every row of the block (halo rows included), then neighbour flags, so that a
@@ -63,12 +69,10 @@ neighbour's flag takes part in its fit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numba
 import numpy as np
 
-from ..jump import _kernels as jk
+from ..lib import twopoint as tp
 from ..lib.blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
 from . import _kernels as kern
 from .result import RampFitResult
@@ -122,72 +126,47 @@ def _clean_ramp_tables(times_s: np.ndarray, exact: bool) -> tuple[np.ndarray, np
     return coefficients, factors
 
 
-@dataclass
-class _Settings:
-    """Everything the kernels need that does not depend on the pixels."""
-
-    times_s: np.ndarray
-    nframes: int
-    suppress_one_group: bool
-    exact: bool
-    detect: bool
-    params: np.ndarray
-
-    def __post_init__(self):
-        ngroups = self.times_s.size
-        ndiffs = max(ngroups - 1, 1)
-        self.dt, self.inv_dt = jk.time_steps(self.times_s)
-        group_time = self.times_s[1] - self.times_s[0] if ngroups > 1 else self.times_s[0]
-        self.timing = np.array([self.times_s[0], group_time])
-        self.coefficients, self.variance_factors = _clean_ramp_tables(self.times_s, self.exact)
-        self.median_network = jk.sorting_network(ndiffs, True)
-        self.sort_network = jk.sorting_network(ndiffs, False)
-
-    @classmethod
-    def make(cls, read_times, ngroups: int, nframes, suppress_one_group, variance, jump_threshold, jump_options):
-        """Validated settings; ``jump_options`` = (three_group, four_group, flag_4_neighbors, max, min)."""
-        times_s = np.asarray(read_times, dtype=np.float64)
-        if times_s.shape != (ngroups,):
-            raise ValueError(f"read_times must give one mean time (s) per group: {ngroups} values")
-        if ngroups > 1 and not np.all(np.diff(times_s) > 0):
-            raise ValueError("read_times must increase strictly")
-        if variance not in VARIANCE_MODES:
-            raise ValueError(f"variance must be one of {VARIANCE_MODES}, got {variance!r}")
-        if int(nframes) < 1:
-            raise ValueError("nframes must be at least 1")
-        three_group, four_group, flag_4_neighbors, max_ratio, min_ratio = jump_options
-        detect = jump_threshold is not None
-        threshold = jump_threshold if detect else np.inf
-        params = np.array([threshold, three_group, four_group, min_ratio, max_ratio, float(flag_4_neighbors)])
-        return cls(times_s, int(nframes), bool(suppress_one_group), variance == "exact", detect, params)
-
-    @property
-    def neighbours(self) -> bool:
-        return self.detect and self.params[5] != 0.0
+def _make_settings(read_times, ngroups: int, nframes, suppress_one_group, variance, jump_threshold, jump_options):
+    """Validated fit and jump settings; ``jump_options`` = (three_group, four_group, flag_4_neighbors, max, min)."""
+    times_s = np.asarray(read_times, dtype=np.float64)
+    if times_s.shape != (ngroups,):
+        raise ValueError(f"read_times must give one mean time (s) per group: {ngroups} values")
+    if ngroups > 1 and not np.all(np.diff(times_s) > 0):
+        raise ValueError("read_times must increase strictly")
+    if variance not in VARIANCE_MODES:
+        raise ValueError(f"variance must be one of {VARIANCE_MODES}, got {variance!r}")
+    if int(nframes) < 1:
+        raise ValueError("nframes must be at least 1")
+    three_group, four_group, flag_4_neighbors, max_ratio, min_ratio = jump_options
+    detect = jump_threshold is not None
+    exact = variance == "exact"
+    dt, inv_dt = tp.time_steps(times_s)
+    group_time = times_s[1] - times_s[0] if ngroups > 1 else times_s[0]
+    coefficients, variance_factors = _clean_ramp_tables(times_s, exact)
+    fit = kern.FitSettings(
+        times_s, dt, inv_dt, np.array([times_s[0], group_time]), coefficients, variance_factors, int(nframes),
+        bool(suppress_one_group), exact, detect,
+    )  # fmt: skip
+    jump = tp.make_jump_settings(jump_threshold if detect else np.inf, three_group, four_group, min_ratio, max_ratio,
+                                 detect and flag_4_neighbors)  # fmt: skip
+    return fit, jump
 
 
-def _run_block(settings, block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, first_row, last_row,
-               outputs) -> int:  # fmt: skip
+def _run_block(fit, jump, block, maps, first_row, last_row, out) -> int:
     """Both passes of :mod:`._kernels` over one contiguous block; the number of primary jumps."""
     ngroups, nrows, nx = block.shape
-    s = settings
     # Neighbour masks (rows first, C-contiguous), whether a pixel has one, and jumps per row.
-    shape = (nrows, nx) if s.detect else (1, 1)
-    masks = np.empty(shape + ((ngroups + 63) // 64,), dtype=np.uint64)
-    has_mask = np.zeros(shape, dtype=np.uint8)
+    shape = (nrows, nx) if fit.detect else (1, 1)
+    neighbours = kern.NeighbourMasks(
+        np.empty(shape + ((ngroups + 63) // 64,), dtype=np.uint64), np.zeros(shape, dtype=np.uint8)
+    )
     row_jumps = np.zeros(nrows, dtype=np.int64)
+    networks = tp.make_networks(max(ngroups - 1, 1), nx)
     with dynamic_schedule():
-        kern.fit_rows(
-            block, groupdq, has_groupdq, pixeldq, has_pixeldq, read_noise, gain, s.times_s, s.dt, s.inv_dt,
-            s.timing, s.coefficients, s.variance_factors, s.nframes, s.suppress_one_group, s.exact, s.detect,
-            s.params, *s.median_network, *s.sort_network, jk.tile_columns(ngroups - 1, nx), first_row, last_row,
-            masks, has_mask, row_jumps, *outputs, max(1, min(nrows, 8 * numba.get_num_threads())),
-        )  # fmt: skip
-    if s.neighbours and has_mask.any():
-        kern.refit_neighbour_rows(
-            block, groupdq, pixeldq, has_pixeldq, read_noise, gain, s.times_s, s.timing, s.nframes,
-            s.suppress_one_group, s.exact, first_row, last_row, masks, has_mask, *outputs,
-        )  # fmt: skip
+        kern.fit_rows(block, maps, fit, jump, networks, first_row, last_row, neighbours, row_jumps, out,
+                      max(1, min(nrows, 8 * numba.get_num_threads())))  # fmt: skip
+    if jump.flag_neighbours and neighbours.has_mask.any():
+        kern.refit_neighbour_rows(block, maps, fit, first_row, last_row, neighbours, out)
     return int(row_jumps[first_row:last_row].sum())
 
 
@@ -201,7 +180,7 @@ def _rows_2d(value, name: str, nrows: int, nx: int) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _check_out(out: RampFitResult, out_rows: slice, nrows: int, nx: int) -> list[np.ndarray]:
+def _check_out(out: RampFitResult, out_rows: slice, nrows: int, nx: int) -> kern.FitOutputs:
     arrays = []
     for name in _OUTPUTS:
         array = getattr(out, name)
@@ -212,7 +191,7 @@ def _check_out(out: RampFitResult, out_rows: slice, nrows: int, nx: int) -> list
         if part.shape != (nrows, nx) or not part.flags.c_contiguous:
             raise ValueError(f"out.{name}[out_rows] must be a C-contiguous {(nrows, nx)} array, got {part.shape}")
         arrays.append(part)
-    return arrays
+    return kern.FitOutputs(*arrays)
 
 
 def fit_block(
@@ -236,6 +215,7 @@ def fit_block(
     suppress_one_group: bool = True,
     three_group_rejection_threshold: float = THREE_GROUP_REJECTION_THRESHOLD,
     four_group_rejection_threshold: float = FOUR_GROUP_REJECTION_THRESHOLD,
+    dark_dn_s=None,
 ) -> int:
     """Fit the ramps of a block of rows (optionally finding jumps first) into rows of full-size outputs.
 
@@ -274,6 +254,9 @@ def fit_block(
         Ramps with a single good group give no slope (stcal's ``suppress_one_group``).
     three_group_rejection_threshold, four_group_rejection_threshold : float
         Jump thresholds for ramps of 3 and 4 usable groups (stcal's defaults 6 and 5).
+    dark_dn_s : float or np.ndarray, optional
+        Dark current already subtracted from the block, DN/s, scalar or (nrows, nx): its shot noise
+        goes into ``var_poisson`` (stcal's average dark current). ``None``: no dark term.
 
     Returns
     -------
@@ -287,7 +270,7 @@ def fit_block(
     last_row = nrows - halo_bottom
     if halo_top < 0 or halo_bottom < 0 or last_row <= halo_top:
         raise ValueError(f"halo_top={halo_top} and halo_bottom={halo_bottom} leave no interior rows of {nrows}")
-    settings = _Settings.make(
+    fit, jump = _make_settings(
         read_times, ngroups, nframes, suppress_one_group, variance, jump_threshold,
         (three_group_rejection_threshold, four_group_rejection_threshold, flag_4_neighbors,
          max_jump_to_flag_neighbors, min_jump_to_flag_neighbors),
@@ -296,8 +279,8 @@ def fit_block(
     if groupdq_block is not None and (groupdq_block.shape != block.shape or groupdq_block.dtype != np.uint8):
         raise ValueError(f"groupdq_block must be uint8 {block.shape}, got {groupdq_block.dtype} {groupdq_block.shape}")
     if groupdq_block is None:
-        groupdq = np.zeros(block.shape, dtype=np.uint8) if settings.detect else _DUMMY_GROUPDQ
-    elif settings.detect and not groupdq_block.flags.writeable:
+        groupdq = np.zeros(block.shape, dtype=np.uint8) if fit.detect else _DUMMY_GROUPDQ
+    elif fit.detect and not groupdq_block.flags.writeable:
         raise ValueError("groupdq_block must be writeable to receive JUMP_DET flags")
     else:
         # The kernels take one writeable C-contiguous type (a read-only array would compile another).
@@ -305,12 +288,13 @@ def fit_block(
     if pixeldq_block is not None and np.shape(pixeldq_block) != (nrows, nx):
         raise ValueError(f"pixeldq_block has shape {np.shape(pixeldq_block)}, expected {(nrows, nx)}")
     pixeldq = _DUMMY_PIXELDQ if pixeldq_block is None else np.ascontiguousarray(pixeldq_block, dtype=np.uint32)
-    njumps = _run_block(
-        settings, block, groupdq, groupdq_block is not None or settings.detect, pixeldq, pixeldq_block is not None,
+    maps = kern.PixelMaps(
         _rows_2d(read_noise_dn, "read_noise_dn", nrows, nx), _rows_2d(gain_e_per_dn, "gain_e_per_dn", nrows, nx),
-        halo_top, last_row, outputs,
+        _rows_2d(0.0 if dark_dn_s is None else dark_dn_s, "dark_dn_s", nrows, nx), pixeldq, pixeldq_block is not None,
+        groupdq, groupdq_block is not None or fit.detect,
     )  # fmt: skip
-    if groupdq_block is not None and groupdq is not groupdq_block and settings.detect:
+    njumps = _run_block(fit, jump, block, maps, halo_top, last_row, outputs)
+    if groupdq_block is not None and groupdq is not groupdq_block and fit.detect:
         groupdq_block[:, halo_top:last_row] = groupdq[:, halo_top:last_row]
     return njumps
 
@@ -334,6 +318,7 @@ def fit_ramps(
     suppress_one_group: bool = True,
     three_group_rejection_threshold: float = THREE_GROUP_REJECTION_THRESHOLD,
     four_group_rejection_threshold: float = FOUR_GROUP_REJECTION_THRESHOLD,
+    dark_dn_s=None,
 ) -> RampFitResult:
     """Fit the ramps of one integration (optimally weighted OLS, stcal's OLS_C; see the module docstring).
 
@@ -373,6 +358,9 @@ def fit_ramps(
         Ramps with a single good group give no slope.
     three_group_rejection_threshold, four_group_rejection_threshold : float
         Jump thresholds for ramps of 3 and 4 usable groups.
+    dark_dn_s : float or np.ndarray, optional
+        Dark current already subtracted from ``data``, DN/s, scalar or (ny, nx): its shot noise goes
+        into ``var_poisson``.
 
     Returns
     -------
@@ -394,6 +382,7 @@ def fit_ramps(
     max_rows = min(rows + 2 * halo, ny)
     read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx, max_rows)
     gain_rows = _RowSource(gain, "gain", ny, nx, max_rows)
+    dark_rows = _RowSource(0.0 if dark_dn_s is None else dark_dn_s, "dark_dn_s", ny, nx, max_rows)
     pixeldq = None if pixeldq is None else np.ascontiguousarray(pixeldq, dtype=np.uint32)
     out = RampFitResult(**{name: np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS})
     # Flat buffers viewed per block keep every block C-contiguous, the last (shorter) one included.
@@ -420,7 +409,8 @@ def fit_ramps(
         fit_block(
             block, gdq, read_times, read_noise_rows.rows(blk.start, blk.stop), gain_rows.rows(blk.start, blk.stop),
             out, blk.interior, halo_top=blk.halo_top, halo_bottom=blk.halo_bottom,
-            pixeldq_block=None if pixeldq is None else pixeldq[blk.start : blk.stop], **options,
+            pixeldq_block=None if pixeldq is None else pixeldq[blk.start : blk.stop],
+            dark_dn_s=dark_rows.rows(blk.start, blk.stop), **options,
         )  # fmt: skip
         if detect and groupdq is not None:
             groupdq[:, blk.interior] = gdq[:, blk.halo_top : nrows - blk.halo_bottom]
@@ -451,9 +441,11 @@ def combine_integrations(results: list[RampFitResult], variance: str = "exact") 
     the signal so that the mean is unbiased); integrations without a slope are left out;
     ``var_rnoise = 1 / sum(w)``. With exact variances, ``var_rnoise`` is the exact read-noise variance,
     so integrations of different S/N classes are weighted slightly differently from stcal (equal
-    integrations give stcal's slope). ``var_poisson`` is
-    ``sum(w**2 var_poisson_i) / sum(w)**2`` (``variance='exact'``, the Poisson variance of this
-    weighted mean) or stcal's ``1 / sum(1 / var_poisson_i)``; ``err = sqrt(var_poisson + var_rnoise)``.
+    integrations give stcal's slope). ``var_poisson = sum(w**2 var_poisson_i) / sum(w)**2``, the Poisson
+    variance of this weighted mean, in both variance modes; ``err = sqrt(var_poisson + var_rnoise)``.
+    (stcal's ``1 / sum(1 / var_poisson_i)`` is that variance only when every integration has the same
+    Poisson variance, as stcal's mean-of-medians rate makes them; with each integration's own rate it
+    underestimates the exposure's ERR up to 3 times: see ``docs/steps/ramp_fit.md``.)
     The dq is the OR of the integrations' flags, with ``DO_NOT_USE`` only when every integration
     has it; pixels without any slope get NaN and zero variances.
 
@@ -462,7 +454,7 @@ def combine_integrations(results: list[RampFitResult], variance: str = "exact") 
     results : list of RampFitResult
         One (ny, nx) result per integration, from :func:`fit_ramps` with the same ``variance``.
     variance : {'exact', 'stcal'}
-        How the Poisson variances combine.
+        The mode the integrations were fitted with (checked; both combine alike).
 
     Returns
     -------
@@ -486,19 +478,13 @@ def combine_integrations(results: list[RampFitResult], variance: str = "exact") 
         var_p = np.where(usable, result.var_poisson, 0.0).astype(np.float64)
         sum_w += weight
         sum_ws += weight * np.where(usable, result.slope, 0.0)
-        if variance == "exact":
-            sum_p += weight * weight * var_p
-        else:
-            sum_p += np.where(var_p > 0, 1.0 / np.where(var_p > 0, var_p, 1.0), 0.0)
+        sum_p += weight * weight * var_p
         dq_any |= result.dq & ~dnu
         dnu_all &= (result.dq & dnu) != 0
     has_slope = sum_w > 0
     safe_w = np.where(has_slope, sum_w, 1.0)
     var_rnoise = np.where(has_slope, 1.0 / safe_w, 0.0)
-    if variance == "exact":
-        var_poisson = np.where(has_slope, sum_p / safe_w**2, 0.0)
-    else:
-        var_poisson = np.where(has_slope & (sum_p > 0), 1.0 / np.where(sum_p > 0, sum_p, 1.0), 0.0)
+    var_poisson = np.where(has_slope, sum_p / safe_w**2, 0.0)
     return RampFitResult(
         slope=np.where(has_slope, sum_ws / safe_w, np.nan).astype(np.float32),
         err=np.sqrt(var_poisson + var_rnoise).astype(np.float32),

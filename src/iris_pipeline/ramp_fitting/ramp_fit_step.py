@@ -54,10 +54,16 @@ class RampFitUnit:
     its group is flagged ``DO_NOT_USE`` before the fit, so the pixel gets a NaN rate and
     ``DO_NOT_USE`` (stcal's and JWST's behaviour); without it, the rate is the group's value over
     its time since the reset.
+
+    ``dark_dn_s`` (the dark rate subtracted before the fit, when known) adds its shot noise to the
+    Poisson variance, as stcal's average dark current does.
     """
 
-    def __init__(self, read_noise_dn, gain_e_per_dn, context: ExposureContext, variance, suppress_one_group):
+    def __init__(
+        self, read_noise_dn, gain_e_per_dn, context: ExposureContext, variance, suppress_one_group, dark_dn_s=None
+    ):
         self.read_noise_dn = read_noise_dn
+        self.dark_dn_s = dark_dn_s
         self.gain_e_per_dn = gain_e_per_dn
         self.context = context
         self.variance = variance
@@ -86,7 +92,8 @@ class RampFitUnit:
             block_dn, groupdq, self.context.read_times_s, self.read_noise_dn[rows], self.gain_e_per_dn[rows],
             self._integration(integration), blk.interior, nframes=self.context.nframes, halo_top=blk.halo_top,
             halo_bottom=blk.halo_bottom, pixeldq_block=self.context.pixeldq[rows], variance=self.variance,
-            suppress_one_group=self.suppress_one_group, **(jump_options or {}),
+            suppress_one_group=self.suppress_one_group,
+            dark_dn_s=None if self.dark_dn_s is None else self.dark_dn_s[rows], **(jump_options or {}),
         )  # fmt: skip
 
     def results(self) -> tuple[RampFitResult, RampFitResult]:
@@ -120,10 +127,10 @@ class RampFitStep(Stage1Step):
         (gain,) = self.get_reference_arrays(model, "gain", "data", shape=context.shape)
         return prepare_noise_model(read_noise, gain, context.pixeldq)
 
-    def fit_unit(self, model, context: ExposureContext) -> RampFitUnit:
+    def fit_unit(self, model, context: ExposureContext, dark_dn_s=None) -> RampFitUnit:
         """The OLS fit prepared for the exposure (the streaming driver's ``fit``)."""
         read_noise, gain = self.noise_model(model, context)
-        return RampFitUnit(read_noise, gain, context, self.variance, self.suppress_one_group)
+        return RampFitUnit(read_noise, gain, context, self.variance, self.suppress_one_group, dark_dn_s)
 
     def process(self, step_input):
         ramp, context = self.open_stage1_input(step_input)
