@@ -31,3 +31,7 @@ class DarkCurrentStep(Stage1Step):
     def stage1_unit(self, model, context: ExposureContext) -> DarkCurrentUnit:
         dark, dark_dq = self.get_reference_arrays(model, "dark", "data", "dq", shape=context.shape)
         return DarkCurrentUnit(prepare_dark(dark, dark_dq, context.pixeldq), context.read_times_s)
+
+    def report(self, ramp, unit: DarkCurrentUnit) -> None:
+        """Keep the subtracted rate with the ramp: its shot noise belongs in the fit's Poisson variance."""
+        ramp.average_dark_current = unit.dark_dn_s

@@ -82,6 +82,8 @@ class Detector1Pipeline(IrisPipeline):
             )  # fmt: skip
         refpix_applied = units["refpix"].applied if "refpix" in units else {"rows": False, "columns": False}
         ramp = self._ramp_model(raw, corrected, corrected_dq, context.pixeldq) if keep_ramp else None
+        if ramp is not None and "dark_current" in units:
+            ramp.average_dark_current = units["dark_current"].dark_dn_s
         if stcal_fit:
             image, integrations = fit_with_stcal(self.ramp_fit, ramp, *noise_model)
         else:

@@ -137,7 +137,9 @@ class RampFitStep(Stage1Step):
         if self.algorithm in STCAL_ALGORITHMS:
             image, integrations = fit_with_stcal(self, ramp, *self.noise_model(ramp, context))
         else:
-            result = run_units(ramp.data, context, [], self.fit_unit(ramp, context), groupdq=ramp.groupdq)
+            dark_dn_s = ramp.average_dark_current if "average_dark_current" in ramp.instance else None
+            fit = self.fit_unit(ramp, context, dark_dn_s=dark_dn_s)
+            result = run_units(ramp.data, context, [], fit, groupdq=ramp.groupdq)
             image, integrations = result.exposure, result.integrations
         return result_model(datamodels.RateModel, ramp, image), result_model(
             datamodels.RateIntsModel, ramp, integrations

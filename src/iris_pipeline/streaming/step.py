@@ -42,4 +42,4 @@ class Stage1Step(IrisStep):
         return ramp
 
     def report(self, ramp, unit: Stage1Unit) -> None:
-        """Log what the unit found, once it has run over the whole ramp (nothing by default)."""
+        """Log (and record on ``ramp``) what the unit found, once it has run over the whole ramp (nothing by default)."""
