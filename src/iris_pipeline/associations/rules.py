@@ -63,8 +63,10 @@ CALIBRATION_KEYS = {
 DEFAULT_CALIBRATION_KEY = ("instrument", "detector", "filter", "ifs_mode", "ifs_scale", "resolving_power", "subarray")
 
 # Calibration pipelines run in this order within one configuration: a flat is made with the new
-# dark, the IFS calibrations with the new flat. Pipelines not listed come last.
-CALIBRATION_ORDER = ("create_superbias", "create_dark", "create_flat", "create_ifs_flat", "create_wavecal")
+# dark; the IFS trace (create_rectmat) comes before the IFS flat, which is measured along it, and
+# the wavelength calibration after both. Pipelines not listed come last.
+CALIBRATION_ORDER = ("create_superbias", "create_dark", "create_flat", "create_rectmat", "create_ifs_flat",
+                     "create_wavecal")  # fmt: skip
 
 SKY_SUFFIX = "_SKY"
 STAGE2_KEY = ("instrument", "program", "observation", "detector", "filter", "ifs_mode", "ifs_scale",
