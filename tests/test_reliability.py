@@ -314,3 +314,95 @@ def test_non_finite_rate_pixels_with_dq_zero_become_do_not_use():
     image = AssignWcsStep().open_image(rate)
     assert image.dq[3, 4] & 1 and image.dq[5, 6] & 1
     assert int((image.dq & 1).sum()) == 2
+
+
+# --- reproducible reruns ------------------------------------------------------------------
+
+CALIBRATION_NIGHT = {**STAGE1_ONLY, "create_dark": "iris_pipeline.pipelines.calibration.CreateDarkPipeline"}
+NIGHT_SHAPE = (16, 16)
+
+
+def _calibration_night(folder: Path) -> tuple[Path, Path]:
+    """Two noisy raw darks (read noise measured from them) and two science ramps; a fresh store."""
+    raw = folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(5)
+    for number in (1, 2):
+        reads = linear_ramp(np.full(NIGHT_SHAPE, 0.5), ngroups=4) + rng.normal(0, 3, (1, 4, *NIGHT_SHAPE))
+        write_raw(raw / f"dark{number}_uncal.fits", np.round(reads), EXP_TYPE="IRIS_IMAGE_DARK", **COMMON,
+                  **{"DATE-OBS": f"2030-03-01T04:0{number}:00"})  # fmt: skip
+    for number in (1, 2):
+        reads = linear_ramp(np.full(NIGHT_SHAPE, 4.0 * number), ngroups=4) + rng.normal(0, 3, (1, 4, *NIGHT_SHAPE))
+        write_raw(raw / f"sci{number}_uncal.fits", np.round(reads), **COMMON)
+    return raw, write_refstore(folder / "refs", NIGHT_SHAPE)
+
+
+def _run_night(raw: Path, refs: Path, out: Path, force: bool = False):
+    plan = build_plan([raw], out, refstore=refs, pipelines=CALIBRATION_NIGHT)
+    return run_plan(plan, workers=0, force=force, progress=False)
+
+
+def _products(out: Path, refs: Path) -> dict:
+    """Every SCI/ERR/DQ array of the products and of the references the night made."""
+    arrays = {}
+    for path in sorted([*out.glob("*.fits"), *refs.glob("*/*.fits")]):
+        with fits.open(path) as hdul:
+            for hdu in hdul[1:]:
+                if hdu.name in ("SCI", "ERR", "DQ") and hdu.data is not None:
+                    arrays[(path.parent.name if path.parent != out else "", path.name, hdu.name)] = hdu.data.copy()
+    return arrays
+
+
+def _assert_identical(first: dict, second: dict) -> None:
+    assert first.keys() == second.keys()
+    for key, array in first.items():
+        np.testing.assert_array_equal(second[key], array, err_msg=str(key))
+
+
+def _killed_then_resumed(folder: Path, kill_at: int, after_products: bool, monkeypatch) -> dict:
+    """The night with the process killed at task `kill_at` (before it runs, or after its products
+    are written but before its provenance record), then resumed."""
+    from iris_pipeline.execution import runner, tasks
+
+    raw, refs = _calibration_night(folder)
+    calls = {"n": 0}
+    target = tasks if after_products else runner
+    name = "write_record" if after_products else "run_task"
+    original = getattr(target, name)
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == kill_at:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(target, name, dying)
+        with pytest.raises(KeyboardInterrupt):
+            _run_night(raw, refs, folder / "out")
+    report = _run_night(raw, refs, folder / "out")
+    assert not report.failed
+    return _products(folder / "out", refs)
+
+
+def test_forced_rerun_and_a_killed_then_resumed_night_give_identical_products(tmp_path, monkeypatch):
+    raw, refs = _calibration_night(tmp_path / "a")
+    first = _run_night(raw, refs, tmp_path / "a" / "out")
+    assert not first.failed and len(first.ran) == 3
+    reference = _products(tmp_path / "a" / "out", refs)
+    assert any(key[0] == "readnoise" for key in reference), "the night makes its own READNOISE"
+    _run_night(raw, refs, tmp_path / "a" / "out", force=True)
+    _assert_identical(reference, _products(tmp_path / "a" / "out", refs))
+    rng = np.random.default_rng(12)
+    kill_at, after_products = int(rng.integers(1, 4)), bool(rng.integers(0, 2))
+    _assert_identical(reference, _killed_then_resumed(tmp_path / "b", kill_at, after_products, monkeypatch))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", [1, 2, 3])
+@pytest.mark.parametrize("after_products", [False, True])
+def test_every_kill_point_resumes_to_identical_products(tmp_path, monkeypatch, kill_at, after_products):
+    raw, refs = _calibration_night(tmp_path / "a")
+    _run_night(raw, refs, tmp_path / "a" / "out")
+    reference = _products(tmp_path / "a" / "out", refs)
+    _assert_identical(reference, _killed_then_resumed(tmp_path / "b", kill_at, after_products, monkeypatch))
