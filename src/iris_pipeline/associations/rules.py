@@ -16,6 +16,7 @@ reads the data arrays). The rules are documented in ``docs/associations.md``:
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,9 @@ def read_exposure_info(path) -> ExposureInfo:
     if not path.is_file():
         raise InputFileError(path, "file not found")
     try:
-        header = fits.getheader(path, 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged header is reported below, as the file's error
+            header = fits.getheader(path, 0)
     except (OSError, ValueError, TypeError):
         raise InputFileError(path, "not a FITS file") from None
     values = {name: str(header.get(keyword, "") or "").strip() for name, keyword in HEADER_FIELDS.items()}
