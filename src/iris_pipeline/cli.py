@@ -23,6 +23,7 @@ log = logging.getLogger("iris_pipeline.cli")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def cmd_process(args) -> int:
         args.files, Path(args.output_dir), args.refstore, args.stage,
         options={"quicklook": True} if args.quicklook else None, scheduler=args.scheduler, workers=args.workers,
         threads_per_worker=args.threads_per_worker, force=args.force, dry_run=args.dry_run, retries=args.retries,
-        progress=not args.no_progress,
+        progress=not args.no_progress, dashboard_address=args.dashboard_address,
     )  # fmt: skip
     if args.quicklook and report.ran and not args.dry_run:
         html, previews = _write_quicklook(report, Path(args.output_dir))
@@ -228,6 +229,10 @@ def cmd_refs(args) -> int:
     from .references import ReferenceStore
 
     store = ReferenceStore(args.refstore)
+    if store.root.exists() and not store.root.is_dir():
+        raise IrisPipelineError(f"{store.root}: is a file; a reference store is a folder")
+    if args.action in ("list", "select") and not store.rules_path.exists():
+        raise IrisPipelineError(f"{store.rules_path}: no rules file; run 'iris-pipeline refs index' on the folder")
     if args.action == "list":
         print(f"reference store {store.root} ({len(store.entries)} files)")
         for e in store.entries:
@@ -250,7 +255,7 @@ def cmd_refs(args) -> int:
         return EXIT_OK
     if args.action == "add":
         for item in args.files:
-            entry = store.add(item)
+            entry = store.add(item, replace=args.replace)
             print(f"added {entry.file} ({entry.reftype})")
         return EXIT_OK
     if args.action == "select":
@@ -318,6 +323,21 @@ def cmd_exptypes(args) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _count(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="iris-pipeline",
@@ -338,11 +358,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refstore", help=refstore_help)
     p.add_argument("--stage", type=int, choices=(1, 2, 3), default=3, help="last stage to run")
     p.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, help="local worker processes (default: one per core; 0: no cluster)")
-    p.add_argument("--threads-per-worker", type=int, default=1, help="threads of each local worker (default 1)")
+    p.add_argument("--workers", type=_count(0), help="local worker processes (default: one per core; 0: no cluster)")
+    p.add_argument("--threads-per-worker", type=_count(1), default=1, help="threads of each local worker (default 1)")
+    p.add_argument("--dashboard-address", default="127.0.0.1:0",
+                   help="where the local cluster's dashboard listens (default: this machine only, a free port; "
+                        "':0' exposes it, unauthenticated, on every interface)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="redo every product, even those up to date")
     p.add_argument("--dry-run", action="store_true", help="list what would run and why, run nothing")
-    p.add_argument("--retries", type=int, default=2, help="reruns of a task after an unexpected error (default 2)")
+    p.add_argument("--retries", type=_count(0), default=2, help="reruns of a task after an unexpected error (default 2)")
     p.add_argument("--quicklook", action="store_true", help="ask pipelines that can for PNG previews")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_process)
@@ -376,6 +399,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "from headers; add FILES: copy in; select FILES: show the choice for exposures")  # fmt: skip
     p.add_argument("files", nargs="*", help="files for add/select")
     p.add_argument("--refstore", help=refstore_help)
+    p.add_argument("--replace", action="store_true",
+                   help="add: replace a stored file of the same name whose content differs (default: refuse)")  # fmt: skip
     p.set_defaults(func=cmd_refs)
 
     p = sub.add_parser("info", help="summarise IRIS/Liger files")
@@ -416,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"iris-pipeline: error: {first_line(err)}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("iris-pipeline: interrupted (products already written are complete; rerun to resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

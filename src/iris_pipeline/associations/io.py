@@ -18,13 +18,19 @@ An association groups the exposures a pipeline processes together::
     }
 
 Member paths are relative to the association file's folder unless absolute. Member
-``exptype`` is one of `MEMBER_TYPES`. The rules that build associations from a set of files are in
-``docs/associations.md``.
+``exptype`` is one of `MEMBER_TYPES`. A product name names files in the output folder, so it is a
+plain file-name stem (`PRODUCT_NAME_PATTERN`: no folder, no ``..``, no glob characters). A member
+listed twice in one product is kept once, with a WARNING. Associations written by JWST's
+``asn_from_list`` (``asn_type`` ``"None"``, ``asn_rule`` ``DMS_Level3_Base``, extra keys such as
+``asn_pool`` and ``exposerr``) are read as they are. The rules that build associations from a set
+of files are in ``docs/associations.md``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +42,7 @@ __all__ = [
     "MEMBER_TYPES",
     "SKY_MEMBER_TYPES",
     "Association",
+    "check_product_name",
     "AssociationMember",
     "AssociationProduct",
     "ScienceExposure",
@@ -44,6 +51,12 @@ __all__ = [
     "science_exposures",
     "write_association",
 ]
+
+log = logging.getLogger(__name__)
+
+# A product name is the stem of every file of the product: letters, digits and ``._+-``, starting
+# with a letter or digit (no folder separators, no ``..`` escape, nothing a glob would expand).
+PRODUCT_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 
 MEMBER_TYPES = ("science", "background", "sky", "dark", "flat", "arc", "scan", "standard")
 SKY_MEMBER_TYPES = ("background", "sky")
@@ -116,6 +129,17 @@ class Association:
         }
 
 
+def check_product_name(name: str, source=None) -> str:
+    """`name` if it is a safe product name (`PRODUCT_NAME_PATTERN`), else a one-line `InputFileError`."""
+    if not isinstance(name, str) or not PRODUCT_NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise InputFileError(
+            source or "<association>",
+            f"product name {name!r} is not a plain file name (letters, digits and ._+- only; "
+            "products are written in the output folder)",
+        )
+    return name
+
+
 def is_association(path) -> bool:
     """Whether `path` names an association file (by its ``.json`` extension)."""
     return Path(path).suffix.lower() == ".json"
@@ -144,22 +168,32 @@ def read_association(path) -> Association:
         members_in = product.get("members") if isinstance(product, dict) else None
         if not isinstance(members_in, list) or not members_in:
             raise InputFileError(path, f"product {index} has no 'members' list")
+        name = check_product_name(str(product.get("name") or path.stem.removesuffix("_asn")), path)
         members = []
         for member in members_in:
-            if not isinstance(member, dict) or "expname" not in member:
+            if not isinstance(member, dict) or not isinstance(member.get("expname"), str) or not member["expname"]:
                 raise InputFileError(path, f"product {index}: a member has no 'expname'")
             exptype = str(member.get("exptype", "science")).lower()
             if exptype not in MEMBER_TYPES:
                 raise InputFileError(path, f"member {member['expname']}: unknown exptype {exptype!r}")
-            member_path = Path(member["expname"])
-            if not member_path.is_absolute():
-                member_path = path.parent / member_path
-            if not member_path.is_file():
+            try:
+                member_path = Path(member["expname"])
+                if not member_path.is_absolute():
+                    member_path = path.parent / member_path
+                found = member_path.is_file()
+            except (OSError, ValueError):
+                found = False
+            if not found:
                 raise InputFileError(path, f"member file not found: {member['expname']}")
-            members.append(AssociationMember(member_path.resolve(), exptype))
-        products.append(AssociationProduct(str(product.get("name") or path.stem), members))
+            entry = AssociationMember(member_path.resolve(), exptype)
+            if entry in members:
+                log.warning("%s: product %s lists %s twice; it is used once", path, name, member["expname"])
+                continue
+            members.append(entry)
+        products.append(AssociationProduct(name, members))
+    asn_type = content.get("asn_type")
     return Association(
-        asn_type=str(content.get("asn_type", "")),
+        asn_type="" if asn_type is None or str(asn_type).strip() in ("", "None", "none") else str(asn_type).strip(),
         products=products,
         asn_id=str(content.get("asn_id", "")),
         asn_rule=str(content.get("asn_rule", "")),

@@ -16,6 +16,7 @@ reads the data arrays). The rules are documented in ``docs/associations.md``:
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,10 @@ CALIBRATION_KEYS = {
 DEFAULT_CALIBRATION_KEY = ("instrument", "detector", "filter", "ifs_mode", "ifs_scale", "resolving_power", "subarray")
 
 # Calibration pipelines run in this order within one configuration: a flat is made with the new
-# dark, the IFS calibrations with the new flat. Pipelines not listed come last.
-CALIBRATION_ORDER = ("create_superbias", "create_dark", "create_flat", "create_ifs_flat", "create_wavecal")
+# dark; the IFS trace (create_rectmat) comes before the IFS flat, which is measured along it, and
+# the wavelength calibration after both. Pipelines not listed come last.
+CALIBRATION_ORDER = ("create_superbias", "create_dark", "create_flat", "create_rectmat", "create_ifs_flat",
+                     "create_wavecal")  # fmt: skip
 
 SKY_SUFFIX = "_SKY"
 STAGE2_KEY = ("instrument", "program", "observation", "detector", "filter", "ifs_mode", "ifs_scale",
@@ -141,7 +144,9 @@ def read_exposure_info(path) -> ExposureInfo:
     if not path.is_file():
         raise InputFileError(path, "file not found")
     try:
-        header = fits.getheader(path, 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a damaged header is reported below, as the file's error
+            header = fits.getheader(path, 0)
     except (OSError, ValueError, TypeError):
         raise InputFileError(path, "not a FITS file") from None
     values = {name: str(header.get(keyword, "") or "").strip() for name, keyword in HEADER_FIELDS.items()}

@@ -9,10 +9,12 @@ fails the checks below, or none). It holds:
 - ``references``: reference type -> SHA-256 of each reference file the product records in its
   ``R_*``/``H_*`` keywords, with the exposure selectors needed to repeat the selection;
 - ``outputs``: every product file's path, size and modification time;
-- ``package_version``: the ``iris_pipeline`` version.
+- ``package_version``: the ``iris_pipeline`` version;
+- ``code_version``: that version plus a fingerprint of the package's source (`code_version`), so
+  that a changed installation, or an uncommitted edit, redoes the products.
 
 `check_record` declares a task up to date only if the record exists, names the same pipeline,
-parameters and package version, its inputs and outputs are unchanged on disk, and the reference
+parameters, package and code version, its inputs and outputs are unchanged on disk, and the reference
 store would select the same files now. Anything else, including a missing or unreadable record,
 means the task is redone (see ``docs/running-a-night.md``).
 """
@@ -20,15 +22,45 @@ means the task is redone (see ``docs/running-a-night.md``).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
 
+from .. import __version__
 from ..lib.atomic import atomic_path
 
-__all__ = ["LEDGER_FORMAT", "check_record", "file_state", "read_record", "write_record"]
+__all__ = [
+    "LEDGER_FORMAT",
+    "check_record",
+    "code_version",
+    "file_state",
+    "read_record",
+    "source_fingerprint",
+    "write_record",
+]
+
+# Files of the package whose content defines what the code does (modules, schemas, instrument data).
+SOURCE_SUFFIXES = (".py", ".yaml")
 
 LEDGER_FORMAT = 1
+
+
+def source_fingerprint(package_root) -> str:
+    """SHA-256 (first 16 hex digits) over the relative path and bytes of every source file
+    (`SOURCE_SUFFIXES`) under `package_root`, in sorted order."""
+    root = Path(package_root)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in SOURCE_SUFFIXES and p.is_file()):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def code_version() -> str:
+    """``<package version>+src.<fingerprint>`` of the installed ``iris_pipeline`` (computed once per process)."""
+    return f"{__version__}+src.{source_fingerprint(Path(__file__).resolve().parents[1])}"
 
 
 def file_state(path) -> dict:
@@ -114,7 +146,7 @@ def check_record(record: dict | None, expected: dict, refstore=None) -> str | No
         The task's provenance record (`read_record`).
     expected : dict
         What the record must say now: ``pipeline``, ``class``, ``parameters``,
-        ``package_version`` and ``inputs`` (list of input paths).
+        ``package_version``, ``code_version`` and ``inputs`` (list of input paths).
     refstore : str, optional
         Reference store used to repeat the reference selection.
     """
@@ -122,7 +154,7 @@ def check_record(record: dict | None, expected: dict, refstore=None) -> str | No
         return "no provenance record"
     if not record.get("complete"):
         return "provenance record incomplete"
-    for name in ("pipeline", "class", "parameters", "package_version"):
+    for name in ("pipeline", "class", "parameters", "package_version", "code_version"):
         if record.get(name) != expected[name]:
             return f"{name} changed"
     recorded_inputs = [entry.get("path") for entry in record.get("inputs", [])]

@@ -37,6 +37,7 @@ from ..associations.io import is_association, read_association
 from ..associations.rules import CALIBRATION_ORDER, ExposureInfo, calibration_applies, read_exposure_info
 from ..exceptions import IrisPipelineError, first_line
 from ..exptypes import NO_PIPELINE
+from .ledger import code_version
 
 __all__ = [
     "STAGE_OUTPUTS",
@@ -153,6 +154,7 @@ class TaskSpec:
             "class": self.class_path,
             "parameters": {"steps": self.steps, "options": self.options},
             "package_version": __version__,
+            "code_version": code_version(),
             "inputs": list(self.inputs),
         }
 
@@ -205,6 +207,7 @@ class _PlanBuilder:
         self.options = options or {}
         self.tasks: dict[str, TaskSpec] = {}
         self.units: dict[str, Unit] = {}
+        self.input_paths: set[str] = set()
 
     def unit(self, name: str, kind: str, exp_type: str = "") -> Unit:
         if name not in self.units:
@@ -215,11 +218,25 @@ class _PlanBuilder:
         class_path = self.pipelines[alias]
         return {k: v for k, v in self.options.items() if _accepts(class_path, k)}
 
-    def add(self, unit: Unit, **fields) -> TaskSpec:
+    def add(self, unit: Unit, **fields) -> TaskSpec | None:
+        """Add a task to `unit`; None (and the unit's error) when its products would collide.
+
+        Two tasks may not write the same product (``obs_uncal.fits`` in two input folders), and
+        no product may overwrite an input file of the plan.
+        """
         task = TaskSpec(
             class_path=self.pipelines[fields["alias"]], output_dir=str(self.output_dir), refstore=self.refstore,
             options=self.options_for(fields["alias"]), unit=unit.name, **fields,
         )  # fmt: skip
+        other = self.tasks.get(task.task_id)
+        if other is not None:
+            unit.error = (f"{task.inputs[0]}: its product {task.product} is already made from {other.inputs[0]}; "
+                          "rename one of them or process them into different folders")  # fmt: skip
+            return None
+        clash = next((p for p in (*task.required_outputs, task.ledger_path) if str(p) in self.input_paths), None)
+        if clash is not None:
+            unit.error = f"{clash}: is an input and would be overwritten by the {task.alias} product"
+            return None
         self.tasks[task.task_id] = task
         unit.tasks.append(task.task_id)
         return task
@@ -252,7 +269,8 @@ class _PlanBuilder:
                 inputs=tuple(str(m.path) for m in members), depends_on=tuple(depends),
                 roles=tuple(m.exptype for m in association.products[0].members),
             )  # fmt: skip
-            added.append((task, members[0]))
+            if task is not None:
+                added.append((task, members[0]))
         return added
 
     # -- per exposure ------------------------------------------------------------------------
@@ -276,12 +294,12 @@ class _PlanBuilder:
             return None
         depends = [task.task_id for task, first in calibrations
                    if task.alias in STAGE1_CALIBRATIONS and calibration_applies(task.alias, first, info)]  # fmt: skip
-        self.add(
+        task = self.add(
             unit, task_id=f"stage1:{product}", kind="stage1", alias=alias, product=product, inputs=(str(info.path),),
             roles=("science",), steps={name: {"skip": True} for name in info.rule.stage1_skip},
             depends_on=tuple(depends), selectors=_selectors(info),
         )  # fmt: skip
-        return str(self.output_dir / f"{product}_rate.fits")
+        return None if task is None else str(self.output_dir / f"{product}_rate.fits")
 
     def add_stage2(self, info: ExposureInfo, rates: dict, infos, calibrations) -> str | None:
         unit = self.unit(str(info.path), "exposure", info.exp_type)
@@ -297,12 +315,12 @@ class _PlanBuilder:
             for task, first in calibrations
             if task.alias not in STAGE1_CALIBRATIONS and calibration_applies(task.alias, first, info)
         ]
-        self.add(
+        task = self.add(
             unit, task_id=f"stage2:{product}", kind="stage2", alias=alias, product=product,
             inputs=tuple(rates[m.path] for m in members), roles=tuple(m.exptype for m in members),
             depends_on=tuple(d for d in depends if d in self.tasks), selectors=_selectors(info),
         )  # fmt: skip
-        return str(self.output_dir / f"{product}_cal.fits")
+        return None if task is None else str(self.output_dir / f"{product}_cal.fits")
 
     def add_stage3(self, infos, cals: dict) -> None:
         if self.last_stage < 3:
@@ -317,7 +335,8 @@ class _PlanBuilder:
             if not ready:
                 unit.notes.append("no member reaches stage 2")
                 continue
-            depends = [f"stage2:{Path(cals[m.path]).name.removesuffix('_cal.fits')}" for m in ready]
+            depends = [f"stage2:{Path(cals[m.path]).name.removesuffix('_cal.fits')}" for m in ready
+                       if m.datamodel not in CAL_MODELS]  # fmt: skip
             self.add(
                 unit, task_id=f"stage3:{name}", kind="stage3", alias=key[0], product=name,
                 inputs=tuple(cals[m.path] for m in ready), roles=("science",) * len(ready),
@@ -326,14 +345,49 @@ class _PlanBuilder:
 
     # -- association inputs -----------------------------------------------------------------
 
-    def add_association(self, path: Path) -> None:
-        association = read_association(path)
+    def association_kind(self, association, path: Path) -> tuple[str, str]:
+        """(pipeline alias, task kind) of an association; the stage is inferred from its members
+        when ``asn_type`` is missing or ``"None"`` (JWST's ``asn_from_list``).
+
+        Raises
+        ------
+        IrisPipelineError
+            An ``asn_type`` that is no pipeline of the EXP_TYPE table, or members that name no stage.
+        """
+        from ..exptypes import exposure_types
+
+        stages = [set(), set(), set()]
+        for rule in exposure_types():
+            for index, alias in enumerate(rule.stages):
+                stages[index].add(alias)
         alias = association.asn_type
+        if not alias:
+            product = association.products[0]
+            first = read_exposure_info((product.members_of("science") or [m.path for m in product.members])[0])
+            if first.datamodel in CAL_MODELS:
+                alias = first.rule.stage3
+            elif first.datamodel in RATE_MODELS:
+                alias = first.rule.stage2
+            else:
+                raise IrisPipelineError(f"{path}: no asn_type, and members of model {first.datamodel or 'unknown'} "
+                                        "name no stage 2 or 3 pipeline (give raw files, not an association)")  # fmt: skip
+            if alias == NO_PIPELINE:
+                raise IrisPipelineError(f"{path}: no asn_type, and {first.exp_type} members have no pipeline for it")
+        if alias in stages[2] - {NO_PIPELINE}:
+            return alias, "stage3"
+        if alias in stages[1] - {NO_PIPELINE}:
+            return alias, "calibration" if alias.startswith("create_") else "stage2"
+        if alias in self.pipelines and alias.startswith("create_"):
+            return alias, "calibration"
+        known = sorted((stages[1] | stages[2]) - {NO_PIPELINE})
+        raise IrisPipelineError(f"{path}: unknown asn_type {alias!r}; expected one of {', '.join(known)}")
+
+    def add_association(self, association, path: Path) -> None:
+        alias, kind = self.association_kind(association, path)
         for product in association.products:
             unit = self.unit(product.name, "association", alias)
-            if self.missing(unit, 3 if alias.endswith("3") else 2, alias):
+            if self.missing(unit, 3 if kind == "stage3" else 2, alias):
                 continue
-            kind = "stage3" if alias.endswith("3") else "calibration" if alias.startswith("create_") else "stage2"
             self.add(
                 unit, task_id=f"{kind}:{product.name}", kind=kind, alias=alias, product=product.name,
                 inputs=tuple(str(m.path) for m in product.members), roles=tuple(m.exptype for m in product.members),
@@ -341,12 +395,16 @@ class _PlanBuilder:
 
     def build(self, items) -> Plan:
         infos = []
+        associations = []
         for path in expand_inputs(items):
             if is_association(path):
                 try:
-                    self.add_association(path)
+                    association = read_association(path)
                 except IrisPipelineError as err:
                     self.unit(str(path), "association").error = first_line(err)
+                    continue
+                associations.append((association, path))
+                self.input_paths.update(str(m.path) for p in association.products for m in p.members)
                 continue
             try:
                 info = read_exposure_info(path)
@@ -355,18 +413,29 @@ class _PlanBuilder:
                 self.unit(str(Path(path).resolve()), "exposure").error = first_line(err)
                 continue
             infos.append(info)
+            self.input_paths.add(str(info.path))
+        for association, path in associations:
+            try:
+                self.add_association(association, path)
+            except IrisPipelineError as err:
+                self.unit(str(path), "association").error = first_line(err)
+        calibrated_inputs = [info for info in infos if info.datamodel in CAL_MODELS]
+        infos = [info for info in infos if info.datamodel not in CAL_MODELS]
         calibrations = self.add_calibrations(infos)
         calibrated = {task_input for task, _ in calibrations for task_input in task.inputs}
         science = [info for info in infos if str(info.path) not in calibrated]
         rates = {info.path: self.add_stage1(info, calibrations) for info in science}
-        cals = {}
+        cals = {info.path: str(info.path) for info in calibrated_inputs}
         if self.last_stage >= 2:
             for info in science:
                 if info.calibration_pipeline is None:
                     cals[info.path] = self.add_stage2(info, rates, science, calibrations)
                 elif rates.get(info.path):
                     self.missing(self.unit(str(info.path), "exposure"), 2, info.calibration_pipeline)
-        self.add_stage3(science, cals)
+        if calibrated_inputs and self.last_stage < 3:
+            for info in calibrated_inputs:
+                self.unit(str(info.path), "exposure", info.exp_type).notes.append("calibrated input: stage 3 only")
+        self.add_stage3([*science, *calibrated_inputs], cals)
         return Plan(tasks=list(self.tasks.values()), units=list(self.units.values()), output_dir=self.output_dir,
                     refstore=self.refstore)  # fmt: skip
 

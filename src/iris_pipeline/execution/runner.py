@@ -25,6 +25,8 @@ from .tasks import DONE, FAILED, SKIPPED, UP_TO_DATE, WOULD_RUN, TaskResult, run
 __all__ = ["RunReport", "local_cluster", "run_plan", "stale_tasks"]
 
 SUMMARY_NAME = "run_summary"
+# The local cluster's dashboard: this machine only, on a free port.
+DEFAULT_DASHBOARD = "127.0.0.1:0"
 NOT_RUN = "N/A"
 
 
@@ -79,18 +81,25 @@ def stale_tasks(plan: Plan, force: bool = False) -> dict[str, str]:
     return reasons
 
 
-def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memory_limit="auto"):
+def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memory_limit="auto",
+                  dashboard_address: str = DEFAULT_DASHBOARD):  # fmt: skip
     """A ``distributed.LocalCluster`` of worker processes sized to this machine.
 
     Each worker's numba kernels use `threads_per_worker` threads, so that ``workers x threads``
-    never oversubscribes the cores.
+    never oversubscribes the cores. The dashboard has no authentication, so by default it
+    listens on this machine only (`DEFAULT_DASHBOARD`); ``":0"`` exposes it on every interface.
     """
     from distributed import LocalCluster
 
+    if workers is not None and workers < 0:
+        raise ValueError(f"workers must be 0 or more, not {workers}")
+    if threads_per_worker < 1:
+        raise ValueError(f"threads per worker must be 1 or more, not {threads_per_worker}")
     workers = workers or max(1, (os.cpu_count() or 1) // threads_per_worker)
     return LocalCluster(
         n_workers=workers, threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
-        dashboard_address=":0", env={"NUMBA_NUM_THREADS": str(threads_per_worker)},
+        dashboard_address=dashboard_address, host="127.0.0.1",
+        env={"NUMBA_NUM_THREADS": str(threads_per_worker)},
     )  # fmt: skip
 
 
@@ -135,6 +144,7 @@ def run_plan(
     retries: int = 2,
     progress: bool = True,
     client=None,
+    dashboard_address: str = DEFAULT_DASHBOARD,
 ) -> RunReport:
     """Run the tasks of `plan` that are not up to date.
 
@@ -159,6 +169,8 @@ def run_plan(
         Show a progress bar.
     client : distributed.Client, optional
         Use this client (tests, notebooks).
+    dashboard_address : str
+        Where the local cluster's dashboard listens (default: this machine only).
     """
     start = time.perf_counter()
     reasons = stale_tasks(plan, force)
@@ -180,7 +192,8 @@ def run_plan(
         else:
             from distributed import Client
 
-            cluster = None if scheduler else local_cluster(workers, threads_per_worker)
+            cluster = None if scheduler else local_cluster(workers, threads_per_worker,
+                                                           dashboard_address=dashboard_address)  # fmt: skip
             try:
                 with Client(scheduler or cluster) as own_client:
                     report.cluster = (

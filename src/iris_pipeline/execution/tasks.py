@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -127,9 +128,17 @@ def _remove_stale_temporaries(task: TaskSpec) -> None:
 
     Products, records and associations are written as ``.<name>.<random>.partial<ext>`` and
     renamed; only one task writes a product at a time, so any such file of this product is stale.
+    Only this product's own names match (``<product>``, ``<product>_<suffix>`` with no further
+    underscore, their provenance record and association), never another product's (``obs`` vs
+    ``obs_sky``).
     """
-    for path in Path(task.output_dir).glob(f".{task.product}_*.partial*"):
-        path.unlink(missing_ok=True)
+    own = re.compile(rf"\.{re.escape(task.product)}(?:_[^_.]+)?(?:\.provenance)?\.[a-z0-9_]{{8}}\.partial(?:\.\w+)?")
+    asn = re.compile(rf"\.{re.escape(task.product)}_{re.escape(task.alias)}_asn\.[a-z0-9_]{{8}}\.partial\.json")
+    for folder, pattern in ((Path(task.output_dir), own), (Path(task.output_dir) / "asn", asn)):
+        if folder.is_dir():
+            for path in folder.glob(".*.partial*"):
+                if pattern.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
 
 
 def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:

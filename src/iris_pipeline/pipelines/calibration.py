@@ -36,7 +36,7 @@ from ..calibration import (
 from ..datamodels import ReferenceFileModel
 from ..exceptions import InputFileError, ReferenceFileError
 from ..instruments import get_instrument
-from ..references import ReferenceStore
+from ..references import ExposureSelectors, ReferenceStore
 from ..references.selection import parse_date
 from ..stpipe import IrisPipeline
 from .detector1 import Detector1Pipeline
@@ -173,10 +173,15 @@ def collect_inputs(step_input, member_types: tuple[str, ...]) -> list[Path]:
 def reference_filename(model: ReferenceFileModel) -> str:
     """``{instrument}_{detector}_{reftype}_{useafter}[_{subarray}].fits``, lower case."""
     meta = model.meta
-    stamp = parse_date(meta.useafter).strftime("%Y%m%dT%H%M%S")
-    subarray = (meta.subarray.name or "FULL").upper()
+    return _reference_name(meta.instrument.name, meta.instrument.detector, meta.reftype, meta.useafter,
+                           meta.subarray.name)  # fmt: skip
+
+
+def _reference_name(instrument, detector, reftype, useafter, subarray) -> str:
+    stamp = parse_date(useafter).strftime("%Y%m%dT%H%M%S")
+    subarray = (subarray or "FULL").upper()
     window = "" if subarray in ("FULL", "GENERIC") else f"_{subarray}"
-    return f"{meta.instrument.name}_{meta.instrument.detector}_{meta.reftype}_{stamp}{window}.fits".lower()
+    return f"{instrument}_{detector}_{reftype}_{stamp}{window}.fits".lower()
 
 
 class CalibrationPipeline(IrisPipeline):
@@ -200,6 +205,8 @@ class CalibrationPipeline(IrisPipeline):
     exp_type_suffixes: tuple[str, ...] = ()
     skip_dark_current = False
     normalize_inputs = False
+    # Reference types the pipeline writes: its own stage 1 must never read a file it wrote before.
+    produced_reftypes: tuple[str, ...] = ()
 
     def process(self, step_input):
         models = self.make_references(step_input)
@@ -207,7 +214,7 @@ class CalibrationPipeline(IrisPipeline):
         if self.add_to_store:
             store = ReferenceStore(self.refstore)
             for path, model in zip(written, models, strict=True):
-                entry = store.add(path, subfolder=model.meta.reftype)
+                entry = store.add(path, subfolder=model.meta.reftype, replace=True)
                 log.info("Added %s to the reference store %s (useafter %s)", entry.file, store.root, entry.useafter)
         return models[0] if len(models) == 1 else models
 
@@ -267,6 +274,7 @@ class CalibrationPipeline(IrisPipeline):
             steps["dark_current"] = {"skip": True}
         if not self.use_existing_mask:
             steps["dq_init"] = {"override_mask": str(self.border_mask(group, scratch))}
+        self.exclude_own_references(group, steps)
         count = len(group.exposures)
         stack = RateStack(
             np.empty((count, *group.shape), np.float32),
@@ -302,6 +310,33 @@ class CalibrationPipeline(IrisPipeline):
                 stack.rates_dn_s[index] /= level
                 stack.errors_dn_s[index] /= level
         return stack
+
+    def own_reference_names(self, group: ConfigurationGroup) -> set[str]:
+        """File names the group's references get (`reference_filename`), one per produced type."""
+        meta = group.first.meta
+        useafter = self.useafter or group.useafter()
+        return {_reference_name(meta.instrument.name, meta.instrument.detector, reftype, useafter, meta.subarray.name)
+                for reftype in self.produced_reftypes}  # fmt: skip
+
+    def exclude_own_references(self, group: ConfigurationGroup, steps: dict) -> None:
+        """Point the stage-1 steps that read a type this pipeline writes at the store's best file
+        other than the group's own product (``override_<type>`` in `steps`).
+
+        Without this, a rerun (``process --force``, or a night resumed after a kill) would measure
+        the dark with the READNOISE file its first run wrote, and give a different dark.
+        """
+        store = ReferenceStore(self.refstore)
+        if not self.produced_reftypes or not store.rules_path.exists():
+            return
+        own = self.own_reference_names(group)
+        exposure = ExposureSelectors.from_model(group.first)
+        for step_name, step_class in Detector1Pipeline.step_defs.items():
+            parameters = steps.setdefault(step_name, {})
+            if parameters.get("skip"):
+                continue
+            for reftype in step_class.reference_file_types:
+                if reftype in self.produced_reftypes and f"override_{reftype}" not in parameters:
+                    parameters[f"override_{reftype}"] = str(store.select(reftype, exposure, exclude=own).path)
 
     def border_flags(self, group: ConfigurationGroup) -> np.ndarray:
         """``REFERENCE_PIXEL | DO_NOT_USE`` on the detector's reference border within the window."""
@@ -382,6 +417,7 @@ class CreateDarkPipeline(CalibrationPipeline):
     member_types = ("dark", "science")
     exp_type_suffixes = ("IMAGE_DARK", "IFS_DARK")
     skip_dark_current = True
+    produced_reftypes = ("dark", "readnoise")
 
     def build_references(self, group, stack):
         models = [self.combine_darks(group, stack)]

@@ -105,7 +105,7 @@ def _file_reference(step, model) -> None:
             f"_r{model.meta.instrument.resolving_power}_{model.meta.reftype}_{stamp}.fits").lower()  # fmt: skip
     path = Path(step.output_dir or ".") / name
     model.save(str(path))
-    entry = ReferenceStore(step.refstore).add(path, subfolder=model.meta.reftype.lower())
+    entry = ReferenceStore(step.refstore).add(path, subfolder=model.meta.reftype.lower(), replace=True)
     log.info("Added %s to the reference store %s", entry.file, step.refstore)
 
 

@@ -23,6 +23,7 @@ __all__ = [
     "REFSTORE_ENV",
     "RULES_FILENAME",
     "ReferenceStore",
+    "cached_sha256",
     "resolve_store_path",
     "sha256_of",
 ]
@@ -65,6 +66,21 @@ def sha256_of(path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# SHA-256 of files already hashed by this process, by (path, device, inode, size, mtime): a night
+# selects the same references for every exposure, and a rewrite or replacement changes the key.
+_DIGESTS: dict[tuple, str] = {}
+
+
+def cached_sha256(path) -> str:
+    """`sha256_of`, computed once per version of the file (path, inode, size, mtime) in this process."""
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = _DIGESTS[key] = sha256_of(path)
+    return digest
 
 
 def _entry_from_header(path: Path, root: Path) -> RuleEntry:
@@ -112,15 +128,27 @@ class ReferenceStore:
         except yaml.YAMLError as err:
             problem = str(err).replace("\n", " ")
             raise ReferenceFileError(f"{self.rules_path}: invalid YAML ({problem})") from None
+        if not isinstance(document, dict) or not isinstance(document.get("references") or [], list):
+            raise ReferenceFileError(f"{self.rules_path}: expected a mapping with a 'references' list")
         entries = []
         for number, item in enumerate(document.get("references") or [], start=1):
+            if not isinstance(item, dict):
+                raise ReferenceFileError(f"{self.rules_path}: entry {number} is {item!r}, not a mapping of fields")
             unknown = set(item) - _RULE_FIELDS
             if unknown or not {"file", "reftype", "instrument"} <= set(item):
                 raise ReferenceFileError(
                     f"{self.rules_path}: entry {number} needs file, reftype and instrument "
                     f"and accepts only {', '.join(sorted(_RULE_FIELDS))}"
                 )
-            entries.append(RuleEntry(**{k: str(v) if v is not None else None for k, v in item.items()}))
+            entry = RuleEntry(**{k: str(v) if v is not None else None for k, v in item.items()})
+            try:
+                parse_date(entry.useafter)
+            except ValueError:
+                raise ReferenceFileError(
+                    f"{self.rules_path}: entry {number} ({entry.file}): useafter {entry.useafter!r} is not an "
+                    "ISO 8601 date (YYYY-MM-DDThh:mm:ss)"
+                ) from None
+            entries.append(entry)
         return entries
 
     def save_rules(self) -> None:
@@ -153,23 +181,39 @@ class ReferenceStore:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def add(self, path, subfolder: str | None = None) -> RuleEntry:
+    def add(self, path, subfolder: str | None = None, replace: bool = False) -> RuleEntry:
         """Copy a reference file into the store (if it is outside) and add its rule.
 
         The copy is written under a temporary name and renamed; the rules file is re-read and
-        rewritten under a lock, so several processes can add files to one store at once.
+        rewritten under a lock, so several processes can add files to one store at once. A file
+        whose header cannot be indexed never enters the store.
+
+        Parameters
+        ----------
+        replace : bool
+            Allow replacing a stored file of the same name with different content (a calibration
+            redoing its own product); by default that is an error.
         """
         source = Path(path).resolve()
-        if not source.exists():
+        if not source.is_file():
             raise ReferenceFileError(f"{path}: file not found")
+        root = self.root.resolve()
         with self._exclusive():
-            if self.root.resolve() in source.parents:
+            for stale in root.rglob(".*.partial*"):
+                stale.unlink(missing_ok=True)  # left by a copy killed mid-way: adds hold this lock
+            if root in source.parents:
                 target = source
             else:
-                target = self.root / (subfolder or "") / source.name
+                target = root / (subfolder or "") / source.name
+                _entry_from_header(source, source.parent)  # a file that cannot be indexed never enters
+                if target.exists() and not replace and sha256_of(target) != sha256_of(source):
+                    raise ReferenceFileError(
+                        f"{path}: the store already holds a different {target.relative_to(root)}; "
+                        "give the new file another name (references are never replaced in place)"
+                    )
                 with atomic_path(target) as tmp:
                     shutil.copy2(source, tmp)
-            entry = _entry_from_header(target, self.root.resolve())
+            entry = _entry_from_header(target, root)
             self.entries = [e for e in self._load_rules() if e.file != entry.file] + [entry]
             self.save_rules()
         return entry
@@ -197,15 +241,30 @@ class ReferenceStore:
         scored.sort(key=lambda item: item[0])
         return [(key[0], entry) for key, entry in scored]
 
-    def select(self, reftype: str, exposure: ExposureSelectors) -> ReferenceMatch:
-        """Best reference file of ``reftype`` for an exposure.
+    def select(self, reftype: str, exposure: ExposureSelectors, exclude=()) -> ReferenceMatch:
+        """Best reference file of ``reftype`` for an exposure, its checksum verified.
+
+        The file's SHA-256 is computed (once per version of the file in this process) and must
+        equal the one registered in the rules; the match carries the checksum of the file as read.
+
+        Parameters
+        ----------
+        exclude : collection of str
+            File names (without folder) that must not be chosen: a calibration's own products.
 
         Raises
         ------
         ReferenceFileError
-            No entry applies, or the chosen file is missing.
+            No entry applies, the chosen file is missing, or it changed since it was registered.
         """
-        candidates = self.candidates(reftype, exposure)
+        if not self.rules_path.exists():
+            raise ReferenceFileError(
+                f"reference store {self.root} does not exist (no {RULES_FILENAME} there): give --refstore DIR or "
+                f"set {REFSTORE_ENV}, or make one with 'iris-pipeline refs index --refstore DIR' on a folder of "
+                "reference files"
+            )
+        candidates = [(score, entry) for score, entry in self.candidates(reftype, exposure)
+                      if Path(entry.file).name not in exclude]  # fmt: skip
         if not candidates:
             ifs = ""
             if exposure.ifs_mode:
@@ -219,4 +278,10 @@ class ReferenceStore:
         path = self.root / entry.file
         if not path.exists():
             raise ReferenceFileError(f"{path}: {reftype} reference listed in {self.rules_path} is missing")
-        return ReferenceMatch(reftype=reftype, path=path, sha256=entry.sha256 or sha256_of(path), entry=entry)
+        digest = cached_sha256(path)
+        if entry.sha256 and digest != entry.sha256:
+            raise ReferenceFileError(
+                f"{path}: {reftype} reference changed since it was registered (SHA-256 differs from "
+                f"{RULES_FILENAME}); restore it, or run 'iris-pipeline refs index' if the change is intended"
+            )
+        return ReferenceMatch(reftype=reftype, path=path, sha256=digest, entry=entry)

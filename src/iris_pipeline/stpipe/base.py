@@ -21,6 +21,7 @@ from stpipe.config_parser import ConfigObj
 from .. import datamodels
 from ..associations import is_association, read_association, science_exposures
 from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
+from ..dqflags import PIXEL
 from ..exceptions import InputFileError, ReferenceFileError
 from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
@@ -30,6 +31,7 @@ __all__ = ["IrisPipeline", "IrisStep"]
 log = logging.getLogger(__name__)
 
 NOT_APPLICABLE = "N/A"
+DO_NOT_USE = PIXEL["DO_NOT_USE"]
 
 REFERENCE_MODEL_CLASSES = {
     cls.reftype: cls
@@ -91,6 +93,17 @@ def _native_arrays(model: IrisDataModel) -> IrisDataModel:
         else:
             setattr(model, name, array.astype(array.dtype.newbyteorder("="), copy=False))
     return model
+
+
+def _flag_non_finite(image: ImageModel) -> ImageModel:
+    """``DO_NOT_USE`` on every pixel whose value is NaN or infinite (a rate written by another
+    program may leave its DQ at 0 there), with a WARNING giving the count."""
+    bad = ~np.isfinite(image.data) & ((image.dq & DO_NOT_USE) == 0)
+    if bad.any():
+        log.warning("%s: %d non-finite pixels without DO_NOT_USE; flagged DO_NOT_USE", image.meta.filename,
+                    int(bad.sum()))  # fmt: skip
+        image.dq = image.dq | np.where(bad, DO_NOT_USE, 0).astype(image.dq.dtype)
+    return image
 
 
 class IrisStep(Step):
@@ -164,7 +177,7 @@ class IrisStep(Step):
         """
         model = datamodels.open(step_input)
         if isinstance(model, ImageModel):
-            return _native_arrays(model)
+            return _flag_non_finite(_native_arrays(model))
         if not isinstance(model, RateModel):
             raise InputFileError(
                 model.meta.filename,
@@ -179,7 +192,7 @@ class IrisStep(Step):
         image.area = np.ones_like(image.data)
         if model is not step_input:
             model.close()
-        return _native_arrays(image)
+        return _flag_non_finite(_native_arrays(image))
 
     def get_reference_model(self, model, reference_file_type):
         """The reference file of ``reference_file_type`` for the model, opened as its data model.
