@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .. import datamodels
+from .. import datamodels, exptypes
 from ..associations import is_association, read_association
 from ..datamodels import ImageModel
-from ..exceptions import InputFileError
+from ..exceptions import InputFileError, NoPipelineError
 from ..stpipe.base import remove_known_suffix
 from .drizzle import DrizzleInput
 
@@ -21,7 +22,10 @@ __all__ = [
     "exposure_group_id",
     "open_images",
     "product_name",
+    "science_images",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def _open_image(item) -> ImageModel:
@@ -65,6 +69,35 @@ def open_images(step_input) -> tuple[list[ImageModel], str | None]:
             raise InputFileError("<input list>", "no input images")
         return [_open_image(item) for item in step_input], None
     return [_open_image(step_input)], None
+
+
+def science_images(images: Sequence[ImageModel], what: str = "image3") -> list[ImageModel]:
+    """The images whose EXP_TYPE has a stage-3 imaging product; the others are left out with a WARNING.
+
+    Dedicated sky (``*_SKY``), dark and flat exposures are never mosaicked with the science
+    (their pointing can be arcminutes away). Images without EXP_TYPE, or with a type unknown
+    to ``data/exp_types.yaml``, are kept.
+
+    Raises
+    ------
+    InputFileError
+        No image is left.
+    """
+    kept = []
+    for image in images:
+        exp_type = image.meta.exposure.type
+        try:
+            stage3 = exptypes.pipelines_for(exp_type, image.meta.observation.tso_visit).stage3 if exp_type else None
+        except NoPipelineError:
+            stage3 = None
+        if stage3 == exptypes.NO_PIPELINE:
+            log.warning("%s: %s is EXP_TYPE %s, not science: left out of the mosaic", what, image.meta.filename, exp_type)
+            continue
+        kept.append(image)
+    if not kept:
+        names = ", ".join(str(image.meta.filename) for image in images)
+        raise InputFileError(names, f"{what}: no science exposure to combine (EXP_TYPE of every member has no stage 3)")
+    return kept
 
 
 def product_name(images: Sequence[ImageModel]) -> str:
