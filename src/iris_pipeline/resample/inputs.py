@@ -118,13 +118,26 @@ def product_name(images: Sequence[ImageModel]) -> str:
 
 
 def exposure_group_id(model: ImageModel) -> str:
-    """Identifier shared by the detectors of one exposure (program, observation, visit, exposure)."""
+    """Identifier shared by the detectors of one exposure, from what every raw file has.
+
+    The exposure start (``EXPSTART``, else the required ``DATE-OBS``) and the pointing
+    (``RA_REF``, ``DEC_REF``, ``PA_APER``, which assign_wcs requires), prefixed by the optional
+    program, observation, visit and exposure numbers when present. Images with none of these
+    (models built in memory) are their own exposure.
+    """
     observation = model.meta.observation
-    parts = [observation.program, observation.observation_number, observation.visit_number, observation.exposure_number]
-    if all(part is None for part in parts):
-        start = model.meta.exposure.start_time
-        return f"t{start:.9f}" if start is not None else str(model.meta.filename)
-    return "_".join(str(part) for part in parts)
+    pointing = model.meta.pointing
+    ids = [observation.program, observation.observation_number, observation.visit_number, observation.exposure_number]
+    parts = [str(part) for part in ids if part is not None]
+    start = model.meta.exposure.start_time
+    if start is not None:
+        parts.append(f"t{start:.7f}")
+    elif observation.date_obs:
+        parts.append(str(observation.date_obs))
+    pointing_values = [pointing.ra_ref, pointing.dec_ref, pointing.pa_aper]
+    if all(value is not None for value in pointing_values):
+        parts.append("p{:.7f},{:.7f},{:.4f}".format(*pointing_values))
+    return "_".join(parts) if parts else str(model.meta.filename)
 
 
 def drizzle_input(model: ImageModel) -> DrizzleInput:
@@ -152,18 +165,27 @@ class ImageListStep:
     """Mixin of the steps whose result is a list of images: provenance is recorded in each.
 
     A step that finds nothing to do (a single exposure, no sources) calls `nothing_to_do`;
-    its outputs then record ``SKIPPED`` instead of ``COMPLETE``.
+    its outputs then record ``SKIPPED`` instead of ``COMPLETE``. A step that did only part of
+    its job (some exposures not aligned) calls `incomplete`: ``INCOMPLETE``.
     """
 
-    _did_nothing = False
+    _status: str | None = None
 
     def nothing_to_do(self, images):
-        self._did_nothing = True
+        self._status = "SKIPPED"
         return images
 
+    def incomplete(self, images):
+        self._status = "INCOMPLETE"
+        return images
+
+    def run(self, *args, **kwargs):
+        self._status = None
+        return super().run(*args, **kwargs)
+
     def finalize_result(self, result, reference_files_used):
+        # stpipe calls this once per model of a list result.
         for model in result if isinstance(result, list | tuple) else [result]:
             super().finalize_result(model, reference_files_used)
-            if self._did_nothing and isinstance(model, datamodels.IrisDataModel):
-                setattr(model.meta.cal_step, self.class_alias, "SKIPPED")
-        self._did_nothing = False
+            if self._status and isinstance(model, datamodels.IrisDataModel):
+                setattr(model.meta.cal_step, self.class_alias, self._status)
