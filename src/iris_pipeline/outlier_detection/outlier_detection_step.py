@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dqflags
 from ..resample.drizzle import DEFAULT_GOOD_BITS
-from ..resample.grid import mosaic_grid, pixel_scale_arcsec
+from ..resample.grid import check_grid_memory, mosaic_grid, pixel_scale_arcsec
 from ..resample.inputs import ImageListStep, drizzle_input, open_images
 from ..stpipe import IrisStep
 from .outliers import detect_outliers
@@ -46,6 +46,7 @@ class OutlierDetectionStep(ImageListStep, IrisStep):
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ flags still usable
     crval = float_list(min=2, max=2, default=None)  # tangent point of the median grid (default: centre of the inputs)
     output_shape = int_list(min=2, max=2, default=None)  # median grid nx, ny centred on crval (default: cover all inputs)
+    allowed_memory = float(default=None, min=0)  # fraction of the available memory the median grid may use (default: env DMODEL_ALLOWED_MEMORY, else 0.5)
     output_use_model = boolean(default=True)  # save each image under its own name with the step's suffix
     """  # noqa: E501
 
@@ -63,6 +64,7 @@ class OutlierDetectionStep(ImageListStep, IrisStep):
         scale = float(np.median([pixel_scale_arcsec(w, s) for w, s in zip(wcs_list, shapes, strict=True)]))
         shape = tuple(self.output_shape[::-1]) if self.output_shape else None
         grid = mosaic_grid(wcs_list, shapes, scale, 0.0, self.crval, shape)
+        check_grid_memory(grid, len(images), self.allowed_memory, "outlier_detection")
         result = detect_outliers(
             inputs,
             [image.err if image.err is not None else np.zeros(image.data.shape, np.float32) for image in images],

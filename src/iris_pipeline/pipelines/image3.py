@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..outlier_detection import OutlierDetectionStep
 from ..resample import ResampleStep
-from ..resample.inputs import open_images, product_name
+from ..resample.grid import check_grid_memory
+from ..resample.inputs import open_images, product_name, science_images
 from ..skymatch import SkyMatchStep
 from ..source_catalog import SourceCatalogStep, write_catalog
 from ..stpipe import IrisPipeline
@@ -43,8 +44,11 @@ class Image3Pipeline(IrisPipeline):
 
     def process(self, step_input):
         images, product = open_images(step_input)
+        images = science_images(images, "image3")
         product = self.resample.output_product or product or product_name(images)
         log.info("image3: product %s from %d images", product, len(images))
+        # Before any work: a grid too large for memory (members far apart) fails in a second.
+        check_grid_memory(self.resample.output_grid(images), len(images), self.resample.allowed_memory, "image3")
         images = self.tweakreg.run(images)
         images = self.skymatch.run(images)
         if self.outlier_detection.crval is None and self.outlier_detection.output_shape is None:

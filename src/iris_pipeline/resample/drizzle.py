@@ -2,7 +2,10 @@
 
 Pure arrays in, arrays out: no files, no data models. Surface-brightness units (MJy/sr) are
 preserved, which conserves flux because every output pixel's value is the weighted mean of the
-input surface brightness over its area.
+input surface brightness over its area, provided the weights do not depend on the signal: the
+``ivm`` weight is the inverse of each image's typical read-noise variance
+(`read_noise_variance_level`), not of the per-pixel ``VAR_RNOISE``, which an optimally weighted
+ramp fit makes grow with the signal (star cores would count less and fluxes come out low).
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from stcal.resample.utils import calc_pixmap
 from ..dqflags import PIXEL
 from .grid import TanGrid, pixel_scale_arcsec
 
-__all__ = ["DEFAULT_GOOD_BITS", "DrizzleInput", "DrizzleResult", "drizzle_images", "pixel_map"]
+__all__ = [
+    "DEFAULT_GOOD_BITS",
+    "DrizzleInput",
+    "DrizzleResult",
+    "drizzle_images",
+    "pixel_map",
+    "read_noise_variance_level",
+]
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +101,20 @@ def pixel_map(wcs_from, shape: Sequence[int], wcs_to) -> np.ndarray:
     return calc_pixmap(wcs_from, wcs_to, tuple(shape))
 
 
-def _stcal_model(image: DrizzleInput, enable_var: bool) -> dict:
+def read_noise_variance_level(var_rnoise: np.ndarray | None, dq: np.ndarray) -> float | None:
+    """Signal-independent read-noise variance of an image: the median ``VAR_RNOISE`` of its usable pixels.
+
+    Returns None without a usable (finite, positive) read-noise variance.
+    """
+    if var_rnoise is None:
+        return None
+    usable = np.isfinite(var_rnoise) & (var_rnoise > 0) & ((dq & (PIXEL["DO_NOT_USE"] | PIXEL["NON_SCIENCE"])) == 0)
+    if not np.any(usable):
+        return None
+    return float(np.median(var_rnoise[usable]))
+
+
+def _stcal_model(image: DrizzleInput, enable_var: bool, weight_type: str) -> dict:
     shape = image.data_mjy_sr.shape
     pixel_area_sr = np.deg2rad(pixel_scale_arcsec(image.wcs, shape) / 3600.0) ** 2
     model = {
@@ -116,6 +139,10 @@ def _stcal_model(image: DrizzleInput, enable_var: bool) -> dict:
             model[name] = np.asarray(variance, dtype=np.float32)
         elif enable_var:
             model[name] = np.zeros(shape, dtype=np.float32)
+    if weight_type == "ivm":
+        # stcal's "ivm-sky" weighs by 1 / var_sky: here the image's signal-independent read-noise level.
+        level = read_noise_variance_level(image.var_rnoise, model["dq"])
+        model["var_sky"] = np.full(shape, level if level is not None else 1.0, dtype=np.float32)
     return model
 
 
@@ -147,7 +174,9 @@ def drizzle_images(
     fillval : str or float
         Value of output pixels without input (``'NaN'`` by default).
     weight_type : str
-        ``ivm`` (inverse read-noise variance), ``exptime``.
+        ``ivm``: the inverse of each image's signal-independent read-noise variance
+        (`read_noise_variance_level`; 1 without ``var_rnoise``), as JWST's ivm weighs by a
+        read-noise variance that does not grow with the signal; ``exptime``: the exposure time.
     good_bits : str, int or None
         DQ flags that do not exclude a pixel (see stcal's ``Resample``); the default excludes
         ``DO_NOT_USE`` and ``NON_SCIENCE`` pixels.
@@ -171,7 +200,7 @@ def drizzle_images(
         pixfrac=pixfrac,
         kernel=kernel,
         fillval=fillval,
-        weight_type=weight_type,
+        weight_type="ivm-sky" if weight_type == "ivm" else weight_type,
         good_bits=good_bits,
         enable_ctx=enable_ctx,
         enable_var=enable_var,
@@ -184,7 +213,7 @@ def drizzle_images(
         warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         for image in images:
-            driz.add_model(_stcal_model(image, enable_var))
+            driz.add_model(_stcal_model(image, enable_var, weight_type))
         driz.finalize()
     out = driz.output_model
     return DrizzleResult(

@@ -7,19 +7,26 @@ are 0-based array coordinates ``(x, y)`` as in gwcs, and FITS ``CRPIX`` is 1-bas
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import psutil
 from astropy import coordinates
 from astropy import units as u
 from astropy.modeling import models
 from gwcs import WCS
 from gwcs import coordinate_frames as cf
 
+from ..exceptions import IrisPipelineError
+
 __all__ = [
+    "OutputGridTooLargeError",
     "TanGrid",
+    "check_grid_memory",
     "footprint_points",
+    "grid_memory_bytes",
     "mosaic_grid",
     "pixel_scale_arcsec",
     "sky_to_tangent_plane",
@@ -193,3 +200,55 @@ def mosaic_grid(
     nx, ny = (high - low + 1).astype(int)
     crpix = (float(1.0 - low[0]), float(1.0 - low[1]))
     return TanGrid(crval_deg, crpix, float(pixel_scale_arcsec), float(rotation_deg), (int(ny), int(nx)))
+
+
+ALLOWED_MEMORY_ENV = "DMODEL_ALLOWED_MEMORY"
+DEFAULT_ALLOWED_MEMORY = 0.5
+# Output arrays (SCI, WHT, ERR, three variances, DQ: 28 bytes), stcal's float64 variance
+# accumulators and weight maps (~72 bytes), and one float32 plane per input for the outlier
+# median and the context.
+GRID_BYTES_PER_PIXEL = 100
+GRID_BYTES_PER_PIXEL_PER_INPUT = 4
+
+
+class OutputGridTooLargeError(IrisPipelineError, MemoryError):
+    """The output grid would need more memory than allowed."""
+
+
+def grid_memory_bytes(shape: Sequence[int], n_inputs: int) -> int:
+    """Estimated peak memory of drizzling ``n_inputs`` images onto a grid of ``shape`` (ny, nx)."""
+    ny, nx = (int(n) for n in shape)
+    return ny * nx * (GRID_BYTES_PER_PIXEL + GRID_BYTES_PER_PIXEL_PER_INPUT * max(int(n_inputs), 1))
+
+
+def check_grid_memory(grid: TanGrid, n_inputs: int, allowed_memory: float | None = None, what: str = "resample"):
+    """Raise `OutputGridTooLargeError` when drizzling onto ``grid`` would exceed the allowed memory.
+
+    Parameters
+    ----------
+    grid : TanGrid
+        The output grid.
+    n_inputs : int
+        Number of input images.
+    allowed_memory : float, optional
+        Fraction of the available memory the grid may use (JWST's ``allowed_memory``); by default
+        the ``DMODEL_ALLOWED_MEMORY`` environment variable, else 0.5.
+    what : str
+        The step, for the message.
+    """
+    if allowed_memory is None:
+        text = os.environ.get(ALLOWED_MEMORY_ENV)
+        try:
+            allowed_memory = float(text) if text else DEFAULT_ALLOWED_MEMORY
+        except ValueError:
+            raise OutputGridTooLargeError(f"{ALLOWED_MEMORY_ENV}={text!r} is not a number") from None
+    needed = grid_memory_bytes(grid.shape, n_inputs)
+    allowed = allowed_memory * psutil.virtual_memory().available
+    if needed > allowed:
+        ny, nx = grid.shape
+        raise OutputGridTooLargeError(
+            f"{what}: the output grid of {nx} x {ny} pixels ({nx * grid.pixel_scale_arcsec:.1f}\" x "
+            f"{ny * grid.pixel_scale_arcsec:.1f}\") needs ~{needed / 2**30:.1f} GiB, more than the allowed "
+            f"{allowed / 2**30:.1f} GiB ({allowed_memory:g} of the available memory): are all members of the "
+            f"same field? (raise allowed_memory or {ALLOWED_MEMORY_ENV} to go ahead)"
+        )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .. import datamodels
+from .. import datamodels, exptypes
 from ..associations import is_association, read_association
 from ..datamodels import ImageModel
-from ..exceptions import InputFileError
+from ..exceptions import InputFileError, NoPipelineError
 from ..stpipe.base import remove_known_suffix
 from .drizzle import DrizzleInput
 
@@ -21,7 +22,10 @@ __all__ = [
     "exposure_group_id",
     "open_images",
     "product_name",
+    "science_images",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def _open_image(item) -> ImageModel:
@@ -67,6 +71,35 @@ def open_images(step_input) -> tuple[list[ImageModel], str | None]:
     return [_open_image(step_input)], None
 
 
+def science_images(images: Sequence[ImageModel], what: str = "image3") -> list[ImageModel]:
+    """The images whose EXP_TYPE has a stage-3 imaging product; the others are left out with a WARNING.
+
+    Dedicated sky (``*_SKY``), dark and flat exposures are never mosaicked with the science
+    (their pointing can be arcminutes away). Images without EXP_TYPE, or with a type unknown
+    to ``data/exp_types.yaml``, are kept.
+
+    Raises
+    ------
+    InputFileError
+        No image is left.
+    """
+    kept = []
+    for image in images:
+        exp_type = image.meta.exposure.type
+        try:
+            stage3 = exptypes.pipelines_for(exp_type, image.meta.observation.tso_visit).stage3 if exp_type else None
+        except NoPipelineError:
+            stage3 = None
+        if stage3 == exptypes.NO_PIPELINE:
+            log.warning("%s: %s is EXP_TYPE %s, not science: left out of the mosaic", what, image.meta.filename, exp_type)
+            continue
+        kept.append(image)
+    if not kept:
+        names = ", ".join(str(image.meta.filename) for image in images)
+        raise InputFileError(names, f"{what}: no science exposure to combine (EXP_TYPE of every member has no stage 3)")
+    return kept
+
+
 def product_name(images: Sequence[ImageModel]) -> str:
     """Common leading ``_``-separated tokens of the inputs' file names (``iris_p001_o001``).
 
@@ -85,13 +118,26 @@ def product_name(images: Sequence[ImageModel]) -> str:
 
 
 def exposure_group_id(model: ImageModel) -> str:
-    """Identifier shared by the detectors of one exposure (program, observation, visit, exposure)."""
+    """Identifier shared by the detectors of one exposure, from what every raw file has.
+
+    The exposure start (``EXPSTART``, else the required ``DATE-OBS``) and the pointing
+    (``RA_REF``, ``DEC_REF``, ``PA_APER``, which assign_wcs requires), prefixed by the optional
+    program, observation, visit and exposure numbers when present. Images with none of these
+    (models built in memory) are their own exposure.
+    """
     observation = model.meta.observation
-    parts = [observation.program, observation.observation_number, observation.visit_number, observation.exposure_number]
-    if all(part is None for part in parts):
-        start = model.meta.exposure.start_time
-        return f"t{start:.9f}" if start is not None else str(model.meta.filename)
-    return "_".join(str(part) for part in parts)
+    pointing = model.meta.pointing
+    ids = [observation.program, observation.observation_number, observation.visit_number, observation.exposure_number]
+    parts = [str(part) for part in ids if part is not None]
+    start = model.meta.exposure.start_time
+    if start is not None:
+        parts.append(f"t{start:.7f}")
+    elif observation.date_obs:
+        parts.append(str(observation.date_obs))
+    pointing_values = [pointing.ra_ref, pointing.dec_ref, pointing.pa_aper]
+    if all(value is not None for value in pointing_values):
+        parts.append("p{:.7f},{:.7f},{:.4f}".format(*pointing_values))
+    return "_".join(parts) if parts else str(model.meta.filename)
 
 
 def drizzle_input(model: ImageModel) -> DrizzleInput:
@@ -119,18 +165,27 @@ class ImageListStep:
     """Mixin of the steps whose result is a list of images: provenance is recorded in each.
 
     A step that finds nothing to do (a single exposure, no sources) calls `nothing_to_do`;
-    its outputs then record ``SKIPPED`` instead of ``COMPLETE``.
+    its outputs then record ``SKIPPED`` instead of ``COMPLETE``. A step that did only part of
+    its job (some exposures not aligned) calls `incomplete`: ``INCOMPLETE``.
     """
 
-    _did_nothing = False
+    _status: str | None = None
 
     def nothing_to_do(self, images):
-        self._did_nothing = True
+        self._status = "SKIPPED"
         return images
 
+    def incomplete(self, images):
+        self._status = "INCOMPLETE"
+        return images
+
+    def run(self, *args, **kwargs):
+        self._status = None
+        return super().run(*args, **kwargs)
+
     def finalize_result(self, result, reference_files_used):
+        # stpipe calls this once per model of a list result.
         for model in result if isinstance(result, list | tuple) else [result]:
             super().finalize_result(model, reference_files_used)
-            if self._did_nothing and isinstance(model, datamodels.IrisDataModel):
-                setattr(model.meta.cal_step, self.class_alias, "SKIPPED")
-        self._did_nothing = False
+            if self._status and isinstance(model, datamodels.IrisDataModel):
+                setattr(model.meta.cal_step, self.class_alias, self._status)

@@ -9,8 +9,8 @@ import numpy as np
 from ..datamodels import MosaicModel
 from ..stpipe import IrisStep
 from .drizzle import DEFAULT_GOOD_BITS, drizzle_images
-from .grid import mosaic_grid, pixel_scale_arcsec
-from .inputs import drizzle_input, open_images, product_name
+from .grid import check_grid_memory, mosaic_grid, pixel_scale_arcsec
+from .inputs import drizzle_input, open_images, product_name, science_images
 
 __all__ = ["ResampleStep", "make_mosaic_model"]
 
@@ -78,6 +78,7 @@ class ResampleStep(IrisStep):
     output_shape = int_list(min=2, max=2, default=None)  # output nx, ny centred on crval (default: cover all inputs)
     good_bits = string(default='~DO_NOT_USE+NON_SCIENCE')  # DQ flags still usable
     output_product = string(default=None)  # product name (default: from the association or the inputs)
+    allowed_memory = float(default=None, min=0)  # fraction of the available memory the output may use (default: env DMODEL_ALLOWED_MEMORY, else 0.5)
     output_use_model = boolean(default=True)  # save as <product>_i2d.fits, not after the input file
     """  # noqa: E501
 
@@ -95,8 +96,10 @@ class ResampleStep(IrisStep):
 
     def process(self, step_input):
         images, product = open_images(step_input)
+        images = science_images(images, "resample")
         product = self.output_product or product or product_name(images)
         grid = self.output_grid(images)
+        check_grid_memory(grid, len(images), self.allowed_memory, "resample")
         scale = grid.pixel_scale_arcsec
         log.info("resample: %d images onto a %d x %d grid of %.5f arcsec pixels", len(images), *grid.shape[::-1], scale)
         parameters = {

@@ -2,7 +2,7 @@
 
 Pure function `make_source_catalog`: image in MJy/sr, catalog out with fluxes in Jy. Detection is
 image segmentation of the image smoothed by a Gaussian of the PSF's FWHM, thresholded at
-``snr_threshold`` times the ERR array, with optional deblending (multi-thresholding and
+``snr_threshold`` times the smoothed image's own noise (ERR propagated through the kernel), with optional deblending (multi-thresholding and
 watershed); centroids are photutils' windowed centroids (SExtractor's ``XWIN``/``YWIN``) refined
 by 2-D Gaussian fits in a box of about 2 FWHM; photometry sums circular apertures of radii given in
 units of the FWHM, minus the sigma-clipped median of a local annulus. Total fluxes are the flux
@@ -18,16 +18,25 @@ import warnings
 
 import numpy as np
 from astropy import units as u
+from astropy.coordinates import SkyCoord
 from astropy.stats import SigmaClip
 from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
 from photutils.centroids import centroid_2dg, centroid_sources
 from photutils.segmentation import SourceCatalog, deblend_sources, detect_sources
+from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 from scipy.optimize import least_squares
 
-__all__ = ["AB_ZERO_POINT_JY", "FLAGS", "jy_to_ab_mag", "make_source_catalog", "moffat_enclosed"]
+__all__ = [
+    "AB_ZERO_POINT_JY",
+    "FLAGS",
+    "jy_to_ab_mag",
+    "make_source_catalog",
+    "moffat_enclosed",
+    "smoothed_image_and_noise",
+]
 
 AB_ZERO_POINT_JY = 3631.0
 MAGNITUDE_PER_LN = 2.5 / math.log(10.0)
@@ -38,6 +47,7 @@ FLAGS = {
 }
 DETECTION_FWHM_PIX = 3.0
 FWHM_ESTIMATE_SOURCES = 20
+FWHM_CUTOUT_HALF_SIZE = 32
 GROWTH_RADII_FWHM = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 GROWTH_ISOLATION_FWHM = 8.0
 GROWTH_MIN_SNR = 50.0
@@ -55,13 +65,37 @@ def jy_to_ab_mag(flux_jy, flux_err_jy):
     return mag, mag_err
 
 
-def _segments(data, err, bad, fwhm_pix, snr_threshold, npixels, deblend):
+def smoothed_image_and_noise(data, err, bad, fwhm_pix):
+    """The image convolved with a normalised Gaussian of ``fwhm_pix`` and the noise of that image.
+
+    The noise is the ERR propagated through the kernel, ``sqrt(sum K^2 ERR^2)`` (pixels assumed
+    independent), so that ``convolved / noise`` is the significance of a detection: a threshold
+    of 5 means 5 sigma of the smoothed image, not 5 times the (several times larger) per-pixel
+    ERR. Masked pixels count as zero with zero variance. Returns (convolved, noise), noise inf
+    where no pixel contributes.
+    """
     # A Gaussian is separable: two 1-D passes instead of a 2-D kernel (large, sparse mosaics).
     sigma = fwhm_pix / (2.0 * math.sqrt(2.0 * math.log(2.0)))
     radius = math.ceil(1.5 * fwhm_pix)
-    convolved = ndimage.gaussian_filter(np.where(bad, 0.0, data), sigma, mode="constant", truncate=radius / sigma)
-    threshold = snr_threshold * np.where(bad | ~np.isfinite(err), np.inf, err)
-    segments = detect_sources(convolved, threshold, n_pixels=npixels, mask=bad)
+    offsets = np.arange(-radius, radius + 1, dtype=float)
+    kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+    kernel /= kernel.sum()
+    convolved = np.where(bad, 0.0, data)
+    variance = np.where(bad | ~np.isfinite(err), 0.0, err**2)
+    for axis in (0, 1):
+        convolved = ndimage.correlate1d(convolved, kernel, axis=axis, mode="constant")
+        variance = ndimage.correlate1d(variance, kernel**2, axis=axis, mode="constant")
+    with np.errstate(divide="ignore"):
+        noise = np.where(variance > 0, np.sqrt(np.maximum(variance, 0.0)), np.inf)
+    return convolved, noise
+
+
+def _segments(data, err, bad, fwhm_pix, snr_threshold, npixels, deblend):
+    convolved, noise = smoothed_image_and_noise(data, err, bad, fwhm_pix)
+    threshold = snr_threshold * np.where(bad, np.inf, noise)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=NoDetectionsWarning)
+        segments = detect_sources(convolved, threshold, n_pixels=npixels, mask=bad)
     if segments is None:
         return None, convolved, np.zeros(0, bool)
     if not deblend or segments.n_labels == 0:
@@ -108,7 +142,9 @@ def make_source_catalog(
         PSF FWHM; by default the median FWHM of the brightest compact sources found with a
         3-pixel detection kernel.
     snr_threshold : float
-        Detection threshold per pixel of the smoothed image, in ERR units.
+        Detection threshold in sigma of the smoothed image (`smoothed_image_and_noise`): a
+        source is detected where ``npixels`` connected pixels of the image convolved with a
+        Gaussian of the PSF's FWHM exceed ``snr_threshold`` times that image's own noise.
     npixels : int
         Fewest connected pixels of a source.
     deblend : bool
@@ -187,12 +223,52 @@ def make_source_catalog(
     _add_flux_columns(table, "aper_total", reference_flux * apcorr, reference_err * apcorr)
     flags[deblended] |= FLAGS["DEBLENDED"]
     table["flags"] = flags
+    table.add_column(SkyCoord(table["ra"], table["dec"], frame="icrs"), name="sky_centroid", index=3)
+    _describe(table)
     table.meta["fwhm_pix"] = float(fwhm_pix)
     table.meta["flags"] = dict(FLAGS)
     table.meta["aperture_correction"] = float(apcorr)
     table.meta["aperture_correction_radius_fwhm"] = float(reference_fwhm)
     table.meta["aperture_correction_stars"] = int(nstars)
     return table, fwhm_pix
+
+
+COLUMN_DESCRIPTIONS = {
+    "id": "Unique source identification label number",
+    "xcentroid": "X pixel value of the source centroid (0 indexed)",
+    "ycentroid": "Y pixel value of the source centroid (0 indexed)",
+    "sky_centroid": "ICRS sky coordinate of the source centroid",
+    "ra": "ICRS right ascension of the source centroid",
+    "dec": "ICRS declination of the source centroid",
+    "fwhm_pix": "PSF FWHM used for the detection kernel and the apertures",
+    "aper_bkg_flux": "Local background per pixel: sigma-clipped median of the annulus",
+    "flags": "Bit flags: 1 PARTIAL_COVERAGE, 2 CROWDED, 4 DEBLENDED",
+}
+
+
+def _describe(table: Table) -> None:
+    """Units (Jy, AB mag) and a description on every column, as JWST's catalogs have."""
+    for name in table.colnames:
+        column = table[name]
+        if name.endswith("_abmag"):
+            table[name] = np.asarray(column, dtype=float) * u.ABmag
+        elif name.endswith("_abmag_err"):
+            table[name] = np.asarray(column, dtype=float) * u.mag
+        description = COLUMN_DESCRIPTIONS.get(name)
+        if description is None and name.startswith("aper"):
+            aperture = name.split("_")[0]
+            what = (
+                "reference aperture, corrected to total" if aperture == "aper" else f"radius {aperture[4:-4]} FWHM aperture"
+            )
+            quantity = name[name.index("_", 5 if aperture == "aper" else len(aperture)) + 1 :]
+            description = {
+                "flux": f"Flux density in the {what}",
+                "flux_err": f"Flux density error in the {what}",
+                "abmag": f"AB magnitude of the {what} flux density",
+                "abmag_err": f"AB magnitude error of the {what} flux density",
+            }.get(quantity)
+        if description:
+            table[name].info.description = description
 
 
 def _refine_centroids(data, bad, x, y, fwhm_pix):
@@ -279,20 +355,30 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
 
 
 def _estimate_fwhm(data, err, bad, snr_threshold, npixels) -> float:
-    """Median FWHM of the brightest sources, from the area above half their peak: 2 sqrt(area / pi)."""
-    segments, convolved, _ = _segments(data, err, bad, DETECTION_FWHM_PIX, snr_threshold, npixels, deblend=False)
-    if segments is None or segments.n_labels == 0:
-        return DETECTION_FWHM_PIX
+    """Median FWHM of the brightest sources, from the area above half their peak: 2 sqrt(area / pi).
+
+    Sources are the local maxima of the image smoothed by a `DETECTION_FWHM_PIX` Gaussian above
+    ``snr_threshold`` sigma; the area is the connected region above half the peak around each
+    (a low threshold joins the wings of neighbouring stars into one segment, so segments are not used).
+    """
+    convolved, noise = smoothed_image_and_noise(data, err, bad, DETECTION_FWHM_PIX)
     filled = np.where(bad, 0.0, data)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=RuntimeWarning)
-        sources = SourceCatalog(filled, segments, convolved_data=convolved, mask=bad)
-        peaks = np.asarray(sources.max_value, dtype=float)
+    peaks = (convolved == ndimage.maximum_filter(convolved, size=5)) & (convolved > snr_threshold * noise) & ~bad
+    peak_y, peak_x = np.nonzero(peaks)
+    if peak_y.size == 0:
+        return DETECTION_FWHM_PIX
+    order = np.argsort(-filled[peak_y, peak_x])[:FWHM_ESTIMATE_SOURCES]
+    half = FWHM_CUTOUT_HALF_SIZE
     widths = []
-    for index in np.argsort(-np.nan_to_num(peaks, nan=-np.inf))[:FWHM_ESTIMATE_SOURCES]:
-        window = segments.slices[index]
-        cutout = np.where(segments.data[window] == segments.labels[index], filled[window], 0.0)
-        widths.append(2.0 * math.sqrt(np.count_nonzero(cutout >= 0.5 * peaks[index]) / math.pi))
+    for y, x in zip(peak_y[order], peak_x[order], strict=True):
+        window = np.s_[max(y - half, 0) : y + half + 1, max(x - half, 0) : x + half + 1]
+        regions, _ = ndimage.label(filled[window] >= 0.5 * filled[y, x])
+        region = regions == regions[y - window[0].start, x - window[1].start]
+        if region[0, :].any() or region[-1, :].any() or region[:, 0].any() or region[:, -1].any():
+            continue
+        widths.append(2.0 * math.sqrt(np.count_nonzero(region) / math.pi))
+    if not widths:
+        return DETECTION_FWHM_PIX
     estimate = float(np.median(widths))
     return estimate if estimate > 1.0 else DETECTION_FWHM_PIX
 
@@ -303,5 +389,14 @@ def _empty_catalog(aperture_radii_fwhm) -> Table:
         names += [f"{name}_flux", f"{name}_flux_err", f"{name}_abmag", f"{name}_abmag_err"]
     names.append("flags")
     table = Table(names=names, dtype=[np.int32] + [float] * (len(names) - 2) + [np.int32])
+    for name in ("xcentroid", "ycentroid", "fwhm_pix"):
+        table[name].unit = u.pix
+    for name in ("ra", "dec"):
+        table[name].unit = u.deg
+    for name in names:
+        if name.endswith(("_flux", "_flux_err")):
+            table[name].unit = u.Jy
+    table.add_column(SkyCoord(table["ra"], table["dec"], frame="icrs"), name="sky_centroid", index=3)
+    _describe(table)
     table.meta.update({"flags": dict(FLAGS), "aperture_correction": 1.0, "aperture_correction_stars": 0})
     return table

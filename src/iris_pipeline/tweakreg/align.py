@@ -1,15 +1,17 @@
-"""Relative alignment of exposures: source catalogs matched on the sky, one WCS correction per exposure.
+"""Alignment of exposures: source catalogs matched on the sky, one WCS correction per exposure.
 
 Pure functions (no files, no data models). Source positions are 0-based pixel ``(x, y)``;
 tangent-plane coordinates are arcsec about a common tangent point (``xi`` East, ``eta`` North).
-Catalog matching and the iterative linear fit come from tweakwcs (``XYXYMatch``,
-``iter_linear_fit``), the engine of JWST's and Roman's tweakreg.
+Catalog matching comes from tweakwcs (``XYXYMatch``,
+the engine of JWST's and Roman's tweakreg); the corrections come from one least-squares fit over
+all the matched pairs of all overlapping exposures.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,13 +22,13 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from photutils.detection import DAOStarFinder
 from photutils.utils.exceptions import NoDetectionsWarning
-from tweakwcs.linearfit import iter_linear_fit
 from tweakwcs.matchutils import XYXYMatch
 
 from ..resample.grid import sky_to_tangent_plane, tangent_plane_to_sky
 
 __all__ = [
     "AlignmentError",
+    "AlignmentResult",
     "ExposureSources",
     "SkyCorrection",
     "apply_sky_correction",
@@ -176,6 +178,103 @@ def _tangent_table(ra, dec, tangent_point) -> Table:
     return Table({"TPx": np.ravel(xi) * ARCSEC_PER_DEG, "TPy": np.ravel(eta) * ARCSEC_PER_DEG})
 
 
+# Free parameters of each geometry's linearised correction ``p' = p + A p + s``: the columns of
+# the design matrix are d(p')/d(parameter) for a point p = (x, y).
+_GEOMETRY_PARAMETERS = {"shift": 2, "rshift": 3, "rscale": 4, "general": 6}
+
+
+def _design(xy: np.ndarray, fitgeometry: str) -> np.ndarray:
+    """d(p')/d(parameters), shape (2 n, k): rows x of every point, then rows y."""
+    x, y = xy[:, 0], xy[:, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    columns_x = [one, zero]
+    columns_y = [zero, one]
+    if fitgeometry in ("rshift", "rscale"):
+        columns_x.append(-y)  # rotation
+        columns_y.append(x)
+    if fitgeometry == "rscale":
+        columns_x.append(x)  # scale
+        columns_y.append(y)
+    if fitgeometry == "general":
+        columns_x += [x, y, zero, zero]
+        columns_y += [zero, zero, x, y]
+    return np.vstack([np.column_stack(columns_x), np.column_stack(columns_y)])
+
+
+def _parameters_to_affine(parameters: np.ndarray, fitgeometry: str) -> tuple[np.ndarray, np.ndarray]:
+    """Matrix and shift (arcsec) of a correction from its parameters (exact rotation for ``rshift``)."""
+    shift = np.asarray(parameters[:2], dtype=float)
+    if fitgeometry == "shift":
+        return np.eye(2), shift
+    if fitgeometry == "general":
+        return np.eye(2) + np.asarray(parameters[2:6], dtype=float).reshape(2, 2), shift
+    angle = parameters[2]
+    scale = 1.0 + (parameters[3] if fitgeometry == "rscale" else 0.0)
+    cos, sin = math.cos(angle), math.sin(angle)
+    return scale * np.array([[cos, -sin], [sin, cos]]), shift
+
+
+@dataclass
+class AlignmentResult:
+    """Outcome of `relative_align`.
+
+    Attributes
+    ----------
+    corrections : list of SkyCorrection
+        One per exposure, in input order (identity for the reference and the unaligned ones).
+    aligned : list of bool
+        Whether each exposure was tied to the reference through matched sources.
+    reasons : list of str
+        Why each unaligned exposure could not be aligned ('' for aligned ones).
+    reference : str
+        Name of the reference (``"reference catalog"`` for absolute alignment).
+    rms_arcsec : float
+        RMS of the matched-pair residuals after the fit (one coordinate).
+    reference_rms_arcsec : float
+        RMS of the residuals of the exposures' sources against the reference catalog (one
+        coordinate; NaN without a reference catalog).
+    reference_matches : int
+        Sources matched to the reference catalog.
+    """
+
+    corrections: list[SkyCorrection]
+    aligned: list[bool]
+    reasons: list[str]
+    reference: str
+    rms_arcsec: float = float("nan")
+    reference_rms_arcsec: float = float("nan")
+    reference_matches: int = 0
+
+    @property
+    def unaligned(self) -> list[int]:
+        """Indices of the exposures that could not be aligned."""
+        return [index for index, ok in enumerate(self.aligned) if not ok]
+
+
+def _overlap(a: Table, b: Table, margin: float) -> bool:
+    if not len(a) or not len(b):
+        return False
+    return not (
+        a["TPx"].min() > b["TPx"].max() + margin
+        or b["TPx"].min() > a["TPx"].max() + margin
+        or a["TPy"].min() > b["TPy"].max() + margin
+        or b["TPy"].min() > a["TPy"].max() + margin
+    )
+
+
+def _connected(n_nodes: int, edges: Sequence[tuple[int, int]], start: int) -> set[int]:
+    neighbours: dict[int, set[int]] = {node: set() for node in range(n_nodes)}
+    for i, j in edges:
+        neighbours[i].add(j)
+        neighbours[j].add(i)
+    seen, todo = {start}, [start]
+    while todo:
+        for other in neighbours[todo.pop()] - seen:
+            seen.add(other)
+            todo.append(other)
+    return seen
+
+
 def relative_align(
     exposures: Sequence[ExposureSources],
     searchrad_arcsec: float = 0.05,
@@ -188,94 +287,173 @@ def relative_align(
     sigma: float = 3.0,
     pixel_scale_arcsec: float = 0.004,
     enforce_user_order: bool = False,
-) -> list[SkyCorrection]:
-    """Align exposures to one another (JWST tweakreg's relative alignment).
+    reference_catalog: tuple[np.ndarray, np.ndarray] | None = None,
+) -> AlignmentResult:
+    """Align exposures to one another, and optionally to a reference catalog, in one global fit.
 
-    The exposure with the most sources (or the first, ``enforce_user_order``) is the reference.
-    The others are matched in order of decreasing source count (or input order) to a
-    reference catalog that grows with every aligned exposure's unmatched sources, so that
-    exposures not overlapping the first one still align through the others. Each exposure
-    gets one correction shared by all its detectors.
+    Every pair of overlapping exposures (and every exposure and the reference catalog) is
+    matched with tweakwcs' ``XYXYMatch``; pairs with at least ``minobj`` matches tie their two
+    exposures. One linear correction per exposure (shared by its detectors) is then fitted to
+    all the ties at once, by least squares with the reference held fixed, so that the result
+    does not depend on the order of the inputs. The reference is the reference catalog if given,
+    else the first exposure (``enforce_user_order``), else the exposure with the most sources
+    (ties broken by name). Exposures without a chain of ties to the reference are not aligned:
+    they keep their WCS and are reported in the result.
 
     Parameters
     ----------
     exposures : sequence of ExposureSources
-        At least two.
+        At least two, or one with a reference catalog.
     searchrad_arcsec, separation_arcsec, tolerance_arcsec, use2dhist
         Matching parameters of tweakwcs' ``XYXYMatch`` in tangent-plane arcsec.
     fitgeometry : str
-        ``shift``, ``rshift`` (shift and rotation), ``rscale`` or ``general``.
+        ``shift``, ``rshift`` (shift and rotation), ``rscale`` (plus one scale) or ``general``
+        (affine).
     minobj : int
-        Fewest matches for a fit; an exposure with fewer keeps its WCS (identity correction).
+        Fewest matches that tie two exposures (or an exposure and the reference catalog).
     nclip, sigma
         Clipping iterations and threshold (in RMS) of the fit.
     pixel_scale_arcsec : float
         Input pixel scale, the bin size of the 2-D histogram of offsets.
     enforce_user_order : bool
-        The first exposure is the reference and the others follow in input order.
+        Without a reference catalog, the first exposure is the reference.
+    reference_catalog : tuple of np.ndarray, optional
+        RA, Dec (degrees) of reference stars (absolute astrometry, e.g. Gaia).
 
     Returns
     -------
-    list of SkyCorrection
-        One per exposure, in input order (identity for the reference).
+    AlignmentResult
+
+    Raises
+    ------
+    AlignmentError
+        Fewer than two catalogs to align, or no exposure with sources.
     """
-    if len(exposures) < 2:
-        raise AlignmentError("relative alignment needs at least two exposures")
+    n_exposures = len(exposures)
+    absolute = reference_catalog is not None
+    if n_exposures + int(absolute) < 2:
+        raise AlignmentError("alignment needs at least two exposures, or a reference catalog")
     positions = [exposure.sky_positions() for exposure in exposures]
+    if absolute:
+        positions.append((np.asarray(reference_catalog[0], float), np.asarray(reference_catalog[1], float)))
+    names = [exposure.name for exposure in exposures] + (["reference catalog"] if absolute else [])
     counts = np.array([len(ra) for ra, _ in positions])
-    if np.count_nonzero(counts) < 2:
-        raise AlignmentError("fewer than two exposures with detected sources")
-    order = np.arange(len(exposures)) if enforce_user_order else np.argsort(-counts, kind="stable")
-    reference = order[0]
-    tangent_point = (float(np.median(positions[reference][0])), float(np.median(positions[reference][1])))
-    corrections = [SkyCorrection.identity(tangent_point) for _ in exposures]
-    refcat = _tangent_table(*positions[reference], tangent_point)
+    if np.count_nonzero(counts[:n_exposures]) == 0:
+        raise AlignmentError("no exposure has detected sources")
+    all_ra = np.concatenate([ra for ra, _ in positions[:n_exposures]])
+    all_dec = np.concatenate([dec for _, dec in positions[:n_exposures]])
+    tangent_point = (float(np.median(all_ra)), float(np.median(all_dec)))
+    tables = [_tangent_table(ra, dec, tangent_point) for ra, dec in positions]
+    if absolute:
+        reference = n_exposures
+        if len(tables[reference]):
+            # Only reference stars near the exposures take part in the matching.
+            near = np.zeros(len(tables[reference]), bool)
+            for table in tables[:n_exposures]:
+                if len(table):
+                    near |= (
+                        (tables[reference]["TPx"] > table["TPx"].min() - searchrad_arcsec)
+                        & (tables[reference]["TPx"] < table["TPx"].max() + searchrad_arcsec)
+                        & (tables[reference]["TPy"] > table["TPy"].min() - searchrad_arcsec)
+                        & (tables[reference]["TPy"] < table["TPy"].max() + searchrad_arcsec)
+                    )
+            tables[reference] = tables[reference][near]
+    elif enforce_user_order:
+        reference = 0
+    else:
+        reference = min(range(n_exposures), key=lambda i: (-counts[i], names[i]))
+    n_nodes = len(tables)
     match = XYXYMatch(
-        searchrad=searchrad_arcsec,
-        separation=separation_arcsec,
-        use2dhist=use2dhist,
-        tolerance=tolerance_arcsec,
+        searchrad=searchrad_arcsec, separation=separation_arcsec, use2dhist=use2dhist, tolerance=tolerance_arcsec
     )
-    for index in order[1:]:
-        ra, dec = positions[index]
-        if len(ra) == 0:
-            log.warning("tweakreg: %s has no sources; its WCS is left unchanged", exposures[index].name)
-            continue
-        imcat = _tangent_table(ra, dec, tangent_point)
-        ref_idx, im_idx = match(refcat, imcat, tp_pscale=pixel_scale_arcsec, tp_units="arcsec")
-        if len(ref_idx) < minobj:
-            log.warning(
-                "tweakreg: %s has %d matches (< minobj=%d); its WCS is left unchanged",
-                exposures[index].name,
-                len(ref_idx),
-                minobj,
+    # Pairs in a canonical order (by name), each matched once: the result cannot depend on input order.
+    canonical = sorted(range(n_nodes), key=lambda i: names[i])
+    ties: list[tuple[int, int, np.ndarray, np.ndarray]] = []
+    for position, i in enumerate(canonical):
+        for j in canonical[position + 1 :]:
+            if not _overlap(tables[i], tables[j], searchrad_arcsec):
+                continue
+            first, second = (i, j) if j != reference else (j, i)
+            idx_first, idx_second = match(tables[first], tables[second], tp_pscale=pixel_scale_arcsec, tp_units="arcsec")
+            log.debug("tweakreg: %s - %s: %d matches", names[first], names[second], len(idx_first))
+            if len(idx_first) >= minobj:
+                xy_first = np.column_stack([tables[first]["TPx"][idx_first], tables[first]["TPy"][idx_first]])
+                xy_second = np.column_stack([tables[second]["TPx"][idx_second], tables[second]["TPy"][idx_second]])
+                ties.append((first, second, np.asarray(xy_first, float), np.asarray(xy_second, float)))
+    reachable = _connected(n_nodes, [(i, j) for i, j, _, _ in ties], reference)
+    reasons = []
+    for index in range(n_exposures):
+        if index in reachable:
+            reasons.append("")
+        elif counts[index] == 0:
+            reasons.append("no sources detected")
+        else:
+            reasons.append(f"fewer than minobj={minobj} sources matched to any exposure tied to {names[reference]}")
+    ties = [tie for tie in ties if tie[0] in reachable]
+    free = [node for node in range(n_nodes) if node in reachable and node != reference]
+    matrices = {node: np.eye(2) for node in range(n_nodes)}
+    shifts = {node: np.zeros(2) for node in range(n_nodes)}
+    rms = float("nan")
+    if free and ties:
+        rms = _global_fit(ties, free, matrices, shifts, fitgeometry, nclip, sigma)
+    corrections = []
+    for index in range(n_exposures):
+        correction = SkyCorrection(tangent_point, matrices[index], shifts[index], rms)
+        corrections.append(correction)
+        if index in reachable and index != reference:
+            log.info(
+                "tweakreg: %s shift (%.4f, %.4f) arcsec, rotation %.5f deg",
+                names[index], *correction.shift_arcsec, correction.rotation_deg(),
+            )  # fmt: skip
+    result = AlignmentResult(corrections, [bool(r == "") for r in reasons], reasons, names[reference], rms)
+    if absolute:
+        residuals = []
+        for first, second, xy_first, xy_second in ties:
+            if reference in (first, second):
+                node, xy, xy_ref = (second, xy_second, xy_first) if first == reference else (first, xy_first, xy_second)
+                residuals.append((matrices[node] @ xy.T).T + shifts[node] - xy_ref)
+        if residuals:
+            stacked = np.concatenate(residuals)
+            result.reference_matches = len(stacked)
+            result.reference_rms_arcsec = float(np.sqrt(np.mean(stacked**2)))
+    return result
+
+
+def _global_fit(ties, free, matrices, shifts, fitgeometry, nclip, sigma) -> float:
+    """Least-squares corrections of the ``free`` nodes from all ties (in place); returns the residual RMS.
+
+    Two Gauss-Newton passes (the rotation is linearised about the current solution) with
+    sigma clipping of the tied pairs.
+    """
+    k = _GEOMETRY_PARAMETERS[fitgeometry]
+    column = {node: n * k for n, node in enumerate(free)}
+    keep = [np.ones(len(tie[2]), bool) for tie in ties]
+    rms = float("nan")
+    for iteration in range(max(nclip, 0) + 2):
+        blocks, targets = [], []
+        for (first, second, xy_first, xy_second), good in zip(ties, keep, strict=True):
+            p_first = (matrices[first] @ xy_first[good].T).T + shifts[first]
+            p_second = (matrices[second] @ xy_second[good].T).T + shifts[second]
+            rows = np.zeros((2 * len(p_first), k * len(free)))
+            if first in column:
+                rows[:, column[first] : column[first] + k] += _design(p_first, fitgeometry)
+            if second in column:
+                rows[:, column[second] : column[second] + k] -= _design(p_second, fitgeometry)
+            blocks.append(rows)
+            targets.append(np.concatenate([p_second[:, 0] - p_first[:, 0], p_second[:, 1] - p_first[:, 1]]))
+        solution = np.linalg.lstsq(np.vstack(blocks), np.concatenate(targets), rcond=None)[0]
+        for node in free:
+            delta_matrix, delta_shift = _parameters_to_affine(solution[column[node] : column[node] + k], fitgeometry)
+            matrices[node] = delta_matrix @ matrices[node]
+            shifts[node] = delta_matrix @ shifts[node] + delta_shift
+        residuals = []
+        for first, second, xy_first, xy_second in ties:
+            residuals.append(
+                (matrices[first] @ xy_first.T).T + shifts[first] - (matrices[second] @ xy_second.T).T - shifts[second]
             )
-            continue
-        refxy = np.column_stack([refcat["TPx"][ref_idx], refcat["TPy"][ref_idx]])
-        imxy = np.column_stack([imcat["TPx"][im_idx], imcat["TPy"][im_idx]])
-        fit = iter_linear_fit(refxy, imxy, fitgeom=fitgeometry, center=(0.0, 0.0), nclip=nclip, sigma=(sigma, "rmse"))
-        correction = SkyCorrection(
-            tangent_point,
-            np.asarray(fit["matrix"], dtype=float),
-            np.asarray(fit["shift"], dtype=float),
-            float(fit["rmse"]),
-            int(np.count_nonzero(fit["fitmask"])),
-        )
-        corrections[index] = correction
-        log.info(
-            "tweakreg: %s shift (%.4f, %.4f) arcsec, rotation %.5f deg, %d matches, RMS %.4f arcsec",
-            exposures[index].name,
-            *correction.shift_arcsec,
-            correction.rotation_deg(),
-            correction.nmatches,
-            correction.rms_arcsec,
-        )
-        aligned = correction.matrix @ np.vstack([imcat["TPx"], imcat["TPy"]]) + correction.shift_arcsec[:, None]
-        unmatched = np.setdiff1d(np.arange(len(imcat)), im_idx)
-        refcat = Table(
-            {
-                "TPx": np.concatenate([np.asarray(refcat["TPx"]), aligned[0, unmatched]]),
-                "TPy": np.concatenate([np.asarray(refcat["TPy"]), aligned[1, unmatched]]),
-            }
-        )
-    return corrections
+        kept = np.concatenate([r[good] for r, good in zip(residuals, keep, strict=True)])
+        rms = float(np.sqrt(np.mean(kept**2)))
+        if iteration >= 1 and iteration <= nclip:
+            distance = [np.hypot(r[:, 0], r[:, 1]) for r in residuals]
+            keep = [d <= sigma * rms * math.sqrt(2.0) for d in distance]
+    return rms
