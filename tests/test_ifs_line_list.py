@@ -40,4 +40,3 @@ def test_neon_lines_are_vacuum_wavelengths():
     nearest = neon[np.abs(neon[:, None] - vacuum_um[None, :]).argmin(axis=0)]
     np.testing.assert_allclose(nearest, vacuum_um, atol=1e-6)  # the list has 6 decimals
     assert np.all(np.abs(neon[:, None] - air_um[None, :]).min(axis=0) > 1e-4)
-
