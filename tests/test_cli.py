@@ -186,3 +186,22 @@ def test_demo_reduces_the_simulated_night_to_a_mosaic(tmp_path, capsys):
     if "image3" in available_pipelines():
         assert (products / "iris_p001_simulated-field_kbb_i2d.fits").is_file()
         assert (products / "iris_p001_simulated-field_kbb_cat.ecsv").is_file()
+
+
+def test_simulate_ifs_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "ifs"
+    status = main(["simulate", str(out), "--ifs", "slicer", "--spaxels", "4", "4", "--wave-range", "2.05", "2.15",
+                   "--size", "512", "--level", "rate", "--no-calibrations", "--seed", "3"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert status == 0 and "simulated SLICER IFS observation" in printed
+    science = sorted((out).rglob("*_rate.fits"))
+    assert science, printed
+    with datamodels.open(science[0]) as model:
+        assert model.meta.instrument.ifs_mode == "SLICER"
+        assert model.meta.exposure.type.startswith("IRIS_")
+        assert model.data.shape == (512, 512)
+
+
+def test_simulate_ifs_rejects_a_mode_the_instrument_lacks(capsys):
+    assert main(["simulate", "unused", "--ifs", "lenslet", "--resolving-power", "123"]) == 1
+    assert "iris-pipeline: error:" in capsys.readouterr().err

@@ -122,6 +122,8 @@ def cmd_asn(args) -> int:
 
 
 def cmd_simulate(args) -> int:
+    if args.ifs:
+        return _simulate_ifs_command(args)
     from .simulate import simulate_observation
 
     manifest = simulate_observation(
@@ -141,6 +143,30 @@ def cmd_simulate(args) -> int:
     print(f"simulated observation written to {Path(args.output_dir).resolve()}")
     print(f"  science raw files: {len(manifest.science)}")
     print(f"  reference store:   {manifest.reference_dir}  (use --refstore or IRIS_REFSTORE)")
+    return EXIT_OK
+
+
+def _simulate_ifs_command(args) -> int:
+    """``simulate --ifs MODE``: science, sky, lamp (and lenslet scan) exposures with their references."""
+    from .simulate.ifs import IFSConfiguration, simulate_ifs_observation
+
+    config = IFSConfiguration.create(
+        args.ifs.upper(), grating=args.grating, resolving_power=args.resolving_power, scale_mas=args.scale_mas,
+        spaxels=tuple(args.spaxels) if args.spaxels else None,
+        wave_range_um=tuple(args.wave_range) if args.wave_range else None, window_size=args.size,
+        instrument=args.instrument,
+    )  # fmt: skip
+    simulation = simulate_ifs_observation(
+        args.output_dir, config, seed=args.seed, level=args.level, calibrations=not args.no_calibrations,
+        standard=args.standard,
+    )  # fmt: skip
+    written = [simulation.science, simulation.sky, simulation.flat, simulation.arc, *simulation.scans]
+    written += [simulation.standard] if simulation.standard else []
+    print(f"simulated {config.mode} IFS observation written to {Path(args.output_dir).resolve()}")
+    print(f"  {args.level} files:       {sum(1 for path in written if path)}")
+    print(f"  science:         {simulation.science}")
+    if simulation.refstore:
+        print(f"  reference store: {simulation.refstore}  (use --refstore or IRIS_REFSTORE)")
     return EXIT_OK
 
 
@@ -275,36 +301,10 @@ def cmd_refs(args) -> int:
 
 
 def cmd_info(args) -> int:
-    import numpy as np
-
-    from . import datamodels, dqflags
+    from .info import describe
 
     for item in args.files:
-        with datamodels.open(item) as model:
-            meta = model.meta
-            print(f"{item}: {meta.model_type}")
-            print(f"  instrument  {meta.instrument.name} {meta.instrument.detector}  filter {meta.instrument.filter}")
-            print(f"  exposure    {meta.exposure.type}  readmode {meta.exposure.readmode}  "
-                  f"nints {meta.exposure.nints} ngroups {meta.exposure.ngroups} nframes {meta.exposure.nframes} "
-                  f"tframe {meta.exposure.frame_time} s")  # fmt: skip
-            print(f"  subarray    {meta.subarray.name} at ({meta.subarray.xstart}, {meta.subarray.ystart}) "
-                  f"size {meta.subarray.xsize} x {meta.subarray.ysize}")  # fmt: skip
-            print(f"  observed    {meta.observation.date_obs}  program {meta.observation.program}")
-            for name in ("data", "dq", "err", "pixeldq", "groupdq"):
-                if model.hasattr(name) and getattr(model, name) is not None:
-                    array = getattr(model, name)
-                    print(f"  {name:<11} {array.dtype} {array.shape}")
-            if model.hasattr("data") and np.issubdtype(model.data.dtype, np.floating):
-                print(f"  data median {np.nanmedian(model.data):.4g}  {meta.bunit_data or ''}")
-            if model.hasattr("dq"):
-                counts = dqflags.describe(model.dq)
-                print("  dq flags    " + (", ".join(f"{k}={v}" for k, v in counts.items()) or "none"))
-            steps = meta.cal_step._instance or {}
-            if steps:
-                print("  steps       " + ", ".join(f"{k}={v}" for k, v in steps.items()))
-            refs = meta.ref_file._instance or {}
-            for reftype, record in refs.items():
-                print(f"  ref {reftype:<8} {record.get('name')}  sha256 {str(record.get('sha256'))[:16]}...")
+        print("\n".join(describe(item)))
     return EXIT_OK
 
 
@@ -391,6 +391,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dithers", type=int, default=4, help="dither positions")
     p.add_argument("--filter", default="Kbb", help="imager filter")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
+    ifs = p.add_argument_group("IFS (with --ifs; --size is then the IFS detector window)")
+    ifs.add_argument("--ifs", type=str.lower, choices=("lenslet", "slicer"), help="simulate the IFS in this mode")
+    ifs.add_argument("--grating", default="K", help="IFS grating (band), default K")
+    ifs.add_argument("--resolving-power", type=int, default=4000, help="IFS resolving power R (default 4000)")
+    ifs.add_argument("--scale-mas", type=float, help="spaxel scale in mas (default: the mode's finest)")
+    ifs.add_argument("--spaxels", type=int, nargs=2, metavar=("NX", "NY"), help="field in spaxels (default: full)")
+    ifs.add_argument("--wave-range", type=float, nargs=2, metavar=("MIN_UM", "MAX_UM"),
+                     help="wavelength sub-range in um (default: the whole band)")  # fmt: skip
+    ifs.add_argument("--level", choices=("raw", "rate"), default="raw",
+                     help="raw ramps with stage-1 references (default) or count-rate files")  # fmt: skip
+    ifs.add_argument("--no-calibrations", action="store_true", help="science and sky only (no lamps, no scans)")
+    ifs.add_argument("--standard", action="store_true", help="also a telluric standard star")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("refs", help="list, check, index or add to the reference store")
@@ -403,7 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add: replace a stored file of the same name whose content differs (default: refuse)")  # fmt: skip
     p.set_defaults(func=cmd_refs)
 
-    p = sub.add_parser("info", help="summarise IRIS/Liger files")
+    p = sub.add_parser(
+        "info",
+        help="summarise products: exposures, mosaics, cubes, references (.fits), catalogues (.ecsv), "
+        "associations, provenance records and run summaries (.json)",
+    )
     p.add_argument("files", nargs="+")
     p.set_defaults(func=cmd_info)
 

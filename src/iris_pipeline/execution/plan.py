@@ -256,7 +256,7 @@ class _PlanBuilder:
             calibration_groups(infos).items(),
             key=lambda item: (CALIBRATION_ORDER.index(item[0][0]) if item[0][0] in CALIBRATION_ORDER else 99, item[0]),
         )
-        added = []
+        added: list[tuple[TaskSpec, ExposureInfo]] = []
         for key, members in groups:
             if key[0] not in self.pipelines:
                 continue

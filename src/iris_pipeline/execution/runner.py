@@ -114,7 +114,7 @@ def _run_on_client(client, tasks: list[TaskSpec], results: dict, retries: int, p
     from distributed import as_completed
     from tqdm import tqdm
 
-    futures = {}
+    futures: dict = {}
     for task in tasks:
         dependencies = [futures.get(d, results.get(d)) for d in task.depends_on if d in futures or d in results]
         futures[task.task_id] = client.submit(run_task, task, *dependencies, key=f"{task.task_id}-{time.time_ns()}",
@@ -196,9 +196,8 @@ def run_plan(
                                                            dashboard_address=dashboard_address)  # fmt: skip
             try:
                 with Client(scheduler or cluster) as own_client:
-                    report.cluster = (
-                        scheduler or f"local cluster, {len(cluster.workers)} workers x {threads_per_worker} threads"
-                    )
+                    workers = len(cluster.workers) if cluster is not None else 0
+                    report.cluster = scheduler or f"local cluster, {workers} workers x {threads_per_worker} threads"
                     _run_on_client(own_client, to_run, results, retries, progress)
             finally:
                 if cluster is not None:
@@ -269,4 +268,4 @@ def write_summary(report: RunReport) -> tuple[Path, Path]:
         with atomic_path(folder / name) as tmp:
             tmp.write_text(text + "\n")
         written.append(folder / name)
-    return tuple(written)
+    return written[0], written[1]

@@ -170,7 +170,7 @@ def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
                 _pipeline_input(task), output_dir=task.output_dir, save_results=True, refstore=task.refstore,
                 steps=task.steps, configure_log=False, **task.options,
             )  # fmt: skip
-            added = {}
+            added: set[str] = set()
             if task.kind == "calibration":
                 added = {p for p, state in _store_files(task.refstore).items() if before.get(p) != state}
         missing = [path.name for path in task.required_outputs if not path.is_file()]

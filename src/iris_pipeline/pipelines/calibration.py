@@ -1,7 +1,7 @@
 """Calibration pipelines: dark, flat and bad-pixel-mask reference files from calibration exposures.
 
-``create_dark`` (`CreateDarkPipeline`), ``create_flat`` (`CreateFlatPipeline`; the seed's name
-``preprocess_flatfield``, `ProcessFlatfieldL2`) and ``create_mask`` (`CreateMaskPipeline`) take a
+``create_dark`` (`CreateDarkPipeline`), ``create_flat`` (`CreateFlatPipeline`; the original design's
+name ``preprocess_flatfield``, `ProcessFlatfieldL2`) and ``create_mask`` (`CreateMaskPipeline`) take a
 list of exposures or an association, run stage 1 on the raw ones, combine them per detector window
 with the algorithms of `iris_pipeline.calibration`, write the reference files atomically in
 ``output_dir`` and add them to the reference store, where they win over older files for later
@@ -613,7 +613,7 @@ class CreateFlatPipeline(CalibrationPipeline):
 
 
 class ProcessFlatfieldL2(CreateFlatPipeline):
-    """`CreateFlatPipeline` under the seed's name (alias ``preprocess_flatfield``)."""
+    """`CreateFlatPipeline` under its name in the original design (alias ``preprocess_flatfield``)."""
 
     class_alias = "preprocess_flatfield"
 

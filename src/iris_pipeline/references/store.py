@@ -140,7 +140,8 @@ class ReferenceStore:
                     f"{self.rules_path}: entry {number} needs file, reftype and instrument "
                     f"and accepts only {', '.join(sorted(_RULE_FIELDS))}"
                 )
-            entry = RuleEntry(**{k: str(v) if v is not None else None for k, v in item.items()})
+            values: dict[str, str | None] = {k: str(v) if v is not None else None for k, v in item.items()}
+            entry = RuleEntry(**values)  # type: ignore[arg-type]  # None only where the YAML says null
             try:
                 parse_date(entry.useafter)
             except ValueError:

@@ -255,8 +255,7 @@ def subtract_reference_pixels(
     ----------
     data_dn : np.ndarray
         float32 ramp in DN, (nints, ngroups, ny, nx); corrected in place.
-    pixeldq, first_column, channel_width_pix, odd_even_columns, use_side_ref_pixels,
-    side_smoothing_length, side_gain
+    pixeldq, first_column, channel_width_pix, odd_even_columns, use_side_ref_pixels, side_smoothing_length, side_gain
         As for `measure_reference_offsets`.
 
     Returns
