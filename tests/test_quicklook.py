@@ -176,29 +176,51 @@ def test_display_norm_is_common_and_rejects_unknown_stretch():
 
 
 def _image_artists(figure: Figure):
-    """(science images, overlay images) drawn on the first axes."""
-    images = figure.axes[0].get_images()
+    """(science images, overlay images) drawn on the image axes (the colour bars hold none)."""
+    images = [image for ax in figure.axes for image in ax.get_images()]
     return [im for im in images if im.get_array().ndim == 2], [im for im in images if im.get_array().ndim == 3]
 
 
-def test_mosaic_preview_layout_labels_and_dq_counts(four_detectors, tmp_path):
+def test_subarray_windows_preview_cropped_to_each_window_in_detector_order(four_detectors, tmp_path):
     paths, flagged = four_detectors
     figure = image_preview_figure(paths, show_dq=True)
     science, overlays = _image_artists(figure)
     iris = get_instrument("IRIS")
+    positions = {}
     for number, (image, detector) in enumerate(zip(science, ["IMG1", "IMG2", "IMG3", "IMG4"], strict=True), start=1):
-        window = Window(101 * number, 1 + 500 * number, 64, 48)
-        assert image.get_extent() == pytest.approx(detector_placement(iris, detector, window).window_extent_arcsec)
-    labels = {text.get_text() for text in figure.axes[0].texts}
-    assert {"IMG1", "IMG2", "IMG3", "IMG4"} <= labels
-    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+        window = detector_placement(iris, detector, Window(101 * number, 1 + 500 * number, 64, 48))
+        assert image.get_extent() == pytest.approx(window.window_extent_arcsec)
+        ax = image.axes
+        # cropped to the window, not the whole focal plane with four specks in it
+        assert (*ax.get_xlim(), *ax.get_ylim()) == pytest.approx(window.window_extent_arcsec)
+        assert ax.get_title() == detector
+        positions[detector] = ax.get_position().bounds
+    assert positions["IMG2"][0] > positions["IMG1"][0] and positions["IMG3"][1] > positions["IMG1"][1]
+    assert positions["IMG4"][0] > positions["IMG3"][0] and positions["IMG4"][1] > positions["IMG2"][1]
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
     assert legend == [
         f"DO_NOT_USE: {flagged['DO_NOT_USE']} px",
         f"SATURATED / JUMP_DET: {flagged['SATURATED|JUMP_DET']} px",
     ]
-    assert figure.axes[1].get_ylabel() == "DN/s"  # the colour bar
-    assert "exp_img1_rate.fits" in figure.axes[0].get_title() and "IRIS_IMAGE" in figure.axes[0].get_title()
+    assert figure.axes[-1].get_ylabel() == "DN/s"  # the colour bar
+    assert "exp_img1_rate.fits" in figure.get_suptitle() and "IRIS_IMAGE" in figure.get_suptitle()
     assert len(overlays) == 8
+
+
+def test_ifs_rate_preview_scale_comes_from_the_lit_traces(tmp_path):
+    rng = np.random.default_rng(11)
+    sci = rng.normal(0.0, 0.5, (200, 200))
+    traces = np.zeros(sci.shape, bool)
+    traces[:, ::10] = True  # 10 % of the frame lit by spectra
+    sci[traces] = rng.uniform(50.0, 500.0, traces.sum())
+    path = write_image_product(tmp_path / "lenslet_rate.fits", sci, detector="IFS", EXP_TYPE="IRIS_LENSLET")
+    image = _image_artists(image_preview_figure(path, layout=False))[0][0]
+    shown = image.norm(sci[traces])
+    assert np.mean(shown >= 1.0) < 0.05  # the traces are not saturated white
+    assert np.ptp(shown) > 0.5  # and they span the grey scale
+    imager = write_image_product(tmp_path / "img_rate.fits", sci, detector="IMG1")
+    imager_norm = _image_artists(image_preview_figure(imager, layout=False))[0][0].norm
+    assert imager_norm.vmax < 50.0  # imager frames keep the whole-frame scale (below the faintest trace)
 
 
 def test_single_product_dq_overlay_marks_exactly_the_flagged_pixels(tmp_path):

@@ -112,19 +112,31 @@ def write_image_preview(paths, output_png, *, stretch="zscale", show_dq=False, t
 
 
 def image_preview_figure(paths, *, stretch="zscale", show_dq=False, title=None, layout=True) -> Figure:
-    """The figure of `write_image_preview`, not saved."""
+    """The figure of `write_image_preview`, not saved.
+
+    Full-frame imager detectors share one focal-plane axes. Subarray windows, which would be specks
+    in the whole focal plane, get one axes each, cropped to the window and arranged as their
+    detectors are. IFS detector frames take their display limits from the lit pixels (the traces).
+    """
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not paths:
         raise ValueError("write_image_preview needs at least one product")
     panels = [_read_image_panel(path) for path in paths]
     _check_mosaic(panels, paths)
-    figure, ax = _new_figure()
-    norm = display_norm([panel.reduced.mean for panel in panels], stretch)
+    lit_only = any(_is_ifs_frame(panel.header) for panel in panels)
+    norm = display_norm([panel.reduced.mean for panel in panels], stretch, lit_only=lit_only)
     mosaic = layout and panels[0].placement is not None
     if not mosaic and len(panels) > 1:
         raise ValueError("several products can only be drawn in their focal-plane layout")
-    spans = [panel.placement.detector_extent_arcsec for panel in panels] if mosaic else None
-    for panel in panels:
+    windowed = mosaic and any(panel.placement.window_extent_arcsec != panel.placement.detector_extent_arcsec
+                              for panel in panels)  # fmt: skip
+    if windowed:
+        figure, axes = _window_grid(panels)
+    else:
+        figure, ax = _new_figure()
+        axes = [ax] * len(panels)
+    spans = [panel.placement.detector_extent_arcsec for panel in panels] if mosaic and not windowed else None
+    for panel, ax in zip(panels, axes, strict=True):
         if mosaic:
             extent = panel.placement.window_extent_arcsec
             transform = Affine2D().rotate_deg_around(*panel.placement.centre_arcsec, panel.placement.rotation_deg)
@@ -138,29 +150,64 @@ def image_preview_figure(paths, *, stretch="zscale", show_dq=False, title=None, 
         )  # fmt: skip
         if show_dq:
             _draw_dq_overlay(ax, panel.reduced, extent, transform, _display_pixels(extent, spans))
-        if mosaic:
+        if windowed:
+            ax.set_xlim(extent[0], extent[1])
+            ax.set_ylim(extent[2], extent[3])
+            ax.set_title(panel.placement.detector, fontsize="small")
+        elif mosaic:
             _draw_detector_frame(ax, panel.placement, transform)
-    if mosaic:
+    main_ax = axes[0]
+    if mosaic and not windowed:
         corners = np.array([_rotated_corners(panel.placement) for panel in panels]).reshape(-1, 2)
         margin = 0.03 * np.ptp(corners, axis=0).max()
-        ax.set_xlim(corners[:, 0].min() - margin, corners[:, 0].max() + margin)
-        ax.set_ylim(corners[:, 1].min() - margin, corners[:, 1].max() + margin)
-        ax.set_xlabel("focal-plane x (arcsec)")
-        ax.set_ylabel("focal-plane y (arcsec)")
+        main_ax.set_xlim(corners[:, 0].min() - margin, corners[:, 0].max() + margin)
+        main_ax.set_ylim(corners[:, 1].min() - margin, corners[:, 1].max() + margin)
+    if mosaic:
+        for ax in set(axes):
+            ax.set_xlabel("focal-plane x (arcsec)")
+            ax.set_ylabel("focal-plane y (arcsec)")
     else:
-        ax.set_xlabel("x (pixel)")
-        ax.set_ylabel("y (pixel)")
-    figure.colorbar(image, ax=ax, shrink=0.85, label=panels[0].bunit)
+        main_ax.set_xlabel("x (pixel)")
+        main_ax.set_ylabel("y (pixel)")
+    figure.colorbar(image, ax=list(dict.fromkeys(axes)), shrink=0.85, label=panels[0].bunit)
     if show_dq:
         counts = {
             "DO_NOT_USE": sum(panel.reduced.n_do_not_use for panel in panels),
             "SATURATED|JUMP_DET": sum(panel.reduced.n_saturated_or_jump for panel in panels),
         }
-        _dq_legend(ax, counts)
+        _dq_legend(figure if windowed else main_ax, counts)
     factor = max(panel.reduced.factor for panel in panels)
-    _caption(figure, f"{stretch} stretch; {factor} x {factor} block mean" if factor > 1 else f"{stretch} stretch")
-    ax.set_title(title if title is not None else _default_title([panel.name for panel in panels], panels[0].header))
+    scale = f"{stretch} stretch" + (" of the lit pixels" if lit_only else "")
+    _caption(figure, f"{scale}; {factor} x {factor} block mean" if factor > 1 else scale)
+    heading = title if title is not None else _default_title([panel.name for panel in panels], panels[0].header)
+    if windowed:
+        figure.suptitle(heading)
+    else:
+        main_ax.set_title(heading)
     return figure
+
+
+def _window_grid(panels):
+    """A figure with one axes per subarray window, in rows and columns ordered as the detectors lie."""
+    columns = sorted({panel.placement.centre_arcsec[0] for panel in panels})
+    rows = sorted({panel.placement.centre_arcsec[1] for panel in panels}, reverse=True)
+    figure = Figure(figsize=_FIGURE_SIZE_IN, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(len(rows), len(columns))
+    axes = []
+    for panel in panels:
+        x, y = panel.placement.centre_arcsec
+        ax = figure.add_subplot(grid[rows.index(y), columns.index(x)])
+        ax.set_facecolor("white")
+        ax.set_aspect("equal")
+        axes.append(ax)
+    return figure, axes
+
+
+def _is_ifs_frame(header: dict) -> bool:
+    instrument = INSTRUMENTS.get(str(header.get("INSTRUME", "")).upper())
+    detector = instrument.detectors.get(str(header.get("DETECTOR", "")).upper()) if instrument else None
+    return detector is not None and detector.kind == "ifs"
 
 
 def write_cube_preview(cube_path, output_png, *, stretch="zscale") -> Path:
@@ -382,10 +429,14 @@ def _any_pool(mask: np.ndarray, pool: int) -> np.ndarray:
 
 
 def _dq_legend(ax, counts: dict[str, int]) -> None:
+    """Legend of the DQ layers below ``ax`` (an axes, or a figure for a grid of windows)."""
     handles = [
         Patch(facecolor=DQ_COLOURS[name], label=f"{name.replace('|', ' / ')}: {count} px")
         for name, count in counts.items()
     ]
+    if isinstance(ax, Figure):
+        ax.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize="small")
+        return
     ax.legend(
         handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncols=2, frameon=False, fontsize="small"
     )
