@@ -11,10 +11,12 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import MaskedColumn, Table
+from astropy.visualization.wcsaxes import WCSAxes
 from astropy.wcs import WCS
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation
 from matplotlib.image import imread
 
 from iris_pipeline import dqflags
@@ -449,6 +451,30 @@ def test_mosaic_preview_places_catalog_markers(mosaic, tmp_path):
     assert summarize_product(path)["dq_counts"] == {}
 
 
+@pytest.mark.parametrize("rotation_deg", [0.0, 30.0])
+def test_mosaic_preview_has_sky_axes_and_a_compass(mosaic, tmp_path, rotation_deg):
+    path, wcs, _, _ = mosaic
+    theta = np.radians(rotation_deg)
+    with fits.open(path, mode="update") as hdulist:
+        header = hdulist["SCI"].header
+        header["PC1_1"], header["PC1_2"] = np.cos(theta), -np.sin(theta)
+        header["PC2_1"], header["PC2_2"] = np.sin(theta), np.cos(theta)
+    figure = mosaic_preview_figure(path)
+    ax = figure.axes[0]
+    assert isinstance(ax, WCSAxes)
+    assert ax.coords[0].get_axislabel() == "RA" and ax.coords[1].get_axislabel() == "Dec"
+    assert ax.coords[0].coord_type == "longitude" and ax.coords[1].coord_type == "latitude"
+    arrows = [text for text in ax.texts if isinstance(text, Annotation)]
+    labels = {text.get_text(): np.array(text.get_position()) for text in ax.texts if text.get_text() in ("N", "E")}
+    assert len(arrows) == 2 and set(labels) == {"N", "E"}
+    tail = np.array(arrows[0].xyann)
+    # PC rotates pixel offsets by theta: north (+Dec) lies along (sin, cos), east (+RA, CDELT1 < 0) along (-cos, sin)
+    expected = {"N": np.array([np.sin(theta), np.cos(theta)]), "E": np.array([-np.cos(theta), np.sin(theta)])}
+    for name, position in labels.items():
+        direction = (position - tail) / np.hypot(*(position - tail))
+        assert direction == pytest.approx(expected[name], abs=1e-3)
+
+
 def test_mosaic_preview_catalog_errors(mosaic, tmp_path):
     path, _, x, y = mosaic
     with pytest.raises(InputFileError, match="needs xcentroid/ycentroid, sky_centroid or ra/dec columns"):
@@ -541,3 +567,10 @@ def test_four_full_frame_detectors_preview_in_seconds(tmp_path):
     start = time.perf_counter()
     write_image_preview(paths, tmp_path / "full.png", show_dq=True)
     assert time.perf_counter() - start < 5.0
+
+
+def test_progress_bar_writes_nothing_into_a_redirected_log(capsys):
+    from iris_pipeline.execution.runner import _run_in_process
+
+    _run_in_process([], {}, progress=True)  # stderr is captured: not a terminal
+    assert "\r" not in capsys.readouterr().err

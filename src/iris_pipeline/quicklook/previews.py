@@ -40,6 +40,7 @@ from .layout import DetectorPlacement, detector_placement
 
 __all__ = [
     "DQ_COLOURS",
+    "compass_directions",
     "cube_preview_figure",
     "image_preview_figure",
     "mosaic_preview_figure",
@@ -55,6 +56,7 @@ RESAMPLED_EXTENSIONS = ("WHT", "CON")
 """Extensions of resampled products: their pixels are not a detector's, so they are drawn alone."""
 
 CATALOG_COLOUR = "#39ff14"
+COMPASS_COLOUR = "#ffb000"
 IMAGE_CMAP = "gray"
 NO_DATA_COLOUR = "#1f3a5f"
 DPI = 110
@@ -311,7 +313,8 @@ def mosaic_preview_figure(i2d_path, *, catalog=None, stretch="asinh") -> Figure:
         bunit = _bunit(hdulist)
     ny, nx = sci.shape
     positions = None if catalog is None else _catalog_pixels(catalog, sci_header, i2d_path)
-    figure, ax = _new_figure()
+    sky_wcs = _optional_celestial_wcs(sci_header)
+    figure, ax = _new_figure(projection=sky_wcs)
     image = ax.imshow(
         reduced.mean, origin="lower", extent=(-0.5, nx - 0.5, -0.5, ny - 0.5), cmap=_image_cmap(),
         norm=display_norm([reduced.mean], stretch), interpolation="nearest",
@@ -327,8 +330,13 @@ def mosaic_preview_figure(i2d_path, *, catalog=None, stretch="asinh") -> Figure:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False, fontsize="small")
     ax.set_xlim(-0.5, nx - 0.5)
     ax.set_ylim(-0.5, ny - 0.5)
-    ax.set_xlabel("x (pixel)")
-    ax.set_ylabel("y (pixel)")
+    if sky_wcs is None:
+        ax.set_xlabel("x (pixel)")
+        ax.set_ylabel("y (pixel)")
+    else:
+        ax.coords[0].set_axislabel("RA")
+        ax.coords[1].set_axislabel("Dec")
+        _draw_compass(ax, sky_wcs, (nx, ny))
     factor = reduced.factor
     _caption(figure, f"{stretch} stretch; {factor} x {factor} block mean" if factor > 1 else f"{stretch} stretch")
     ax.set_title(_default_title([Path(i2d_path).name], header))
@@ -379,10 +387,10 @@ def _check_mosaic(panels, paths) -> None:
         seen[key] = panel.name
 
 
-def _new_figure():
+def _new_figure(projection=None):
     figure = Figure(figsize=_FIGURE_SIZE_IN, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
+    ax = figure.add_subplot(projection=projection)
     ax.set_facecolor("white")
     ax.set_aspect("equal")
     return figure, ax
@@ -513,6 +521,55 @@ def _float_column(column, unit=None) -> np.ndarray:
     if hasattr(column, "mask"):
         values[np.ma.getmaskarray(column)] = np.nan
     return values
+
+
+def _optional_celestial_wcs(sci_header) -> WCS | None:
+    """The celestial part of the header's FITS WCS; None when it has none (the preview keeps pixel axes)."""
+    try:
+        wcs = WCS(sci_header, fix=False)
+    except (ValueError, KeyError, MemoryError):
+        return None
+    return wcs.celestial if wcs.has_celestial else None
+
+
+def compass_directions(wcs: WCS, shape_xy) -> dict[str, np.ndarray]:
+    """Unit vectors, in pixel (x, y), towards north and east at the centre of an image.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the image.
+    shape_xy : tuple of int
+        (nx, ny) of the image.
+
+    Returns
+    -------
+    dict
+        ``{"N": array([dx, dy]), "E": array([dx, dy])}``, each of unit length.
+    """
+    centre = np.array([(shape_xy[0] - 1) / 2, (shape_xy[1] - 1) / 2])
+    sky = wcs.pixel_to_world(*centre)
+    step = 1.0 * u.arcsec
+    directions = {}
+    for name, position_angle in (("N", 0.0 * u.deg), ("E", 90.0 * u.deg)):
+        moved = sky.directional_offset_by(position_angle, step)
+        vector = np.array(wcs.world_to_pixel(moved), dtype=np.float64) - centre
+        directions[name] = vector / np.hypot(*vector)
+    return directions
+
+
+def _draw_compass(ax, wcs: WCS, shape_xy) -> None:
+    """N and E arrows in the lower-left corner, each a tenth of the image's smaller side long."""
+    length = 0.1 * min(shape_xy)
+    tail = np.array([0.15 * shape_xy[0], 0.15 * shape_xy[1]])
+    for name, direction in compass_directions(wcs, shape_xy).items():
+        head = tail + length * direction
+        ax.annotate(
+            "", xy=tuple(head), xytext=tuple(tail), xycoords="data", textcoords="data",
+            arrowprops={"arrowstyle": "->", "color": COMPASS_COLOUR, "linewidth": 1.2},
+        )  # fmt: skip
+        label = tail + 1.3 * length * direction
+        ax.text(*label, name, color=COMPASS_COLOUR, ha="center", va="center", fontsize="small", fontweight="bold")
 
 
 def _celestial_wcs(sci_header, i2d_path) -> WCS:
