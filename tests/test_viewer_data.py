@@ -165,3 +165,10 @@ def test_header_report_and_bad_files(tmp_path):
     (tmp_path / "junk_rate.fits").write_text("not FITS")
     with pytest.raises(InputFileError, match="junk_rate.fits: not a readable FITS file"):
         open_canvas(tmp_path / "junk_rate.fits")
+
+
+def test_view_command_refuses_a_missing_folder_in_one_line(tmp_path, capsys):
+    from iris_pipeline.cli import main
+
+    assert main(["view", str(tmp_path / "nowhere")]) == 1
+    assert capsys.readouterr().err.strip() == f"iris-pipeline: error: {tmp_path / 'nowhere'}: not a folder"
