@@ -172,3 +172,15 @@ def test_view_command_refuses_a_missing_folder_in_one_line(tmp_path, capsys):
 
     assert main(["view", str(tmp_path / "nowhere")]) == 1
     assert capsys.readouterr().err.strip() == f"iris-pipeline: error: {tmp_path / 'nowhere'}: not a folder"
+
+
+def test_raw_ramp_shows_last_read_minus_first(tmp_path):
+    ramp = np.random.default_rng(8).integers(1000, 3000, (1, 5, 16, 20)).astype(np.uint16)
+    primary = fits.PrimaryHDU()
+    primary.header.update(INSTRUME="IRIS", DETECTOR="IMG1", EXP_TYPE="IRIS_IMAGE", SUBSTRT1=1, SUBSTRT2=1)
+    path = tmp_path / "exp_img1_uncal.fits"
+    fits.HDUList([primary, fits.ImageHDU(ramp, name="SCI")]).writeto(path)  # stored as int16 + BZERO
+    canvas = open_canvas(path)
+    expected = ramp[0, -1].astype(np.float32) - ramp[0, 0].astype(np.float32)
+    assert np.array_equal(canvas.tiles[0].sci, expected)
+    canvas.close()

@@ -235,11 +235,14 @@ def open_canvas(paths) -> ImageCanvas:
 def _read_tile(path: Path) -> Tile:
     hdulist = _open(path)
     try:
-        sci = extension_data(hdulist, path, "SCI", (2, 4))
-        if sci.ndim == 4:  # a raw ramp: the signal of the first integration, last read minus first
-            sci = np.asarray(sci[0, -1], dtype=np.float32) - np.asarray(sci[0, 0], dtype=np.float32)
+        if "SCI" in hdulist and hdulist["SCI"].header.get("NAXIS") == 4:
+            # a raw ramp: the signal of the first integration, last read minus first; `section` reads
+            # (and unscales) those two reads only, not the whole ramp
+            section = hdulist["SCI"].section
+            sci = np.asarray(section[0, -1], dtype=np.float32) - np.asarray(section[0, 0], dtype=np.float32)
             dq = extension_data(hdulist, path, "PIXELDQ", 2, required=False)
         else:
+            sci = extension_data(hdulist, path, "SCI", 2)
             dq = extension_data(hdulist, path, "DQ", 2, required=False)
         if dq is not None and dq.shape != sci.shape:
             raise InputFileError(path, f"DQ shape {dq.shape} differs from SCI shape {sci.shape}")
