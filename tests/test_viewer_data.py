@@ -151,6 +151,8 @@ def test_night_log_sees_new_products_and_skips_partial_files(tmp_path):
     assert row["status"] == "FLAT SKIPPED" and row["filter"] == "Kbb" and row["background"] == "1.5"
     assert row["dq_bad"] == 64 and row["time"] == "2026-12-05T01:02:03"
     assert not night.refresh()
+    (tmp_path / "notes.fits").write_text("not FITS")
+    assert not night.refresh() and len(night.rows()) == 1
     (tmp_path / "sub").mkdir()
     write_cube(tmp_path / "sub" / "ifu_s3d.fits")
     assert night.refresh() and [r["file"] for r in night.rows()][-1] == "sub/ifu_s3d.fits"

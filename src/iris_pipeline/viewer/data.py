@@ -170,10 +170,13 @@ class ImageCanvas:
             inside_y = np.nonzero((iy >= 0) & (iy < ny))[0]
             if inside_x.size == 0 or inside_y.size == 0:
                 continue
-            block = np.asarray(tile.sci[iy[inside_y]], dtype=np.float32)[:, ix[inside_x]]
-            values[np.ix_(inside_y, inside_x)] = block
+            # the visible rows, cut to the visible columns, then the columns under the cells
+            first, last = int(ix[inside_x[0]]), int(ix[inside_x[-1]])
+            key = (iy[inside_y], slice(first, last + 1))
+            picked = ix[inside_x] - first
+            values[np.ix_(inside_y, inside_x)] = np.asarray(tile.sci[key], dtype=np.float32)[:, picked]
             if tile.dq is not None:
-                dq[np.ix_(inside_y, inside_x)] = np.asarray(tile.dq[iy[inside_y]], dtype=np.uint32)[:, ix[inside_x]]
+                dq[np.ix_(inside_y, inside_x)] = np.asarray(tile.dq[key], dtype=np.uint32)[:, picked]
         return Rendered(values, dq, xmin, ymin, xmax - xmin, ymax - ymin)
 
     def limits(self, stretch: str) -> tuple[float, float]:
@@ -236,14 +239,13 @@ def _read_tile(path: Path) -> Tile:
     hdulist = _open(path)
     try:
         if "SCI" in hdulist and hdulist["SCI"].header.get("NAXIS") == 4:
-            # a raw ramp: the signal of the first integration, last read minus first; `section` reads
-            # (and unscales) those two reads only, not the whole ramp
-            section = hdulist["SCI"].section
-            sci = np.asarray(section[0, -1], dtype=np.float32) - np.asarray(section[0, 0], dtype=np.float32)
-            dq = extension_data(hdulist, path, "PIXELDQ", 2, required=False)
+            # a raw ramp: the signal of the first integration, last read minus first (two reads only)
+            ramp = _image(hdulist, path, "SCI", 4)
+            sci = np.asarray(ramp[0, -1], dtype=np.float32) - np.asarray(ramp[0, 0], dtype=np.float32)
+            dq = _image(hdulist, path, "PIXELDQ", 2, required=False)
         else:
-            sci = extension_data(hdulist, path, "SCI", 2)
-            dq = extension_data(hdulist, path, "DQ", 2, required=False)
+            sci = _image(hdulist, path, "SCI", 2)
+            dq = _image(hdulist, path, "DQ", 2, required=False)
         if dq is not None and dq.shape != sci.shape:
             raise InputFileError(path, f"DQ shape {dq.shape} differs from SCI shape {sci.shape}")
         header = hdulist["SCI"].header
@@ -257,11 +259,49 @@ def _read_tile(path: Path) -> Tile:
         raise InputFileError(path, f"cannot be read ({' '.join(str(err).split())})") from None
 
 
+class ScaledRows:
+    """Lazy view of a FITS image stored scaled (``BZERO``/``BSCALE``, e.g. uint32 DQ as int32).
+
+    astropy converts such an array whole on first access (a 64 MB pass per 4096^2 DQ); this reads
+    the stored values of the requested rows from the memory map and scales only those.
+    """
+
+    def __init__(self, raw: np.ndarray, bzero: float, bscale: float, dtype):
+        self.raw, self.bzero, self.bscale, self.dtype = raw, bzero, bscale, np.dtype(dtype)
+
+    shape = property(lambda self: self.raw.shape)
+    ndim = property(lambda self: self.raw.ndim)
+    size = property(lambda self: self.raw.size)
+
+    def __getitem__(self, key):
+        stored = np.asarray(self.raw[key])
+        if self.dtype.kind in "iu":
+            return (stored.astype(np.int64) * int(self.bscale) + int(self.bzero)).astype(self.dtype)
+        return (stored * self.bscale + self.bzero).astype(self.dtype)
+
+
+def _image(hdulist, path, name, ndim, required=True):
+    """Extension data like `extension_data`, scaled ones wrapped in `ScaledRows` (the file is opened unscaled)."""
+    data = extension_data(hdulist, path, name, ndim, required)
+    if data is None:
+        return None
+    header = hdulist[name].header
+    bzero, bscale = header.get("BZERO", 0), header.get("BSCALE", 1)
+    if bzero == 0 and bscale == 1:
+        return data
+    if bscale == 1 and float(bzero).is_integer() and data.dtype.kind == "i":
+        dtype = np.uint32 if data.dtype.itemsize == 4 and bzero == 2**31 else np.int64
+        dtype = np.uint16 if data.dtype.itemsize == 2 and bzero == 2**15 else dtype
+    else:
+        dtype = np.float32
+    return ScaledRows(data, bzero, bscale, dtype)
+
+
 def _open(path: Path) -> fits.HDUList:
     if not path.is_file():
         raise InputFileError(path, "file not found")
     try:
-        return fits.open(path, mode="readonly")
+        return fits.open(path, mode="readonly", do_not_scale_image_data=True)
     except (OSError, ValueError) as err:
         raise InputFileError(path, f"not a readable FITS file ({' '.join(str(err).split())})") from None
 
@@ -492,7 +532,9 @@ class CubeProduct:
     @classmethod
     def open(cls, path) -> CubeProduct:
         path = Path(path)
-        with _open(path) as hdulist:
+        if not path.is_file():
+            raise InputFileError(path, "file not found")
+        with open_product(path) as hdulist:
             return cls._read(path, hdulist)
 
     @classmethod
@@ -589,8 +631,8 @@ NIGHT_COLUMNS = ("file", "product", "status", "exp_type", "filter", "time", "bac
 class NightLog:
     """The FITS products under ``folder`` (searched recursively), summarised once per file version.
 
-    Hidden files (the temporary names of products being written) are ignored; a file that cannot be
-    read yet is retried at the next `refresh`.
+    Hidden files (the temporary names of products being written) are ignored; a file without an
+    image ``SCI`` (a table, a corrupt file) is not listed, and read again only when it changes.
     """
 
     folder: Path
@@ -613,40 +655,53 @@ class NightLog:
                 continue
             try:
                 row = night_row(path, self.folder)
-            except InputFileError:
-                continue
+            except InputFileError:  # not an image product (a table, a corrupt file): not listed
+                row = None
+            changed |= row is not None or (path in self._rows and self._rows[path][1] is not None)
             self._rows[path] = (version, row)
-            changed = True
         for gone in set(self._rows) - present:
-            del self._rows[gone]
-            changed = True
+            changed |= self._rows.pop(gone)[1] is not None
         return changed
 
     def rows(self) -> list[dict]:
         """One dict per product (keys `NIGHT_COLUMNS`), in the order they were written (file time)."""
-        return [row for _, row in sorted(self._rows.values(), key=lambda item: (item[0][0], item[1]["file"]))]
+        listed = [item for item in self._rows.values() if item[1] is not None]
+        return [row for _, row in sorted(listed, key=lambda item: (item[0][0], item[1]["file"]))]
 
 
 def night_row(path, folder) -> dict:
-    """The night-log row of one product: its type, step status, EXP_TYPE, filter, time, background, DQ."""
-    from ..quicklook import summarize_product
+    """The night-log row of one product: its type, step status, EXP_TYPE, filter, time, background, DQ.
 
+    Headers and one pass over the DQ (counted in strips of rows); the SCI values are not read.
+    """
     path = Path(path)
-    summary = summarize_product(path)
-    header = _primary(path)
-    steps = summary["steps"]
+    with _open(path) as hdulist:
+        sci = extension_data(hdulist, path, "SCI", (1, 2, 3, 4))
+        dq = _image(hdulist, path, "DQ", (1, 2, 3, 4), required=False)
+        if dq is None and "PIXELDQ" in hdulist:
+            dq = _image(hdulist, path, "PIXELDQ", 2)
+        primary, sci_header = hdulist[0].header, hdulist["SCI"].header
+        do_not_use = 0
+        if dq is not None:
+            rows = dq.shape[0]
+            for start in range(0, rows, 256):
+                do_not_use += int(np.count_nonzero(np.asarray(dq[start : start + 256]) & _DO_NOT_USE))
+        steps = {key: str(primary[key]) for key in primary if key.startswith("S_")}
+        bkglevel = primary.get("BKGLEVEL", sci_header.get("BKGLEVEL"))
+        bunit = sci_header.get("BUNIT", primary.get("BUNIT")) or ""
+        del sci
     not_complete = [f"{key[2:]} {value}" for key, value in steps.items() if value != "COMPLETE"]
     status = ("; ".join(not_complete) if not_complete else "COMPLETE") if steps else "raw"
-    date, time_of_day = header.get("DATE-OBS"), header.get("TIME-OBS")
+    date, time_of_day = primary.get("DATE-OBS"), primary.get("TIME-OBS")
     when = f"{date}T{time_of_day}" if date and time_of_day else str(date or "")
     return {
         "file": str(path.relative_to(folder)),
         "product": path.stem.rsplit("_", 1)[-1],
         "status": status,
-        "exp_type": summary["exp_type"] or "",
-        "filter": " ".join(str(v) for v in (summary["filter"], header.get("IFSMODE")) if v),
+        "exp_type": str(primary.get("EXP_TYPE") or ""),
+        "filter": " ".join(str(v) for v in (primary.get("FILTER"), primary.get("IFSMODE")) if v),
         "time": when,
-        "background": "" if summary["bkglevel"] is None else f"{summary['bkglevel']:.4g}",
-        "dq_bad": int(summary["dq_counts"].get("DO_NOT_USE", 0)),
-        "bunit": summary["bunit"] or "",
+        "background": f"{bkglevel:.4g}" if isinstance(bkglevel, int | float) else "",
+        "dq_bad": do_not_use,
+        "bunit": str(bunit),
     }
