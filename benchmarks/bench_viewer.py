@@ -36,8 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from _viewer_products import tan_wcs, write_image  # noqa: E402
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000")  # fmt: skip
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
+)  # fmt: skip
 
 HOOK = """
 const model = (name) => Bokeh.documents[0].get_model_by_name(name);
@@ -117,24 +119,35 @@ def main(argv=None) -> int:
             wait(driver, "return Bokeh.documents[0].get_model_by_name('night_source').data.file.length == 4")
             page_s = time.perf_counter() - start
             driver.execute_script(HOOK)
-            first_ms = driver.execute_script(HOOK + """
+            first_ms = driver.execute_script(
+                HOOK
+                + """
                 window.__start = performance.now();
                 const s = model('night_source'); s.selected.indices = [s.data.file.indexOf('bench_img1_rate.fits')];
-                return 0;""")
+                return 0;"""
+            )
             first_ms = wait(driver, "return window.__painted && window.__painted - window.__start")
             zoom_ms = []
             for _ in range(args.repeat):
-                box = driver.execute_script(HOOK + """
+                box = driver.execute_script(
+                    HOOK
+                    + """
                     const view = Bokeh.index.find_one(model('image_plot'));
                     const r = view.canvas_view.el.getBoundingClientRect();
-                    return [r.left + view.frame.bbox.hcenter, r.top + view.frame.bbox.vcenter];""")
+                    return [r.left + view.frame.bbox.hcenter, r.top + view.frame.bbox.vcenter];"""
+                )
                 driver.execute_script("window.__start = null; document.addEventListener('wheel', "
                                       "() => { if (window.__start === null) window.__start = performance.now(); },"
                                       " {capture: true, once: true});")  # fmt: skip
                 origin = ScrollOrigin.from_viewport(int(box[0]), int(box[1]))
                 webdriver.ActionChains(driver).scroll_from_origin(origin, 0, -400).perform()
-                zoom_ms.append(wait(driver, "return window.__painted && window.__start !== null && "
-                                            "window.__painted > window.__start && window.__painted - window.__start"))
+                zoom_ms.append(
+                    wait(
+                        driver,
+                        "return window.__painted && window.__start !== null && "
+                        "window.__painted > window.__start && window.__painted - window.__start",
+                    )
+                )
                 time.sleep(0.3)
             extent = driver.execute_script("const d = Bokeh.documents[0].get_model_by_name('image_source').data;"
                                            "return [d.image[0].length, d.dw[0], d.dh[0]]")  # fmt: skip
@@ -146,11 +159,15 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     print(f"  page load (night table filled)     {page_s:8.3f} s")
     print(f"  first image of the exposure        {first_ms / 1000:8.3f} s   ({first_ms / 1000:.2f} x the 1 s target)")
-    print(f"  zoom update, median of {len(zoom_ms)}         {statistics.median(zoom_ms) / 1000:8.3f} s   "
-          f"(max {max(zoom_ms) / 1000:.3f} s; {statistics.median(zoom_ms) / 1000:.2f} x the 1 s target)")
+    print(
+        f"  zoom update, median of {len(zoom_ms)}         {statistics.median(zoom_ms) / 1000:8.3f} s   "
+        f"(max {max(zoom_ms) / 1000:.3f} s; {statistics.median(zoom_ms) / 1000:.2f} x the 1 s target)"
+    )
     print(f"  last view: {extent[0]} pixels sent for a {extent[1]:.0f} x {extent[2]:.0f} pixel region")
-    print(f"  reference: static PNG preview of the same files {static_s:8.3f} s "
-          f"(viewer first image / static = {first_ms / 1000 / static_s:.2f})")
+    print(
+        f"  reference: static PNG preview of the same files {static_s:8.3f} s "
+        f"(viewer first image / static = {first_ms / 1000 / static_s:.2f})"
+    )
     return 0
 
 

@@ -16,8 +16,8 @@ from astropy.wcs import WCS
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
-from matplotlib.text import Annotation
 from matplotlib.image import imread
+from matplotlib.text import Annotation
 
 from iris_pipeline import dqflags
 from iris_pipeline.exceptions import InputFileError, IrisPipelineError

@@ -56,8 +56,12 @@ def test_render_samples_the_visible_region_at_screen_resolution(exposure):
     assert small.values.shape == (41, 41)
     step = (xmax - xmin) / 41
     centre = xmin + 0.5 * step
-    assert small.values[0, 0] == fits.getdata(exposure[0], "SCI")[int(np.floor(centre + 0.5)) - canvas.tiles[0].y0,
-                                                                  int(np.floor(centre + 0.5)) - canvas.tiles[0].x0]
+    assert (
+        small.values[0, 0]
+        == fits.getdata(exposure[0], "SCI")[
+            int(np.floor(centre + 0.5)) - canvas.tiles[0].y0, int(np.floor(centre + 0.5)) - canvas.tiles[0].x0
+        ]
+    )
     assert np.isnan(small.values[20, 20])  # the centre of the focal plane is a gap
     canvas.close()
 

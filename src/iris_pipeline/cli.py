@@ -406,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("view", help="quick-look web viewer of a folder of products (see docs/quicklook.md)")
     p.add_argument("folder", help="folder of products (searched recursively; new products appear as written)")
     p.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
-    p.add_argument("--address", default="127.0.0.1", help="interface to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--address", default="127.0.0.1", help="interface to listen on (default: this machine only)")
     p.set_defaults(func=cmd_view)
     return parser
 

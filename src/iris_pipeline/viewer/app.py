@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 FRAME_PX = 720
 """Side of the image frames in screen pixels: the most pixels an image update sends per side."""
 REFRESH_MS = 1000
+WHEEL_SETTLE_MS = 50
+"""A wheel zoom counts as finished (and the region is re-rendered) this long after its last step
+(Bokeh's default, 500 ms, would be most of the update time)."""
 TOOLS = "pan,wheel_zoom,box_zoom,box_select,tap,reset,save"
 LEVELS = ("uncal", "rate", "cal", "i2d")
 """Product levels offered for one exposure: raw (last read minus first), rate, cal, and the mosaic."""
@@ -141,12 +144,22 @@ class ViewerPage:
         self.label_source = ColumnDataSource({"x": [], "y": [], "text": []})
         plot = figure(frame_width=FRAME_PX, frame_height=FRAME_PX, tools=TOOLS, x_range=(0, 1), y_range=(0, 1),
                       active_scroll="wheel_zoom", name="image_plot", x_axis_label="canvas x (pixel)",
-                      y_axis_label="canvas y (pixel)", output_backend="canvas")  # fmt: skip
+                      y_axis_label="canvas y (pixel)", output_backend="canvas", lod_interval=WHEEL_SETTLE_MS,
+                      lod_timeout=WHEEL_SETTLE_MS)  # fmt: skip
         plot.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.image_source)
         plot.scatter("x", "y", source=self.marker_source, size=14, marker="circle", fill_alpha=0,
                      line_color="#39ff14", line_width=1.5)  # fmt: skip
-        plot.text("x", "y", text="text", source=self.label_source, text_color="#ffb000", text_font_size="11pt",
-                  text_baseline="top", x_offset=3, y_offset=3)
+        plot.text(
+            "x",
+            "y",
+            text="text",
+            source=self.label_source,
+            text_color="#ffb000",
+            text_font_size="11pt",
+            text_baseline="top",
+            x_offset=3,
+            y_offset=3,
+        )
         self.region_source = ColumnDataSource({"x": [], "y": [], "width": [], "height": [], "radius": []})
         plot.rect("x", "y", "width", "height", source=self.region_source, fill_alpha=0, line_color="#ffb000")
         plot.circle("x", "y", radius="radius", source=self.region_source, fill_alpha=0, line_color="#ffb000")
@@ -235,7 +248,10 @@ class ViewerPage:
             return
         sky = ""
         if "ra_deg" in info:
-            sky = f"<br>RA <span class='ra'>{info['ra_deg']:.7f}</span> Dec <span class='dec'>{info['dec_deg']:.7f}</span> deg"
+            sky = (
+                f"<br>RA <span class='ra'>{info['ra_deg']:.7f}</span> "
+                f"Dec <span class='dec'>{info['dec_deg']:.7f}</span> deg"
+            )
         self.cursor.text = (
             f"{html.escape(info['tile'])} pixel x=<span class='px'>{info['x']}</span> "
             f"y=<span class='py'>{info['y']}</span><br>value <span class='value'>{info['value']:.7g}</span> "
@@ -284,7 +300,8 @@ class ViewerPage:
     def _build_cube(self):
         self.cube_image_source = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []},
                                                   name="cube_image_source")  # fmt: skip
-        plot = figure(frame_width=480, frame_height=480, tools="pan,wheel_zoom,tap,reset,save", x_range=(0, 1), y_range=(0, 1),
+        plot = figure(frame_width=480, frame_height=480, tools="pan,wheel_zoom,tap,reset,save", x_range=(0, 1),
+                      y_range=(0, 1),
                       name="cube_plot", x_axis_label="x (spaxel)", y_axis_label="y (spaxel)")  # fmt: skip
         plot.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.cube_image_source)
         self.spaxel_source = ColumnDataSource({"x": [], "y": []})
@@ -341,7 +358,8 @@ class ViewerPage:
         else:
             index = self.cube.plane(self.wave_slider.value)
             image = self.cube.slice_image(index)
-            label = f"plane <span class='plane'>{index}</span> at <span class='wave'>{self.cube.wave_um[index]:.5f}</span> um"
+            wave_um = self.cube.wave_um[index]
+            label = f"plane <span class='plane'>{index}</span> at <span class='wave'>{wave_um:.5f}</span> um"
             self.wave_marker.data = {"x": [float(self.cube.wave_um[index])]}
         finite = image[np.isfinite(image)]
         limits = display_limits(finite, "zscale") if finite.size else (0.0, 1.0)
@@ -365,7 +383,9 @@ class ViewerPage:
         self.spaxel_source.data = {"x": [x], "y": [y]}
         self.spectrum_source.data = {"wave_um": self.cube.wave_um, "flux": flux, "lower": flux - error,
                                      "upper": flux + error}  # fmt: skip
-        self.spectrum_info.text = f"spaxel x=<span class='sx'>{x}</span> y=<span class='sy'>{y}</span> (band: +-1 sigma)"
+        self.spectrum_info.text = (
+            f"spaxel x=<span class='sx'>{x}</span> y=<span class='sy'>{y}</span> (band: +-1 sigma)"
+        )
 
     # -----------------------------------------------------------------------------------------
     # header and provenance
@@ -377,7 +397,8 @@ class ViewerPage:
     def _show_header(self, path: Path):
         report = header_report(path)
         steps = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
-                        for k, v in report["steps"].items()) or "<tr><td colspan=2>no step recorded</td></tr>"  # fmt: skip
+                        for k, v in report["steps"].items())  # fmt: skip
+        steps = steps or "<tr><td colspan=2>no step recorded</td></tr>"
         refs = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(f)}</td><td>{html.escape(h or '')}</td></tr>"
                        for k, (f, h) in report["references"].items()) or "<tr><td colspan=3>none</td></tr>"  # fmt: skip
         headers = "".join(f"<details><summary>{html.escape(name)}</summary><pre>{html.escape(text)}</pre></details>"
@@ -409,4 +430,4 @@ def _catalogue_markers(i2d_path: Path) -> dict:
     table = Table.read(catalog, format="ascii.ecsv")
     if not {"xcentroid", "ycentroid"} <= set(table.colnames):
         return {"x": [], "y": []}
-    return {"x": list(np.asarray(table["xcentroid"], dtype=float)), "y": list(np.asarray(table["ycentroid"], dtype=float))}
+    return {"x": np.asarray(table["xcentroid"], dtype=float), "y": np.asarray(table["ycentroid"], dtype=float)}
