@@ -133,6 +133,23 @@ def move_mouse(driver, plot, x, y):
     actions.perform()
 
 
+def drag_box(driver, plot, corner, opposite):
+    """Drag the box-select tool of ``plot`` from data position ``corner`` to ``opposite``."""
+    js(driver, "model(arguments[0]).toolbar.tools.find((t) => t.tool_name == 'Box Select').active = true", plot)
+    start, end = js(
+        driver, "const p = arguments[0]; return [screen_xy(p, ...arguments[1]), screen_xy(p, ...arguments[2])]",
+        plot, list(corner), list(opposite),
+    )  # fmt: skip
+    actions = ActionBuilder(driver)
+    actions.pointer_action.move_to_location(int(start[0]), int(start[1]))
+    actions.pointer_action.pointer_down(MouseButton.LEFT)
+    for fraction in (0.25, 0.5, 0.75, 1.0):
+        actions.pointer_action.move_to_location(int(start[0] + fraction * (end[0] - start[0])),
+                                                int(start[1] + fraction * (end[1] - start[1])))  # fmt: skip
+    actions.pointer_action.pointer_up(MouseButton.LEFT)
+    actions.perform()
+
+
 def span(text, name):
     return re.search(rf"class='{name}'>([^<]+)<", text).group(1)
 
@@ -172,17 +189,8 @@ def test_image_view_shows_four_detectors_and_the_file_values_under_the_cursor(pa
 def test_box_region_statistics_match_numpy_on_the_same_pixels(page, products, screenshots):
     open_row(page, "exp1_img2_rate.fits")
     wait_for(lambda: js(page, "return model('image_source').data.image.length == 1 && model('tabs').active == 1"))
-    js(page, "model('image_plot').toolbar.tools.find((t) => t.tool_name == 'Box Select').active = true")
     # a box around the star of IMG2 (lower right: canvas x from 100, y from -164; star at pixel (20, 30))
-    start, end = js(page, "return [screen_xy('image_plot', 111.3, -143.6), screen_xy('image_plot', 131.8, -122.2)]")
-    actions = ActionBuilder(page)
-    actions.pointer_action.move_to_location(int(start[0]), int(start[1]))
-    actions.pointer_action.pointer_down(MouseButton.LEFT)
-    for fraction in (0.25, 0.5, 0.75, 1.0):
-        actions.pointer_action.move_to_location(int(start[0] + fraction * (end[0] - start[0])),
-                                                int(start[1] + fraction * (end[1] - start[1])))  # fmt: skip
-    actions.pointer_action.pointer_up(MouseButton.LEFT)
-    actions.perform()
+    drag_box(page, "image_plot", (111.3, -143.6), (131.8, -122.2))
     text = wait_for(lambda: (t := js(page, "return model('region_stats').text")) and "data-columns" in t and t)
     columns = [int(v) for v in re.search(r"data-columns='(\d+),(\d+)'", text).groups()]
     rows = [int(v) for v in re.search(r"data-rows='(\d+),(\d+)'", text).groups()]
@@ -214,7 +222,7 @@ def test_cube_slider_shows_the_plane_of_the_chosen_wavelength(page, products, sc
     page.save_screenshot(str(screenshots / "cube.png"))
 
 
-def test_spectrum_of_a_clicked_spaxel_matches_the_cube(page, products, screenshots):
+def test_spectrum_of_a_clicked_spaxel_and_of_a_box_match_the_cube(page, products, screenshots):
     open_row(page, "ifu_s3d.fits")
     wait_for(lambda: js(page, "return model('tabs').active == 2 && model('spectrum_source').data.flux.length > 0"))
     sx, sy = js(page, "return screen_xy('cube_plot', 6, 2)")
@@ -229,6 +237,12 @@ def test_spectrum_of_a_clicked_spaxel_matches_the_cube(page, products, screensho
         assert np.allclose(data[0], hdulist["WAVELENGTH"].data)
         assert np.allclose(data[1], hdulist["SCI"].data[:, 2, 6], rtol=1e-6)
         assert np.allclose(np.array(data[2]) - np.array(data[1]), hdulist["ERR"].data[:, 2, 6], rtol=1e-5)
+    drag_box(page, "cube_plot", (4.6, 0.7), (7.4, 2.3))  # spaxels x 5..7, y 1..2
+    wait_for(lambda: "x 5:8, y 1:3" in (js(page, "return model('spectrum_info').text") or ""))
+    flux = js(page, "return Array.from(model('spectrum_source').data.flux)")
+    with fits.open(products / "ifu_s3d.fits") as hdulist:
+        sci, dq = hdulist["SCI"].data[:, 1:3, 5:8], hdulist["DQ"].data[:, 1:3, 5:8]
+    assert np.allclose(flux, np.nanmean(np.where(dq & 1, np.nan, sci), axis=(1, 2)), rtol=1e-6)
     lines = js(page, "return Array.from(model('oh_lines').data.x)")
     assert lines and all(1.55 <= line <= 1.65 for line in lines)
     page.save_screenshot(str(screenshots / "spectrum.png"))

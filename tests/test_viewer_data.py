@@ -190,3 +190,15 @@ def test_raw_ramp_shows_last_read_minus_first(tmp_path):
     expected = ramp[0, -1].astype(np.float32) - ramp[0, 0].astype(np.float32)
     assert np.array_equal(canvas.tiles[0].sci, expected)
     canvas.close()
+
+
+def test_mosaic_catalogue_markers_come_from_the_products_catalogue(tmp_path):
+    from astropy.table import Table
+
+    from iris_pipeline.viewer.app import _catalogue_markers
+
+    mosaic = write_image(tmp_path / "field_i2d.fits", np.zeros((20, 20)))
+    assert list(_catalogue_markers(mosaic)["x"]) == []
+    Table({"xcentroid": [3.5, 12.0], "ycentroid": [4.0, 15.25]}).write(tmp_path / "field_cat.ecsv")
+    markers = _catalogue_markers(mosaic)
+    assert list(markers["x"]) == [3.5, 12.0] and list(markers["y"]) == [4.0, 15.25]

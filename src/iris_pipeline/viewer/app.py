@@ -300,13 +300,14 @@ class ViewerPage:
     def _build_cube(self):
         self.cube_image_source = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []},
                                                   name="cube_image_source")  # fmt: skip
-        plot = figure(frame_width=480, frame_height=480, tools="pan,wheel_zoom,tap,reset,save", x_range=(0, 1),
-                      y_range=(0, 1),
-                      name="cube_plot", x_axis_label="x (spaxel)", y_axis_label="y (spaxel)")  # fmt: skip
+        plot = figure(frame_width=480, frame_height=480, tools="pan,wheel_zoom,tap,box_select,reset,save",
+                      x_range=(0, 1), y_range=(0, 1), name="cube_plot", x_axis_label="x (spaxel)",
+                      y_axis_label="y (spaxel)")  # fmt: skip
         plot.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=self.cube_image_source)
         self.spaxel_source = ColumnDataSource({"x": [], "y": []})
         plot.scatter("x", "y", source=self.spaxel_source, marker="square", size=12, fill_alpha=0, line_color="#ff2a2a")
         plot.on_event(Tap, self._on_spaxel)
+        plot.on_event(SelectionGeometry, self._on_spaxel_box)
         self.cube_plot = plot
         self.wave_slider = Slider(start=0, end=1, value=0, step=1, title="wavelength (um)", format="0.00000",
                                   width=480, name="wave_slider", disabled=True)  # fmt: skip
@@ -326,7 +327,9 @@ class ViewerPage:
         spectrum.vspan("x", source=self.lines_source, line_color="#999999", line_dash="dashed", line_width=1)
         spectrum.vspan("x", source=self.wave_marker, line_color="#ff2a2a", line_width=1)
         self.spectrum_plot = spectrum
-        self.spectrum_info = Div(text="tap a spaxel for its spectrum (grey: OH sky lines)", name="spectrum_info")
+        self.spectrum_info = Div(
+            text="tap a spaxel, or draw a box, for a spectrum (grey: OH sky lines)", name="spectrum_info"
+        )
         self.cube_download = Div(text="", name="cube_download")
         self.cube_panel = column(Div(text="", name="cube_title"),
                                  row(column(plot, self.wave_slider, self.white, self.plane_info),
@@ -348,7 +351,7 @@ class ViewerPage:
         self.cube_download.text = _download_links(self.folder, [path])
         self._draw_plane()
         y, x = np.unravel_index(np.nanargmax(np.nan_to_num(self.cube.white, nan=-np.inf)), self.cube.white.shape)
-        self.show_spectrum(int(x), int(y))
+        self.show_spectrum((int(x), int(x) + 1), (int(y), int(y) + 1))
 
     def _draw_plane(self):
         if self.cube is None:
@@ -374,18 +377,34 @@ class ViewerPage:
         x, y = int(np.floor(event.x + 0.5)), int(np.floor(event.y + 0.5))
         ny, nx = self.cube.white.shape
         if 0 <= x < nx and 0 <= y < ny:
-            self.show_spectrum(x, y)
+            self.show_spectrum((x, x + 1), (y, y + 1))
 
-    def show_spectrum(self, x: int, y: int):
-        """Plot the spectrum (with its error band) of spaxel (x, y)."""
-        flux, error = self.cube.spectrum((x, x + 1), (y, y + 1))
+    def _on_spaxel_box(self, event):
+        """Mean spectrum of the spaxels whose centres lie in a box drawn with the box-select tool."""
+        geometry = event.geometry
+        if self.cube is None or geometry.get("type") != "rect":
+            return
+        ny, nx = self.cube.white.shape
+        x0, x1 = sorted((geometry["x0"], geometry["x1"]))
+        y0, y1 = sorted((geometry["y0"], geometry["y1"]))
+        columns = (max(0, int(np.ceil(x0))), min(nx, int(np.floor(x1)) + 1))
+        rows = (max(0, int(np.ceil(y0))), min(ny, int(np.floor(y1)) + 1))
+        if columns[1] > columns[0] and rows[1] > rows[0]:
+            self.show_spectrum(columns, rows)
+
+    def show_spectrum(self, columns, rows):
+        """Plot the mean spectrum (with its error band) of spaxels ``rows`` x ``columns`` (half-open)."""
+        flux, error = self.cube.spectrum(columns, rows)
         error = np.zeros_like(flux) if error is None else error
-        self.spaxel_source.data = {"x": [x], "y": [y]}
+        xs, ys = np.meshgrid(np.arange(*columns), np.arange(*rows))
+        self.spaxel_source.data = {"x": xs.ravel(), "y": ys.ravel()}
         self.spectrum_source.data = {"wave_um": self.cube.wave_um, "flux": flux, "lower": flux - error,
                                      "upper": flux + error}  # fmt: skip
-        self.spectrum_info.text = (
-            f"spaxel x=<span class='sx'>{x}</span> y=<span class='sy'>{y}</span> (band: +-1 sigma)"
-        )
+        if columns[1] - columns[0] == 1 and rows[1] - rows[0] == 1:
+            where = f"spaxel x=<span class='sx'>{columns[0]}</span> y=<span class='sy'>{rows[0]}</span>"
+        else:
+            where = f"mean of spaxels x {columns[0]}:{columns[1]}, y {rows[0]}:{rows[1]}"
+        self.spectrum_info.text = f"{where} (band: +-1 sigma)"
 
     # -----------------------------------------------------------------------------------------
     # header and provenance
