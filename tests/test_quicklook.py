@@ -11,11 +11,13 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import MaskedColumn, Table
+from astropy.visualization.wcsaxes import WCSAxes
 from astropy.wcs import WCS
 from matplotlib.collections import PathCollection
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.text import Annotation
 
 from iris_pipeline import dqflags
 from iris_pipeline.exceptions import InputFileError, IrisPipelineError
@@ -176,29 +178,51 @@ def test_display_norm_is_common_and_rejects_unknown_stretch():
 
 
 def _image_artists(figure: Figure):
-    """(science images, overlay images) drawn on the first axes."""
-    images = figure.axes[0].get_images()
+    """(science images, overlay images) drawn on the image axes (the colour bars hold none)."""
+    images = [image for ax in figure.axes for image in ax.get_images()]
     return [im for im in images if im.get_array().ndim == 2], [im for im in images if im.get_array().ndim == 3]
 
 
-def test_mosaic_preview_layout_labels_and_dq_counts(four_detectors, tmp_path):
+def test_subarray_windows_preview_cropped_to_each_window_in_detector_order(four_detectors, tmp_path):
     paths, flagged = four_detectors
     figure = image_preview_figure(paths, show_dq=True)
     science, overlays = _image_artists(figure)
     iris = get_instrument("IRIS")
+    positions = {}
     for number, (image, detector) in enumerate(zip(science, ["IMG1", "IMG2", "IMG3", "IMG4"], strict=True), start=1):
-        window = Window(101 * number, 1 + 500 * number, 64, 48)
-        assert image.get_extent() == pytest.approx(detector_placement(iris, detector, window).window_extent_arcsec)
-    labels = {text.get_text() for text in figure.axes[0].texts}
-    assert {"IMG1", "IMG2", "IMG3", "IMG4"} <= labels
-    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+        window = detector_placement(iris, detector, Window(101 * number, 1 + 500 * number, 64, 48))
+        assert image.get_extent() == pytest.approx(window.window_extent_arcsec)
+        ax = image.axes
+        # cropped to the window, not the whole focal plane with four specks in it
+        assert (*ax.get_xlim(), *ax.get_ylim()) == pytest.approx(window.window_extent_arcsec)
+        assert ax.get_title() == detector
+        positions[detector] = ax.get_position().bounds
+    assert positions["IMG2"][0] > positions["IMG1"][0] and positions["IMG3"][1] > positions["IMG1"][1]
+    assert positions["IMG4"][0] > positions["IMG3"][0] and positions["IMG4"][1] > positions["IMG2"][1]
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
     assert legend == [
         f"DO_NOT_USE: {flagged['DO_NOT_USE']} px",
         f"SATURATED / JUMP_DET: {flagged['SATURATED|JUMP_DET']} px",
     ]
-    assert figure.axes[1].get_ylabel() == "DN/s"  # the colour bar
-    assert "exp_img1_rate.fits" in figure.axes[0].get_title() and "IRIS_IMAGE" in figure.axes[0].get_title()
+    assert figure.axes[-1].get_ylabel() == "DN/s"  # the colour bar
+    assert "exp_img1_rate.fits" in figure.get_suptitle() and "IRIS_IMAGE" in figure.get_suptitle()
     assert len(overlays) == 8
+
+
+def test_ifs_rate_preview_scale_comes_from_the_lit_traces(tmp_path):
+    rng = np.random.default_rng(11)
+    sci = rng.normal(0.0, 0.5, (200, 200))
+    traces = np.zeros(sci.shape, bool)
+    traces[:, ::10] = True  # 10 % of the frame lit by spectra
+    sci[traces] = rng.uniform(50.0, 500.0, traces.sum())
+    path = write_image_product(tmp_path / "lenslet_rate.fits", sci, detector="IFS", EXP_TYPE="IRIS_LENSLET")
+    image = _image_artists(image_preview_figure(path, layout=False))[0][0]
+    shown = image.norm(sci[traces])
+    assert np.mean(shown >= 1.0) < 0.05  # the traces are not saturated white
+    assert np.ptp(shown) > 0.5  # and they span the grey scale
+    imager = write_image_product(tmp_path / "img_rate.fits", sci, detector="IMG1")
+    imager_norm = _image_artists(image_preview_figure(imager, layout=False))[0][0].norm
+    assert imager_norm.vmax < 50.0  # imager frames keep the whole-frame scale (below the faintest trace)
 
 
 def test_single_product_dq_overlay_marks_exactly_the_flagged_pixels(tmp_path):
@@ -427,6 +451,30 @@ def test_mosaic_preview_places_catalog_markers(mosaic, tmp_path):
     assert summarize_product(path)["dq_counts"] == {}
 
 
+@pytest.mark.parametrize("rotation_deg", [0.0, 30.0])
+def test_mosaic_preview_has_sky_axes_and_a_compass(mosaic, tmp_path, rotation_deg):
+    path, wcs, _, _ = mosaic
+    theta = np.radians(rotation_deg)
+    with fits.open(path, mode="update") as hdulist:
+        header = hdulist["SCI"].header
+        header["PC1_1"], header["PC1_2"] = np.cos(theta), -np.sin(theta)
+        header["PC2_1"], header["PC2_2"] = np.sin(theta), np.cos(theta)
+    figure = mosaic_preview_figure(path)
+    ax = figure.axes[0]
+    assert isinstance(ax, WCSAxes)
+    assert ax.coords[0].get_axislabel() == "RA" and ax.coords[1].get_axislabel() == "Dec"
+    assert ax.coords[0].coord_type == "longitude" and ax.coords[1].coord_type == "latitude"
+    arrows = [text for text in ax.texts if isinstance(text, Annotation)]
+    labels = {text.get_text(): np.array(text.get_position()) for text in ax.texts if text.get_text() in ("N", "E")}
+    assert len(arrows) == 2 and set(labels) == {"N", "E"}
+    tail = np.array(arrows[0].xyann)
+    # PC rotates pixel offsets by theta: north (+Dec) lies along (sin, cos), east (+RA, CDELT1 < 0) along (-cos, sin)
+    expected = {"N": np.array([np.sin(theta), np.cos(theta)]), "E": np.array([-np.cos(theta), np.sin(theta)])}
+    for name, position in labels.items():
+        direction = (position - tail) / np.hypot(*(position - tail))
+        assert direction == pytest.approx(expected[name], abs=1e-3)
+
+
 def test_mosaic_preview_catalog_errors(mosaic, tmp_path):
     path, _, x, y = mosaic
     with pytest.raises(InputFileError, match="needs xcentroid/ycentroid, sky_centroid or ra/dec columns"):
@@ -519,3 +567,10 @@ def test_four_full_frame_detectors_preview_in_seconds(tmp_path):
     start = time.perf_counter()
     write_image_preview(paths, tmp_path / "full.png", show_dq=True)
     assert time.perf_counter() - start < 5.0
+
+
+def test_progress_bar_writes_nothing_into_a_redirected_log(capsys):
+    from iris_pipeline.execution.runner import _run_in_process
+
+    _run_in_process([], {}, progress=True)  # stderr is captured: not a terminal
+    assert "\r" not in capsys.readouterr().err

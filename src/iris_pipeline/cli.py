@@ -1,4 +1,4 @@
-"""The ``iris-pipeline`` command: simulate, process, asn, refs, info, exptypes, demo.
+"""The ``iris-pipeline`` command: simulate, process, asn, refs, info, exptypes, demo, view.
 
 Every failure is reported as one line (``iris-pipeline: error: FILE: problem``) with a non-zero
 exit status; ``--debug`` shows the traceback instead.
@@ -244,7 +244,15 @@ def cmd_demo(args) -> int:
             print(f"\n{observation.name}: products in {products.resolve()}")
             print(f"  previews:    {len(previews)} PNG files" + (f", e.g. {previews[-1]}" if previews else ""))
             print(f"  run summary: {html.resolve()} (text: run_summary.txt, JSON: run_summary.json)")
+    print(f"\nquick-look viewer: iris-pipeline view {output / 'products'}  (then open http://127.0.0.1:5006/)")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_view(args) -> int:
+    from .viewer import serve
+
+    serve(args.folder, port=args.port, address=args.address)
+    return EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,6 +443,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("view", help="quick-look web viewer of a folder of products (see docs/quicklook.md)")
+    p.add_argument("folder", help="folder of products (searched recursively; new products appear as written)")
+    p.add_argument("--port", type=int, default=5006, help="TCP port (default 5006)")
+    p.add_argument("--address", default="127.0.0.1", help="interface to listen on (default: this machine only)")
+    p.set_defaults(func=cmd_view)
     return parser
 
 

@@ -103,10 +103,15 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memor
     )  # fmt: skip
 
 
+def _bar_disabled(progress: bool) -> bool | None:
+    """tqdm's ``disable``: None shows the bar only when its output is a terminal (no carriage-return spam in logs)."""
+    return None if progress else True
+
+
 def _run_in_process(tasks: list[TaskSpec], results: dict, progress: bool) -> None:
     from tqdm import tqdm
 
-    for task in tqdm(tasks, desc="tasks", unit="task", disable=not progress):
+    for task in tqdm(tasks, desc="tasks", unit="task", disable=_bar_disabled(progress)):
         results[task.task_id] = run_task(task, *(results[d] for d in task.depends_on if d in results))
 
 
@@ -121,7 +126,7 @@ def _run_on_client(client, tasks: list[TaskSpec], results: dict, retries: int, p
                                               pure=False, retries=retries)  # fmt: skip
     by_key = {future.key: task_id for task_id, future in futures.items()}
     for future in tqdm(as_completed(futures.values()), total=len(futures), desc="tasks", unit="task",
-                       disable=not progress):  # fmt: skip
+                       disable=_bar_disabled(progress)):  # fmt: skip
         task_id = by_key[future.key]
         try:
             results[task_id] = future.result()
@@ -166,7 +171,7 @@ def run_plan(
     retries : int
         Times dask reruns a task that raised an unexpected exception.
     progress : bool
-        Show a progress bar.
+        Show a progress bar (only when stderr is a terminal).
     client : distributed.Client, optional
         Use this client (tests, notebooks).
     dashboard_address : str

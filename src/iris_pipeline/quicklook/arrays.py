@@ -33,6 +33,7 @@ __all__ = [
     "brightest_spaxel",
     "count_dq_flags",
     "display_norm",
+    "lit_pixels",
     "white_light_image",
 ]
 
@@ -47,6 +48,7 @@ OVERLAY_FLAGS = {"DO_NOT_USE": int(DO_NOT_USE), "SATURATED|JUMP_DET": int(SATURA
 _STRIP_OUTPUT_ROWS = 128
 _NORM_SAMPLES = 200_000
 _ZSCALE_SAMPLES = 20_000
+_LIT_SIGMA = 5.0
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,25 @@ def count_dq_flags(dq) -> dict[str, int]:
     return {names[1 << bit]: int(totals[bit]) for bit in range(32) if totals[bit]}
 
 
-def display_norm(images, stretch: str = "zscale") -> ImageNormalize:
+def lit_pixels(values) -> np.ndarray:
+    """The values that stand clear of the dark background: above its median by 5 robust sigma.
+
+    On an IFS detector frame most pixels lie between the spectral traces and hold background only;
+    a display scale computed on all of them is a scale for the empty frame, and every trace is
+    white. Returns the values above ``median + 5 * 1.4826 * MAD`` (finite ones only); all finite
+    values when fewer than 1 % of them are lit (a frame without traces).
+    """
+    values = np.asarray(values, dtype=np.float32).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return values
+    median = np.median(values)
+    sigma = 1.4826 * np.median(np.abs(values - median))
+    lit = values[values > median + _LIT_SIGMA * sigma]
+    return lit if lit.size >= max(1, values.size // 100) else values
+
+
+def display_norm(images, stretch: str = "zscale", lit_only: bool = False) -> ImageNormalize:
     """One display normalisation shared by several (reduced) images.
 
     Parameters
@@ -210,6 +230,9 @@ def display_norm(images, stretch: str = "zscale") -> ImageNormalize:
         ``zscale``: linear between the IRAF zscale limits (`astropy.visualization.ZScaleInterval`).
         ``asinh``: `astropy.visualization.AsinhStretch` between the 1st and 99.99th percentiles,
         which keeps faint structure and bright cores visible together.
+    lit_only : bool
+        Compute the limits on the `lit_pixels` only (IFS detector frames: the traces, not the
+        dark frame between them).
 
     Returns
     -------
@@ -222,6 +245,8 @@ def display_norm(images, stretch: str = "zscale") -> ImageNormalize:
     values = np.concatenate([np.asarray(image, dtype=np.float32).ravel() for image in images])
     values = values[np.isfinite(values)]
     values = values[:: max(1, values.size // _NORM_SAMPLES)]
+    if lit_only:
+        values = lit_pixels(values)
     if values.size == 0:
         vmin, vmax = 0.0, 1.0
     elif stretch == "zscale":

@@ -40,6 +40,7 @@ from .layout import DetectorPlacement, detector_placement
 
 __all__ = [
     "DQ_COLOURS",
+    "compass_directions",
     "cube_preview_figure",
     "image_preview_figure",
     "mosaic_preview_figure",
@@ -55,6 +56,7 @@ RESAMPLED_EXTENSIONS = ("WHT", "CON")
 """Extensions of resampled products: their pixels are not a detector's, so they are drawn alone."""
 
 CATALOG_COLOUR = "#39ff14"
+COMPASS_COLOUR = "#ffb000"
 IMAGE_CMAP = "gray"
 NO_DATA_COLOUR = "#1f3a5f"
 DPI = 110
@@ -112,19 +114,31 @@ def write_image_preview(paths, output_png, *, stretch="zscale", show_dq=False, t
 
 
 def image_preview_figure(paths, *, stretch="zscale", show_dq=False, title=None, layout=True) -> Figure:
-    """The figure of `write_image_preview`, not saved."""
+    """The figure of `write_image_preview`, not saved.
+
+    Full-frame imager detectors share one focal-plane axes. Subarray windows, which would be specks
+    in the whole focal plane, get one axes each, cropped to the window and arranged as their
+    detectors are. IFS detector frames take their display limits from the lit pixels (the traces).
+    """
     paths = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not paths:
         raise ValueError("write_image_preview needs at least one product")
     panels = [_read_image_panel(path) for path in paths]
     _check_mosaic(panels, paths)
-    figure, ax = _new_figure()
-    norm = display_norm([panel.reduced.mean for panel in panels], stretch)
+    lit_only = any(_is_ifs_frame(panel.header) for panel in panels)
+    norm = display_norm([panel.reduced.mean for panel in panels], stretch, lit_only=lit_only)
     mosaic = layout and panels[0].placement is not None
     if not mosaic and len(panels) > 1:
         raise ValueError("several products can only be drawn in their focal-plane layout")
-    spans = [panel.placement.detector_extent_arcsec for panel in panels] if mosaic else None
-    for panel in panels:
+    windowed = mosaic and any(panel.placement.window_extent_arcsec != panel.placement.detector_extent_arcsec
+                              for panel in panels)  # fmt: skip
+    if windowed:
+        figure, axes = _window_grid(panels)
+    else:
+        figure, ax = _new_figure()
+        axes = [ax] * len(panels)
+    spans = [panel.placement.detector_extent_arcsec for panel in panels] if mosaic and not windowed else None
+    for panel, ax in zip(panels, axes, strict=True):
         if mosaic:
             extent = panel.placement.window_extent_arcsec
             transform = Affine2D().rotate_deg_around(*panel.placement.centre_arcsec, panel.placement.rotation_deg)
@@ -138,29 +152,64 @@ def image_preview_figure(paths, *, stretch="zscale", show_dq=False, title=None, 
         )  # fmt: skip
         if show_dq:
             _draw_dq_overlay(ax, panel.reduced, extent, transform, _display_pixels(extent, spans))
-        if mosaic:
+        if windowed:
+            ax.set_xlim(extent[0], extent[1])
+            ax.set_ylim(extent[2], extent[3])
+            ax.set_title(panel.placement.detector, fontsize="small")
+        elif mosaic:
             _draw_detector_frame(ax, panel.placement, transform)
-    if mosaic:
+    main_ax = axes[0]
+    if mosaic and not windowed:
         corners = np.array([_rotated_corners(panel.placement) for panel in panels]).reshape(-1, 2)
         margin = 0.03 * np.ptp(corners, axis=0).max()
-        ax.set_xlim(corners[:, 0].min() - margin, corners[:, 0].max() + margin)
-        ax.set_ylim(corners[:, 1].min() - margin, corners[:, 1].max() + margin)
-        ax.set_xlabel("focal-plane x (arcsec)")
-        ax.set_ylabel("focal-plane y (arcsec)")
+        main_ax.set_xlim(corners[:, 0].min() - margin, corners[:, 0].max() + margin)
+        main_ax.set_ylim(corners[:, 1].min() - margin, corners[:, 1].max() + margin)
+    if mosaic:
+        for ax in set(axes):
+            ax.set_xlabel("focal-plane x (arcsec)")
+            ax.set_ylabel("focal-plane y (arcsec)")
     else:
-        ax.set_xlabel("x (pixel)")
-        ax.set_ylabel("y (pixel)")
-    figure.colorbar(image, ax=ax, shrink=0.85, label=panels[0].bunit)
+        main_ax.set_xlabel("x (pixel)")
+        main_ax.set_ylabel("y (pixel)")
+    figure.colorbar(image, ax=list(dict.fromkeys(axes)), shrink=0.85, label=panels[0].bunit)
     if show_dq:
         counts = {
             "DO_NOT_USE": sum(panel.reduced.n_do_not_use for panel in panels),
             "SATURATED|JUMP_DET": sum(panel.reduced.n_saturated_or_jump for panel in panels),
         }
-        _dq_legend(ax, counts)
+        _dq_legend(figure if windowed else main_ax, counts)
     factor = max(panel.reduced.factor for panel in panels)
-    _caption(figure, f"{stretch} stretch; {factor} x {factor} block mean" if factor > 1 else f"{stretch} stretch")
-    ax.set_title(title if title is not None else _default_title([panel.name for panel in panels], panels[0].header))
+    scale = f"{stretch} stretch" + (" of the lit pixels" if lit_only else "")
+    _caption(figure, f"{scale}; {factor} x {factor} block mean" if factor > 1 else scale)
+    heading = title if title is not None else _default_title([panel.name for panel in panels], panels[0].header)
+    if windowed:
+        figure.suptitle(heading)
+    else:
+        main_ax.set_title(heading)
     return figure
+
+
+def _window_grid(panels):
+    """A figure with one axes per subarray window, in rows and columns ordered as the detectors lie."""
+    columns = sorted({panel.placement.centre_arcsec[0] for panel in panels})
+    rows = sorted({panel.placement.centre_arcsec[1] for panel in panels}, reverse=True)
+    figure = Figure(figsize=_FIGURE_SIZE_IN, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(len(rows), len(columns))
+    axes = []
+    for panel in panels:
+        x, y = panel.placement.centre_arcsec
+        ax = figure.add_subplot(grid[rows.index(y), columns.index(x)])
+        ax.set_facecolor("white")
+        ax.set_aspect("equal")
+        axes.append(ax)
+    return figure, axes
+
+
+def _is_ifs_frame(header: dict) -> bool:
+    instrument = INSTRUMENTS.get(str(header.get("INSTRUME", "")).upper())
+    detector = instrument.detectors.get(str(header.get("DETECTOR", "")).upper()) if instrument else None
+    return detector is not None and detector.kind == "ifs"
 
 
 def write_cube_preview(cube_path, output_png, *, stretch="zscale") -> Path:
@@ -264,7 +313,8 @@ def mosaic_preview_figure(i2d_path, *, catalog=None, stretch="asinh") -> Figure:
         bunit = _bunit(hdulist)
     ny, nx = sci.shape
     positions = None if catalog is None else _catalog_pixels(catalog, sci_header, i2d_path)
-    figure, ax = _new_figure()
+    sky_wcs = _optional_celestial_wcs(sci_header)
+    figure, ax = _new_figure(projection=sky_wcs)
     image = ax.imshow(
         reduced.mean, origin="lower", extent=(-0.5, nx - 0.5, -0.5, ny - 0.5), cmap=_image_cmap(),
         norm=display_norm([reduced.mean], stretch), interpolation="nearest",
@@ -280,8 +330,13 @@ def mosaic_preview_figure(i2d_path, *, catalog=None, stretch="asinh") -> Figure:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False, fontsize="small")
     ax.set_xlim(-0.5, nx - 0.5)
     ax.set_ylim(-0.5, ny - 0.5)
-    ax.set_xlabel("x (pixel)")
-    ax.set_ylabel("y (pixel)")
+    if sky_wcs is None:
+        ax.set_xlabel("x (pixel)")
+        ax.set_ylabel("y (pixel)")
+    else:
+        ax.coords[0].set_axislabel("RA")
+        ax.coords[1].set_axislabel("Dec")
+        _draw_compass(ax, sky_wcs, (nx, ny))
     factor = reduced.factor
     _caption(figure, f"{stretch} stretch; {factor} x {factor} block mean" if factor > 1 else f"{stretch} stretch")
     ax.set_title(_default_title([Path(i2d_path).name], header))
@@ -332,10 +387,10 @@ def _check_mosaic(panels, paths) -> None:
         seen[key] = panel.name
 
 
-def _new_figure():
+def _new_figure(projection=None):
     figure = Figure(figsize=_FIGURE_SIZE_IN, dpi=DPI, layout="constrained")
     FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
+    ax = figure.add_subplot(projection=projection)
     ax.set_facecolor("white")
     ax.set_aspect("equal")
     return figure, ax
@@ -382,10 +437,14 @@ def _any_pool(mask: np.ndarray, pool: int) -> np.ndarray:
 
 
 def _dq_legend(ax, counts: dict[str, int]) -> None:
+    """Legend of the DQ layers below ``ax`` (an axes, or a figure for a grid of windows)."""
     handles = [
         Patch(facecolor=DQ_COLOURS[name], label=f"{name.replace('|', ' / ')}: {count} px")
         for name, count in counts.items()
     ]
+    if isinstance(ax, Figure):
+        ax.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False, fontsize="small")
+        return
     ax.legend(
         handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncols=2, frameon=False, fontsize="small"
     )
@@ -462,6 +521,55 @@ def _float_column(column, unit=None) -> np.ndarray:
     if hasattr(column, "mask"):
         values[np.ma.getmaskarray(column)] = np.nan
     return values
+
+
+def _optional_celestial_wcs(sci_header) -> WCS | None:
+    """The celestial part of the header's FITS WCS; None when it has none (the preview keeps pixel axes)."""
+    try:
+        wcs = WCS(sci_header, fix=False)
+    except (ValueError, KeyError, MemoryError):
+        return None
+    return wcs.celestial if wcs.has_celestial else None
+
+
+def compass_directions(wcs: WCS, shape_xy) -> dict[str, np.ndarray]:
+    """Unit vectors, in pixel (x, y), towards north and east at the centre of an image.
+
+    Parameters
+    ----------
+    wcs : astropy.wcs.WCS
+        Celestial WCS of the image.
+    shape_xy : tuple of int
+        (nx, ny) of the image.
+
+    Returns
+    -------
+    dict
+        ``{"N": array([dx, dy]), "E": array([dx, dy])}``, each of unit length.
+    """
+    centre = np.array([(shape_xy[0] - 1) / 2, (shape_xy[1] - 1) / 2])
+    sky = wcs.pixel_to_world(*centre)
+    step = 1.0 * u.arcsec
+    directions = {}
+    for name, position_angle in (("N", 0.0 * u.deg), ("E", 90.0 * u.deg)):
+        moved = sky.directional_offset_by(position_angle, step)
+        vector = np.array(wcs.world_to_pixel(moved), dtype=np.float64) - centre
+        directions[name] = vector / np.hypot(*vector)
+    return directions
+
+
+def _draw_compass(ax, wcs: WCS, shape_xy) -> None:
+    """N and E arrows in the lower-left corner, each a tenth of the image's smaller side long."""
+    length = 0.1 * min(shape_xy)
+    tail = np.array([0.15 * shape_xy[0], 0.15 * shape_xy[1]])
+    for name, direction in compass_directions(wcs, shape_xy).items():
+        head = tail + length * direction
+        ax.annotate(
+            "", xy=tuple(head), xytext=tuple(tail), xycoords="data", textcoords="data",
+            arrowprops={"arrowstyle": "->", "color": COMPASS_COLOUR, "linewidth": 1.2},
+        )  # fmt: skip
+        label = tail + 1.3 * length * direction
+        ax.text(*label, name, color=COMPASS_COLOUR, ha="center", va="center", fontsize="small", fontweight="bold")
 
 
 def _celestial_wcs(sci_header, i2d_path) -> WCS:
