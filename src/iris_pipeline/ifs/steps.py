@@ -71,7 +71,7 @@ class IFSStep(IrisStep):
     def finalize_result(self, result, reference_files_used):
         super().finalize_result(result, reference_files_used)
         if getattr(self, "_nothing_done", False) and isinstance(
-            result, datamodels.IFUCubeModel | datamodels.IFSSpectraModel
+            result, datamodels.IFUCubeModel | datamodels.IFSSpectraModel | datamodels.MultiSpecModel
         ):
             setattr(result.meta.cal_step, self.class_alias, "SKIPPED")
 
