@@ -13,6 +13,7 @@ __all__ = [
     "ImageModel",
     "LinearityModel",
     "MaskModel",
+    "MultiSpecModel",
     "PhotomModel",
     "RampModel",
     "RateIntsModel",
@@ -66,6 +67,12 @@ class IFUCubeModel(IrisDataModel):
     """IFS data cube, shape (nwave, ny, nx), with the wavelength of each plane in um."""
 
     schema_name = "ifucube"
+
+
+class MultiSpecModel(IrisDataModel):
+    """Extracted 1-D spectra (``_x1d``): one EXTRACT1D table per source, as JWST's x1d."""
+
+    schema_name = "x1d"
 
 
 class MaskModel(ReferenceFileModel):

@@ -20,9 +20,39 @@ from astropy.modeling import models
 from gwcs import coordinate_frames as cf
 from gwcs.wcs import WCS
 
-__all__ = ["build_cube", "cube_fits_wcs", "cube_gwcs", "cube_wavelength_grid", "resample_spectra"]
+__all__ = [
+    "SURFACE_BRIGHTNESS_UNIT",
+    "build_cube",
+    "cube_fits_wcs",
+    "cube_gwcs",
+    "cube_wavelength_grid",
+    "mjy_sr_per_w_m2_um",
+    "resample_spectra",
+    "spaxel_solid_angle_sr",
+]
 
 MAS_PER_DEG = 3.6e6
+MAS_PER_RAD = 206264806.24709636
+SPEED_OF_LIGHT_M_S = 2.99792458e8
+W_M2_HZ_PER_MJY = 1e-20
+SURFACE_BRIGHTNESS_UNIT = "MJy/sr"
+"""Unit of calibrated cubes, as JWST's: flux density per spaxel divided by the spaxel's solid angle."""
+
+
+def spaxel_solid_angle_sr(scale_mas: float) -> float:
+    """Solid angle (sr) of a square spaxel of side ``scale_mas``."""
+    return (scale_mas / MAS_PER_RAD) ** 2
+
+
+def mjy_sr_per_w_m2_um(wave_um, scale_mas: float):
+    """Factor from flux density per spaxel (W m-2 um-1) to surface brightness (MJy/sr) at ``wave_um``.
+
+    ``F_nu = F_lambda lambda^2 / c`` (per Hz), 1 MJy = 1e-20 W m-2 Hz-1, divided by the spaxel's
+    solid angle.
+    """
+    wave_m = np.asarray(wave_um, dtype=float) * 1e-6
+    per_m = 1e6  # W m-2 um-1 -> W m-2 m-1
+    return per_m * wave_m**2 / SPEED_OF_LIGHT_M_S / W_M2_HZ_PER_MJY / spaxel_solid_angle_sr(scale_mas)
 
 
 def cube_wavelength_grid(

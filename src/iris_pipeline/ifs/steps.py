@@ -18,7 +18,16 @@ from ..exceptions import InputFileError, ReferenceFileError
 from ..quicklook import white_light_image
 from ..stpipe import IrisStep
 from ..stpipe.base import NOT_APPLICABLE
-from .cube import build_cube, cube_fits_wcs, cube_gwcs, cube_wavelength_grid, resample_spectra
+from .cube import (
+    SURFACE_BRIGHTNESS_UNIT,
+    build_cube,
+    cube_fits_wcs,
+    cube_gwcs,
+    cube_wavelength_grid,
+    mjy_sr_per_w_m2_um,
+    resample_spectra,
+    spaxel_solid_angle_sr,
+)
 from .extract import extract_spectra
 from .format import SpectralFormat
 from .lines import oh_line_list
@@ -62,7 +71,7 @@ class IFSStep(IrisStep):
     def finalize_result(self, result, reference_files_used):
         super().finalize_result(result, reference_files_used)
         if getattr(self, "_nothing_done", False) and isinstance(
-            result, datamodels.IFUCubeModel | datamodels.IFSSpectraModel
+            result, datamodels.IFUCubeModel | datamodels.IFSSpectraModel | datamodels.MultiSpecModel
         ):
             setattr(result.meta.cal_step, self.class_alias, "SKIPPED")
 
@@ -258,6 +267,14 @@ class CubeBuildStep(IFSStep):
                 unit = photom.meta.flux_unit or unit
             density = density * conversion[None, :]
             density_var = density_var * conversion[None, :] ** 2
+        scale = instrument.ifs_scale
+        if unit == FLUX_DENSITY_UNIT:
+            to_surface_brightness = mjy_sr_per_w_m2_um(grid, scale)
+            density = density * to_surface_brightness[None, :]
+            density_var = density_var * to_surface_brightness[None, :] ** 2
+            unit = SURFACE_BRIGHTNESS_UNIT
+        else:
+            log.warning("%s: cube left in %s (no IFS_PHOTOM in %s)", name, unit, FLUX_DENSITY_UNIT)
         spax = spectra.spaxel_table
         sx, sy = np.asarray(spax["SPAX_X"], dtype=int), np.asarray(spax["SPAX_Y"], dtype=int)
         cube = datamodels.IFUCubeModel((grid.size, info.nspax_y, info.nspax_x))
@@ -271,11 +288,25 @@ class CubeBuildStep(IFSStep):
         cube.meta.bunit_err = unit
         pointing = spectra.meta.pointing
         ra, dec, pa = (getattr(pointing, key, None) or 0.0 for key in ("ra_ref", "dec_ref", "pa_aper"))
-        scale = instrument.ifs_scale
         cube.meta.wcs = cube_gwcs(cube.data.shape, scale, ra, dec, pa, grid)
-        add_header_cards(cube, "SCI", cube_fits_wcs(cube.data.shape, scale, ra, dec, pa, grid))
+        add_cube_header_cards(cube, cube_fits_wcs(cube.data.shape, scale, ra, dec, pa, grid), scale)
         cube.meta.filename = name
         return cube
+
+
+FLUX_DENSITY_UNIT = "W m-2 um-1"
+"""Unit of IFS_PHOTOM conversions that cube_build turns into surface brightness."""
+
+
+def add_cube_header_cards(cube, wcs_cards, scale_mas: float) -> None:
+    """FITS WCS, spaxel solid angle and dispersion axis of a cube, where FITS readers look for them.
+
+    ``DISPAXIS = 3`` (primary header) names the FITS axis along which wavelength runs, as JWST
+    spectroscopic products do; generic FITS spectrum readers (specutils' ``wcs1d-fits``) identify
+    the cube by it. ``PIXAR_SR`` (SCI header) is the spaxel's solid angle.
+    """
+    add_header_cards(cube, "SCI", [*wcs_cards, ("PIXAR_SR", spaxel_solid_angle_sr(scale_mas), "[sr] spaxel solid angle")])
+    add_header_cards(cube, "PRIMARY", [("DISPAXIS", 3, "dispersion axis: FITS axis 3 (wavelength)")])
 
 
 class TelluricStep(IFSStep):

@@ -10,7 +10,7 @@ One call of `simulate_ifs_observation` writes, for one configuration (``IFSConfi
 - ``references/``: the truth IFS_TRACE (nominal format) and IFS_PHOTOM files, plus, for raw data,
   the detector references of stage 1, and ``refstore.yaml``;
 - ``truth/``: ``truth_cube.fits`` (flux density of every spaxel at the instrument resolution on
-  the cube's wavelength grid, W m-2 um-1), ``spaxels.ecsv`` (field position, detector trace and
+  the cube's wavelength grid, MJy/sr as the pipeline's cubes), ``spaxels.ecsv`` (field position, detector trace and
   relative throughput of every spaxel), ``lines.ecsv`` (emission-line centres per spaxel),
   ``arc_lines.ecsv``, ``sources.ecsv``;
 - ``spec2_asn.json``: the science exposure with its sky (member exptype ``sky``);
@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from astropy import units as u
 from astropy.io import fits
 from astropy.table import Table
 
@@ -352,11 +353,18 @@ def _write_raw_exposure(path, config, exp_type, signal_dn_s, detector_model, pat
     return write_raw(path, result.data, keywords)
 
 
+def surface_brightness_mjy_sr(flux_density_w_m2_um: np.ndarray, wave_um: np.ndarray, scale_mas: float) -> np.ndarray:
+    """Surface brightness (MJy/sr) of a flux density per spaxel (W m-2 um-1, wavelength on the last axis)."""
+    spaxel_sr = ((scale_mas * u.mas) ** 2).to_value(u.sr)
+    density = np.asarray(flux_density_w_m2_um) * (u.W / u.m**2 / u.um)
+    return density.to_value(u.MJy, u.spectral_density(np.asarray(wave_um) * u.um)) / spaxel_sr
+
+
 def _write_truth_cube(path, config, trace, spectra: SpaxelSpectra, wave) -> Path:
-    density = spectra.flux_density(wave)
+    density = surface_brightness_mjy_sr(spectra.flux_density(wave), wave, config.scale_mas)
     cube = np.zeros((len(wave), config.nspax_y, config.nspax_x), dtype=np.float32)
     cube[:, trace["SPAX_Y"], trace["SPAX_X"]] = density.T
-    header = fits.Header({"BUNIT": "W m-2 um-1", "CTYPE3": "WAVE", "CUNIT3": "um", "CRPIX3": 1.0,
+    header = fits.Header({"BUNIT": "MJy/sr", "CTYPE3": "WAVE", "CUNIT3": "um", "CRPIX3": 1.0,
                           "CRVAL3": float(wave[0]), "CDELT3": float(wave[1] - wave[0])})  # fmt: skip
     hdul = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(cube, header=header, name="SCI"),
                          fits.ImageHDU(wave.astype(np.float64), name="WAVELENGTH")])  # fmt: skip

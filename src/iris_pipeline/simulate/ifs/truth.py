@@ -26,7 +26,7 @@ def _cube(path):
 
 
 def truth_on_grid(truth_dir, wave_um: np.ndarray) -> np.ndarray:
-    """Truth cube (W m-2 um-1, sources only) interpolated to the wavelengths ``wave_um``."""
+    """Truth cube (MJy/sr, sources only) interpolated to the wavelengths ``wave_um``."""
     with fits.open(Path(truth_dir) / "truth_cube.fits") as hdul:
         cube = hdul["SCI"].data.astype(float)
         wave = hdul["WAVELENGTH"].data.astype(float)
