@@ -1,4 +1,8 @@
-"""Stage 1: raw ramps -> count-rate image per exposure (``_rate``) and per integration (``_rateints``)."""
+"""Stage 1: raw ramps -> count-rate image per exposure (``_rate``) and per integration (``_rateints``).
+
+``_rateints`` is saved when the exposure has more than one integration (or ``save_rateints`` is
+set): with one integration it would repeat ``_rate``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from ..dq_init import DQInitStep
 from ..exceptions import InputFileError
 from ..instruments import get_instrument, read_pattern_frames, read_pattern_times
 from ..jump import JumpStep
+from ..lib.refcache import prepared_references
+from ..lib.subarray import Window
 from ..linearity import LinearityStep, prepare_coefficients
 from ..ramp_fitting import RampFitStep
 from ..ramp_fitting.noise import prepare_noise_model
@@ -24,6 +30,10 @@ from ..streaming import Stage1Calibration, Stage1Options, run_stage1
 from ..superbias import SuperBiasStep, prepare_superbias
 
 __all__ = ["Detector1Pipeline"]
+
+# Reference types prepared for stage 1: one per skippable step (dq_init, saturation, superbias,
+# linearity, dark_current), then the two of the noise model that always runs.
+_PREPARED_REFTYPES = ("mask", "saturation", "superbias", "linearity", "dark", "readnoise", "gain")
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +52,7 @@ class Detector1Pipeline(IrisPipeline):
     spec = """
     save_calibrated_ramp = boolean(default=False)  # also save the corrected ramp (_ramp); costs its memory
     block_rows = integer(default=None, min=1)  # rows per streaming block (default: ~48 MB buffers)
+    save_rateints = boolean(default=False)  # save _rateints also for one integration (then it equals _rate)
     """  # noqa: E501
     step_defs = {
         "dq_init": DQInitStep,
@@ -82,7 +93,7 @@ class Detector1Pipeline(IrisPipeline):
                 corrected_groupdq=corrected_dq,
                 fit=not stcal_fit,
             )
-        ramp = self._ramp_model(raw, corrected, corrected_dq, calibration.pixeldq) if keep_ramp else None
+        ramp = self._ramp_model(raw, corrected, corrected_dq, calibration.pixeldq.copy()) if keep_ramp else None
         if stcal_fit:
             image, integrations = fit_with_stcal(
                 self.ramp_fit, ramp, calibration.read_noise_dn, calibration.gain_e_per_dn
@@ -95,15 +106,35 @@ class Detector1Pipeline(IrisPipeline):
             self._record_steps(ramp, refpix_applied)
             self.save_model(ramp, suffix="ramp")
         rate = result_model(datamodels.RateModel, raw, image)
-        rateints = result_model(datamodels.RateIntsModel, raw, integrations)
-        for model in (rate, rateints):
-            self._record_steps(model, refpix_applied)
-        self.finalize_result(rateints, self._reference_files_used)
-        self.save_model(rateints, suffix="rateints")
+        self._record_steps(rate, refpix_applied)
+        if exposure.nints > 1 or self.save_rateints:
+            rateints = result_model(datamodels.RateIntsModel, raw, integrations)
+            self._record_steps(rateints, refpix_applied)
+            self.finalize_result(rateints, self._reference_files_used)
+            self.save_model(rateints, suffix="rateints")
         self.suffix = "rate"
         return rate
 
     def _calibration(self, raw, shape) -> Stage1Calibration:
+        """Prepared reference arrays, from this process's cache when an earlier exposure used the same ones.
+
+        The key holds the SHA-256 of every reference file selected, the detector window and the
+        steps that run (`iris_pipeline.lib.refcache`).
+        """
+        steps = ("dq_init", "saturation", "superbias", "linearity", "dark_current")
+        skipped = tuple(getattr(self, name).skip for name in steps)
+        reftypes = [reftype for reftype, skip in zip(_PREPARED_REFTYPES, skipped + (False, False), strict=True)
+                    if not skip]  # fmt: skip
+        selected = []
+        for reftype in reftypes:
+            path = self.get_reference_file(raw, reftype)
+            match = self._reference_files_used[-1][1]
+            selected.append((reftype, match.sha256 if match is not None else path))
+        window = Window.from_model(raw, shape)
+        key = ("detector1", tuple(selected), (window.xstart, window.ystart, window.xsize, window.ysize), skipped)
+        return prepared_references.get(key, lambda: self._prepare_calibration(raw, shape))
+
+    def _prepare_calibration(self, raw, shape) -> Stage1Calibration:
         """Reference arrays for the exposure, prepared for the kernels; skipped steps give None."""
         mask = None if self.dq_init.skip else self.get_reference_arrays(raw, "mask", "dq", shape=shape)
         pixeldq = np.zeros(shape[-2:], np.uint32) if mask is None else mask[0].astype(np.uint32)
