@@ -79,7 +79,8 @@ def main() -> None:
     parser.add_argument("--exposures", type=int, default=4, help="dithered exposures (4 detector files each)")
     parser.add_argument("--ngroups", type=int, default=10)
     parser.add_argument("--size", type=int, default=None, help="window size (default: full 4096 frame)")
-    parser.add_argument("--cadence", type=float, default=None, help="seconds between exposures (default: NGROUPS x TGROUP)")
+    parser.add_argument("--cadence", type=float, default=None,
+                        help="seconds between exposures (default: NGROUPS x TGROUP)")  # fmt: skip
     parser.add_argument("--stage", type=int, default=2, choices=(2, 3), help="last stage the watch runs (default 2)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for one exposure's products")

@@ -40,6 +40,7 @@ __all__ = ["Watch", "WatchStats", "check_complete"]
 log = logging.getLogger(__name__)
 
 FITS_BLOCK_BYTES = 2880
+STAGE_RANK = {"calibration": 1, "stage1": 2, "stage2": 3, "stage3": 4}
 
 
 def check_complete(path) -> str | None:
@@ -299,8 +300,10 @@ class Watch:
         self._origin[task.task_id] = max(known) if known else time.time()
         worker = self._worker_for(task)
         placement = {"workers": worker, "allow_other_workers": True} if worker else {}
+        # The oldest exposure first (its latency grows), and within one exposure the later stage.
+        priority = STAGE_RANK.get(task.kind, 0) - 10 * round(self._origin[task.task_id])
         future = self.client.submit(run_task, task, *dependencies, key=f"{task.task_id}-{time.time_ns()}", pure=False,
-                                    retries=self.retries, **placement)  # fmt: skip
+                                    retries=self.retries, priority=priority, **placement)  # fmt: skip
         self._running[task.task_id] = (future, task)
 
     def _collect(self) -> list[TaskResult]:
@@ -337,7 +340,8 @@ class Watch:
     def _write_summary(self) -> None:
         if self._plan is None:
             return
-        results = {t.task_id: self.stats.results[t.task_id] for t in self._plan.tasks if t.task_id in self.stats.results}
+        done = self.stats.results
+        results = {t.task_id: done[t.task_id] for t in self._plan.tasks if t.task_id in done}
         write_summary(RunReport(self._plan, results, cluster="watch"))
 
     # -- the loop -----------------------------------------------------------------------------
