@@ -144,24 +144,29 @@ def test_watch_reduces_arrivals_skips_bad_files_and_updates_the_mosaic(tmp_path,
     assert _mosaic_value(out) == pytest.approx(expected, rel=1e-5)
 
 
-def test_sigterm_stops_the_command_cleanly(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_ctrl_c_stops_the_command_cleanly(tmp_path, signum):
+    """SIGTERM to the command, or SIGINT to its whole process group (Ctrl-C in a terminal, workers included)."""
     raw = tmp_path / "raw"
     raw.mkdir()
     command = [sys.executable, "-m", "iris_pipeline.cli", "watch", str(raw), "-o", str(tmp_path / "out"),
                "--workers", "1", "--refstore", str(write_refstore(tmp_path / "refs", SHAPE))]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+                               env={**os.environ, "PYTHONWARNINGS": "ignore"}, start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         started = ""
         while "watching" not in started and time.monotonic() < deadline:
             started += process.stderr.readline()
         assert "watching" in started, started
-        process.send_signal(signal.SIGTERM)
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signal.SIGINT)
+        else:
+            process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 0, stderr
-    assert "Traceback" not in stderr, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     assert "watch stopped: 0 tasks done" in stdout
