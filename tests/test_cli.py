@@ -53,7 +53,7 @@ def test_process_folder_continues_after_a_bad_file(tmp_path, refstore, capsys, s
     assert status == 1
     assert "1 succeeded, 1 failed" in out
     assert "error: unknown EXP_TYPE 'IRIS_HOLOGRAM'" in out
-    assert sorted(p.name for p in (tmp_path / "out").glob("*.fits")) == ["good_rate.fits", "good_rateints.fits"]
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.fits")) == ["good_rate.fits"]
     assert (tmp_path / "out" / "good_rate.provenance.json").is_file()
     assert "error: unknown EXP_TYPE" in (tmp_path / "out" / "run_summary.txt").read_text()
 

@@ -42,7 +42,7 @@ def test_astropy_written_raw_file_is_processed_to_true_rates(tmp_path, refstore)
     dn_per_group = np.arange(1, 32 * 32 + 1).reshape(32, 32) % 700
     rate_dn_s = dn_per_group / 0.72
     path = write_raw(tmp_path / "b_uncal.fits", linear_ramp(rate_dn_s, ngroups=8))
-    Detector1Pipeline.call(str(path), output_dir=str(tmp_path), save_results=True)
+    Detector1Pipeline.call(str(path), output_dir=str(tmp_path), save_results=True, save_rateints=True)
     with datamodels.open(tmp_path / "b_rate.fits") as rate:
         np.testing.assert_allclose(rate.data, rate_dn_s, rtol=1e-5, atol=1e-4)
         assert rate.meta.bunit_data == "DN/s"

@@ -1,4 +1,4 @@
-"""The ``iris-pipeline`` command: simulate, process, asn, refs, info, exptypes, demo, view.
+"""The ``iris-pipeline`` command: simulate, process, watch, asn, refs, info, exptypes, demo, view.
 
 Every failure is reported as one line (``iris-pipeline: error: FILE: problem``) with a non-zero
 exit status; ``--debug`` shows the traceback instead.
@@ -103,6 +103,30 @@ def cmd_process(args) -> int:
         html, previews = _write_quicklook(report, Path(args.output_dir))
         print(f"quick look: {html} ({len(previews)} exposure previews)")
     return EXIT_FAILED if report.failed else EXIT_OK
+
+
+def cmd_watch(args) -> int:
+    """Reduce raw files as they arrive until Ctrl-C or SIGTERM (see docs/running-a-night.md)."""
+    import signal
+    import threading
+
+    from .execution.watch import Watch
+
+    _quiet_dask()
+    logging.getLogger("iris_pipeline.execution.watch").setLevel(logging.INFO)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    watch = Watch(
+        args.raw_dir, args.output_dir, refstore=args.refstore, scheduler=args.scheduler, workers=args.workers,
+        threads_per_worker=args.threads_per_worker, last_stage=args.stage,
+        options=None if args.no_quicklook else {"quicklook": True}, poll_s=args.poll, settle_s=args.settle,
+    )  # fmt: skip
+    stats = watch.run(stop)
+    failed = [r for r in stats.results.values() if r.status == "FAILED"]
+    print(f"watch stopped: {len(stats.results) - len(failed)} tasks done, {len(failed)} failed, "
+          f"{len(stats.problems)} unreadable files, {len(stats.cancelled)} cancelled")  # fmt: skip
+    return EXIT_OK
 
 
 def cmd_asn(args) -> int:
@@ -377,6 +401,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quicklook", action="store_true", help="ask pipelines that can for PNG previews")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_process)
+
+    p = sub.add_parser("watch", help="reduce each raw file as it arrives in a folder, until Ctrl-C or SIGTERM")
+    p.add_argument("raw_dir", help="folder the instrument writes raw files (*_uncal.fits) to")
+    p.add_argument("-o", "--output-dir", required=True, help="where products go")
+    p.add_argument("--refstore", help=refstore_help)
+    p.add_argument("--stage", type=int, choices=(1, 2, 3), default=3, help="last stage to run")
+    p.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    p.add_argument("--threads-per-worker", type=int, default=1, help="threads of each local worker (default 1)")
+    p.add_argument("--poll", type=float, default=0.25, help="seconds between looks at the folder (default 0.25)")
+    p.add_argument("--settle", type=float, default=0.5,
+                   help="seconds a file must stay unchanged before it is checked (default 0.5)")  # fmt: skip
+    p.add_argument("--no-quicklook", action="store_true", help="no PNG previews beside the products")
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser("asn", help="build association files from exposures (see docs/associations.md)")
     p.add_argument(

@@ -23,6 +23,7 @@ from ..associations import is_association, read_association, science_exposures
 from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
 from ..dqflags import PIXEL
 from ..exceptions import InputFileError, ReferenceFileError
+from ..lib.refcache import prepared_references
 from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
 
@@ -218,10 +219,13 @@ class IrisStep(Step):
         return reference
 
     def get_reference_arrays(self, model, reference_file_type, *names, shape=None):
-        """Arrays of a reference file cut to the model's detector window (copies, native byte order).
+        """Arrays of a reference file cut to the model's detector window (read-only, native byte order).
 
         The arrays are read from the FITS extensions that the reference model's schema names,
-        memory-mapped, so that only the exposure's window of a full-frame reference is read.
+        memory-mapped, so that only the exposure's window of a full-frame reference is read. They
+        are kept in this process's cache (`iris_pipeline.lib.refcache`), keyed by the file's
+        SHA-256, the arrays and the window, so the next exposure of a long-lived worker does not
+        read them again; they are read-only because they are shared.
 
         Parameters
         ----------
@@ -242,8 +246,14 @@ class IrisStep(Step):
         path = self.get_reference_file(model, reference_file_type)
         if path == NOT_APPLICABLE:
             return None
-        model_class = REFERENCE_MODEL_CLASSES[reference_file_type]
         window = Window.from_model(model, shape if shape is not None else model.data.shape)
+        match = self._reference_files_used[-1][1]
+        key = (match.sha256, reference_file_type, names, (window.xstart, window.ystart, window.xsize, window.ysize))
+        return prepared_references.get(key, lambda: self._read_reference_arrays(path, reference_file_type, names, window))
+
+    @staticmethod
+    def _read_reference_arrays(path, reference_file_type, names, window) -> tuple[np.ndarray, ...]:
+        model_class = REFERENCE_MODEL_CLASSES[reference_file_type]
         name = Path(path).name
         with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
             header = hdul[0].header
@@ -259,8 +269,9 @@ class IrisStep(Step):
                 ref_window = Window(
                     header.get("SUBSTRT1", 1), header.get("SUBSTRT2", 1), array.shape[-1], array.shape[-2]
                 )
-                cut = reference_cutout(array, ref_window, window, name)
-                arrays.append(_unscaled(cut, hdul[extension].header))
+                cut = _unscaled(reference_cutout(array, ref_window, window, name), hdul[extension].header)
+                cut.setflags(write=False)
+                arrays.append(cut)
         return tuple(arrays)
 
     def get_reference_file(self, input_file, reference_file_type):
