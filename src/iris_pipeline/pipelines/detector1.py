@@ -1,4 +1,8 @@
-"""Stage 1: raw ramps -> count-rate image per exposure (``_rate``) and per integration (``_rateints``)."""
+"""Stage 1: raw ramps -> count-rate image per exposure (``_rate``) and per integration (``_rateints``).
+
+``_rateints`` is saved when the exposure has more than one integration (or ``save_rateints`` is
+set): with one integration it would repeat ``_rate``.
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ class Detector1Pipeline(IrisPipeline):
     spec = """
     save_calibrated_ramp = boolean(default=False)  # also save the corrected ramp (_ramp); costs its memory
     block_rows = integer(default=None, min=1)  # rows per streaming block (default: ~48 MB buffers)
+    save_rateints = boolean(default=False)  # save _rateints also for one integration (then it equals _rate)
     """  # noqa: E501
     step_defs = {
         "dq_init": DQInitStep,
@@ -95,11 +100,12 @@ class Detector1Pipeline(IrisPipeline):
             self._record_steps(ramp, refpix_applied)
             self.save_model(ramp, suffix="ramp")
         rate = result_model(datamodels.RateModel, raw, image)
-        rateints = result_model(datamodels.RateIntsModel, raw, integrations)
-        for model in (rate, rateints):
-            self._record_steps(model, refpix_applied)
-        self.finalize_result(rateints, self._reference_files_used)
-        self.save_model(rateints, suffix="rateints")
+        self._record_steps(rate, refpix_applied)
+        if exposure.nints > 1 or self.save_rateints:
+            rateints = result_model(datamodels.RateIntsModel, raw, integrations)
+            self._record_steps(rateints, refpix_applied)
+            self.finalize_result(rateints, self._reference_files_used)
+            self.save_model(rateints, suffix="rateints")
         self.suffix = "rate"
         return rate
 
