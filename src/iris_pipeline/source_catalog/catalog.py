@@ -144,7 +144,9 @@ def make_source_catalog(
     snr_threshold : float
         Detection threshold in sigma of the smoothed image (`smoothed_image_and_noise`): a
         source is detected where ``npixels`` connected pixels of the image convolved with a
-        Gaussian of the PSF's FWHM exceed ``snr_threshold`` times that image's own noise.
+        Gaussian of the PSF's FWHM exceed ``snr_threshold`` times that image's own noise, and
+        the flux in the smallest aperture, less the local background, is positive (a segment on
+        the wings of bright stars is not a source).
     npixels : int
         Fewest connected pixels of a source.
     deblend : bool
@@ -192,16 +194,24 @@ def make_source_catalog(
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         background = ApertureStats(filled, annulus, mask=bad, sigma_clip=SigmaClip(sigma=3.0, maxiters=5)).median
     background = np.nan_to_num(np.asarray(background, dtype=float))
+    error = np.where(bad, 0.0, err)
+    # A segment on the wings of bright stars passes the threshold of the smoothed image without a
+    # source of its own: it must also stand above its local background.
+    core_flux, _, _ = _aperture_fluxes(filled, error, bad, positions, min(aperture_radii_fwhm) * fwhm_pix, background)
+    real = core_flux > 0
+    if not real.any():
+        return _empty_catalog(aperture_radii_fwhm), fwhm_pix
+    x, y, positions, background, deblended = x[real], y[real], positions[real], background[real], deblended[real]
+    ra, dec = np.asarray(ra)[real], np.asarray(dec)[real]
 
     table = Table()
-    table["id"] = np.asarray(sources.label, dtype=np.int32)
+    table["id"] = np.asarray(sources.label, dtype=np.int32)[real]
     table["xcentroid"] = x * u.pix
     table["ycentroid"] = y * u.pix
     table["ra"] = np.asarray(ra) * u.deg
     table["dec"] = np.asarray(dec) * u.deg
     table["fwhm_pix"] = np.full(len(x), fwhm_pix) * u.pix
     table["aper_bkg_flux"] = background * jy_per_sum * u.Jy
-    error = np.where(bad, 0.0, err)
     flags = np.zeros(len(x), dtype=np.int32)
     reference_fwhm = max(aperture_radii_fwhm)
     for radius_fwhm in sorted(aperture_radii_fwhm):
