@@ -93,6 +93,7 @@ CASES = {
     "mcds4": {"read_mode": "MCDS", "nframes": 4},
     "utr_averaged": {"read_mode": "UTR", "ngroups": 5, "nframes": 4},
     "multi_integration": {"read_mode": "UTR", "ngroups": 4, "nints": 3},
+    "cds_multi_integration": {"read_mode": "CDS", "nints": 4},
     "subarray": {"read_mode": "UTR", "ngroups": 5, "inner_window": True},
 }
 
@@ -108,6 +109,8 @@ def test_steps_one_at_a_time_equal_detector1(tmp_path, case):
     with datamodels.open(chain_rate) as rate:
         flagged = rate.dq & (dqflags.PIXEL["SATURATED"] | dqflags.PIXEL["JUMP_DET"])
         assert (flagged != 0).any(), "the case should exercise saturation and jumps"
+        if CASES[case].get("nints", 1) > 1:
+            assert (rate.dq & dqflags.PIXEL["JUMP_DET"]).any(), "jumps are found in every multi-integration case"
         assert np.isfinite(rate.data).mean() > 0.5
     assert_same_products(chain_rate, pipeline_out / "obs_rate.fits")
 

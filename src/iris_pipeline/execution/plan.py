@@ -62,6 +62,7 @@ STAGE_OUTPUTS = {
     "image2": (("_cal.fits",), ()),
     "spec2": (("_s3d.fits",), ("_s3d.png",)),
     "image3": (("_i2d.fits",), ("_cat.ecsv", "_i2d.png")),
+    "spec3": (("_s3d.fits", "_x1d.fits"), ("_cat.ecsv", "_s3d.png", "_x1d.png")),
 }
 
 # Suffix of each kind's provenance record name.
@@ -320,7 +321,15 @@ class _PlanBuilder:
             inputs=tuple(rates[m.path] for m in members), roles=tuple(m.exptype for m in members),
             depends_on=tuple(d for d in depends if d in self.tasks), selectors=_selectors(info),
         )  # fmt: skip
-        return None if task is None else str(self.output_dir / f"{product}_cal.fits")
+        return None if task is None else str(self.output_dir / f"{product}{STAGE_OUTPUTS[alias][0][0]}")
+
+    @staticmethod
+    def stage2_product(path: str) -> str:
+        """The product name of a stage-2 output file (``<product>_cal.fits``, ``<product>_s3d.fits``)."""
+        name = Path(path).name
+        for alias in ("image2", "spec2"):
+            name = name.removesuffix(STAGE_OUTPUTS[alias][0][0])
+        return name
 
     def add_stage3(self, infos, cals: dict) -> None:
         if self.last_stage < 3:
@@ -335,7 +344,7 @@ class _PlanBuilder:
             if not ready:
                 unit.notes.append("no member reaches stage 2")
                 continue
-            depends = [f"stage2:{Path(cals[m.path]).name.removesuffix('_cal.fits')}" for m in ready
+            depends = [f"stage2:{self.stage2_product(cals[m.path])}" for m in ready
                        if m.datamodel not in CAL_MODELS]  # fmt: skip
             self.add(
                 unit, task_id=f"stage3:{name}", kind="stage3", alias=key[0], product=name,

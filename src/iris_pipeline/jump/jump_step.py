@@ -38,6 +38,13 @@ class JumpUnit(Stage1Unit):
         )  # fmt: skip
         self.n_jumps += found
 
+    def apply_exposure(self, ramp_dn, groupdq) -> None:
+        """Search the whole exposure at once (2-group integrations are judged together)."""
+        _, self.n_jumps = detect_jumps(
+            ramp_dn, groupdq, self.read_noise_dn, self.gain_e_per_dn, self.read_times_s,
+            nframes=self.nframes, rejection_threshold=self.rejection_threshold, **self.options,
+        )  # fmt: skip
+
     def fit_options(self) -> dict:
         return {"jump_threshold": self.rejection_threshold, **self.options}
 
@@ -79,9 +86,6 @@ class JumpStep(Stage1Step):
         # A 2-group integration has one difference, too few to judge alone: the whole exposure's
         # differences of a pixel are searched together.
         unit = self.stage1_unit(ramp, context)
-        _, unit.n_jumps = detect_jumps(
-            ramp.data, ramp.groupdq, unit.read_noise_dn, unit.gain_e_per_dn, context.read_times_s,
-            nframes=context.nframes, rejection_threshold=self.rejection_threshold, **self.detection_options(),
-        )  # fmt: skip
+        unit.apply_exposure(ramp.data, ramp.groupdq)
         self.report(ramp, unit)
         return ramp

@@ -77,14 +77,23 @@ class Detector1Pipeline(IrisPipeline):
         else:
             dark = units.get("dark_current")
             fit = self.ramp_fit.fit_unit(raw, context, dark_dn_s=None if dark is None else dark.dark_dn_s)
-        keep_ramp = self.save_calibrated_ramp or stcal_fit
+        # A 2-group integration has one difference, too few to judge alone: the jumps of a
+        # multi-integration CDS exposure are searched over the whole corrected ramp, then fitted.
+        whole_exposure_jumps = "jump" in units and shape[1] == 2 and shape[0] > 1
+        keep_ramp = self.save_calibrated_ramp or stcal_fit or whole_exposure_jumps
         corrected = np.empty(shape, np.float32) if keep_ramp else None
         corrected_dq = np.empty(shape, np.uint8) if keep_ramp else None
+        streamed = [unit for name, unit in units.items() if not (whole_exposure_jumps and name == "jump")]
         with datamodels.raw_reads(step_input if from_file else raw) as (reads, data_offset):
             result = run_units(
-                reads, context, list(units.values()), fit, data_offset=data_offset, corrected_ramp=corrected,
-                corrected_groupdq=corrected_dq, block_rows=self.block_rows,
+                reads, context, streamed, None if whole_exposure_jumps else fit, data_offset=data_offset,
+                corrected_ramp=corrected, corrected_groupdq=corrected_dq, block_rows=self.block_rows,
             )  # fmt: skip
+        if whole_exposure_jumps:
+            units["jump"].apply_exposure(corrected, corrected_dq)
+            if fit is not None:
+                result = run_units(corrected, context, [], fit, groupdq=corrected_dq, block_rows=self.block_rows)
+                result.n_jumps = units["jump"].n_jumps
         refpix_applied = units["refpix"].applied if "refpix" in units else {"rows": False, "columns": False}
         ramp = self._ramp_model(raw, corrected, corrected_dq, context.pixeldq) if keep_ramp else None
         if ramp is not None and "dark_current" in units:
