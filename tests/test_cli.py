@@ -63,7 +63,7 @@ def test_process_missing_reference_names_the_problem(tmp_path, capsys, stage1_on
     status = main(["process", str(raw), "-o", str(tmp_path / "out"), "--refstore", str(tmp_path / "empty")])
     out = capsys.readouterr().out
     assert status == 1
-    assert "error: no mask reference file in" in out
+    assert f"error: reference store {tmp_path / 'empty'} does not exist (no refstore.yaml there)" in out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run_summary.json", "run_summary.txt"]
 
 
