@@ -159,3 +159,17 @@ def test_drizzle_conserves_flux_and_its_variance_of_sums_is_exact():
         values, *_ = drizzle_cubes(draws, variances, goods, positions, [np.ones(1)] * 3, out_shape)
         sums.append(np.nansum(values))
     assert np.var(sums) == pytest.approx(exact, rel=0.1)
+
+
+def test_an_association_file_gives_the_same_combined_cube_under_its_product_name(dithered, tmp_path):
+    from iris_pipeline.associations.io import Association, AssociationMember, AssociationProduct, write_association
+
+    members = [AssociationMember(path, "science") for path in dithered["paths"]]
+    association = Association(asn_type="spec3", products=[AssociationProduct("target_k", members)], asn_rule="test")
+    asn = write_association(association, tmp_path / "target_k_spec3_asn.json")
+    pipeline = Spec3Pipeline()
+    pipeline.output_dir = str(tmp_path / "out")
+    pipeline.save_results = True
+    combined = pipeline.run(str(asn))
+    np.testing.assert_array_equal(combined.data, dithered["combined"].data)
+    assert {"target_k_s3d.fits", "target_k_x1d.fits", "target_k_cat.ecsv"} <= {p.name for p in (tmp_path / "out").iterdir()}

@@ -69,7 +69,7 @@ def open_cubes(step_input) -> tuple[list, str | None]:
         members = product.members_of("science")
         if not members:
             raise InputFileError(step_input, f"product {product.name} has no science member")
-        return [datamodels.open(m.path) for m in members], product.name
+        return [datamodels.open(path) for path in members], product.name
     items = step_input if isinstance(step_input, list | tuple) else [step_input]
     return [item if isinstance(item, datamodels.IrisDataModel) else datamodels.open(item) for item in items], None
 
