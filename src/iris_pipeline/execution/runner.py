@@ -10,8 +10,11 @@ under temporary names and renamed, so nothing partial is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,11 +99,29 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memor
     if threads_per_worker < 1:
         raise ValueError(f"threads per worker must be 1 or more, not {threads_per_worker}")
     workers = workers or max(1, (os.cpu_count() or 1) // threads_per_worker)
-    return LocalCluster(
-        n_workers=workers, threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
-        dashboard_address=dashboard_address, host="127.0.0.1",
-        env={"NUMBA_NUM_THREADS": str(threads_per_worker)},
-    )  # fmt: skip
+    with _workers_ignore_ctrl_c():
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
+            dashboard_address=dashboard_address, host="127.0.0.1",
+            env={"NUMBA_NUM_THREADS": str(threads_per_worker)},
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c():
+    """Start worker processes with SIGINT ignored (inherited through exec), then restore ours.
+
+    Ctrl-C in a terminal signals the whole process group: the command stops its cluster cleanly,
+    while workers that took it too would each die with a KeyboardInterrupt traceback.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _bar_disabled(progress: bool) -> bool | None:
