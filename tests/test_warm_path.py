@@ -18,7 +18,8 @@ RATE_DN_S = 7 / 0.72
 
 
 @pytest.fixture
-def cache():
+def cache(monkeypatch):
+    monkeypatch.setenv("IRIS_REFCACHE_ENTRIES", "16")  # as in a local cluster's workers
     prepared_references.clear()
     yield prepared_references
     prepared_references.clear()
@@ -41,6 +42,14 @@ def test_cache_keeps_the_most_recent_entries():
     assert (cache.hits, cache.misses, len(cache)) == (1, 4, 2)
     disabled = PreparedCache(max_entries=0)
     assert disabled.get("a", lambda: 1) == 1 and len(disabled) == 0
+
+
+
+def test_a_single_run_keeps_nothing_unless_told(monkeypatch):
+    monkeypatch.delenv("IRIS_REFCACHE_ENTRIES", raising=False)
+    assert PreparedCache().max_entries == 0
+    monkeypatch.setenv("IRIS_REFCACHE_ENTRIES", "3")
+    assert PreparedCache().max_entries == 3
 
 
 def test_second_exposure_reuses_the_reference_arrays_and_gives_identical_rates(tmp_path, cache):

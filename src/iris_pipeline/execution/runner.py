@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..exceptions import first_line
 from ..lib.atomic import atomic_path
+from ..lib.refcache import ENTRIES_VARIABLE, WORKER_ENTRIES
 from .ledger import check_record, read_record
 from .plan import Plan, TaskSpec
 from .tasks import DONE, FAILED, SKIPPED, UP_TO_DATE, WOULD_RUN, TaskResult, run_task
@@ -89,7 +90,8 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memor
     """A ``distributed.LocalCluster`` of worker processes sized to this machine.
 
     Each worker's numba kernels use `threads_per_worker` threads, so that ``workers x threads``
-    never oversubscribes the cores. The dashboard has no authentication, so by default it
+    never oversubscribes the cores. Workers keep the reference arrays they read
+    (`iris_pipeline.lib.refcache`, ``$IRIS_REFCACHE_ENTRIES`` or 16 entries) for the next exposure. The dashboard has no authentication, so by default it
     listens on this machine only (`DEFAULT_DASHBOARD`); ``":0"`` exposes it on every interface.
     """
     from distributed import LocalCluster
@@ -103,7 +105,8 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memor
         return LocalCluster(
             n_workers=workers, threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
             dashboard_address=dashboard_address, host="127.0.0.1",
-            env={"NUMBA_NUM_THREADS": str(threads_per_worker)},
+            env={"NUMBA_NUM_THREADS": str(threads_per_worker),
+                 ENTRIES_VARIABLE: os.environ.get(ENTRIES_VARIABLE, str(WORKER_ENTRIES))},
         )  # fmt: skip
 
 

@@ -7,9 +7,10 @@ reference file, the arrays read and the detector window: a new reference file in
 another window gives another key, so a cached entry is never used for anything else.
 
 Entries are shared, not copied, and read-only. The number of entries kept is
-``$IRIS_REFCACHE_ENTRIES`` (default 16: the eight stage-1 reference types of the two detectors
-one worker holds when a 4-detector night runs on two workers with detector affinity; 0 disables
-the cache).
+``$IRIS_REFCACHE_ENTRIES``: 0 (off) by default, since a single run gains nothing and would hold
+the arrays it read beside the prepared ones; the workers of a local cluster (``process``,
+``watch``) get `WORKER_ENTRIES` (16: the eight stage-1 reference types of the two detectors one
+worker holds when a 4-detector night runs on two workers with detector affinity).
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
-__all__ = ["PreparedCache", "prepared_references"]
+__all__ = ["ENTRIES_VARIABLE", "WORKER_ENTRIES", "PreparedCache", "prepared_references"]
 
 ENTRIES_VARIABLE = "IRIS_REFCACHE_ENTRIES"
-DEFAULT_ENTRIES = 16
+DEFAULT_ENTRIES = 0
+WORKER_ENTRIES = 16
 
 
 class PreparedCache:
@@ -31,7 +33,7 @@ class PreparedCache:
     Parameters
     ----------
     max_entries : int or None
-        Entries kept; None reads ``$IRIS_REFCACHE_ENTRIES`` at each use (default 16).
+        Entries kept; None reads ``$IRIS_REFCACHE_ENTRIES`` at each use (default 0: off).
     """
 
     def __init__(self, max_entries: int | None = None):
