@@ -106,6 +106,17 @@ def test_help_for_every_command():
         assert result.returncode == 0 and "usage: iris-pipeline" in result.stdout
 
 
+def test_a_reader_that_stops_reading_is_not_an_error():
+    """``iris-pipeline exptypes | head -1``: the closed pipe ends the command quietly, status 0."""
+    process = subprocess.Popen(
+        [str(BIN / "iris-pipeline"), "exptypes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert stderr == b""
+
+
 def test_unknown_command_is_a_usage_error():
     assert run_cli("frobnicate").returncode == 2
 
