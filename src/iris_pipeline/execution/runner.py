@@ -104,10 +104,23 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memor
     with _workers_ignore_ctrl_c():
         return LocalCluster(
             n_workers=workers, threads_per_worker=threads_per_worker, processes=True, memory_limit=memory_limit,
-            dashboard_address=dashboard_address, host="127.0.0.1",
+            dashboard_address=dashboard_address, host="127.0.0.1", preload=["iris_pipeline.execution.worker_preload"],
             env={"NUMBA_NUM_THREADS": str(threads_per_worker),
                  ENTRIES_VARIABLE: os.environ.get(ENTRIES_VARIABLE, str(WORKER_ENTRIES))},
         )  # fmt: skip
+
+
+def close_local_cluster(cluster, timeout_s: float = 10.0) -> None:
+    """Retire the workers first, then stop the scheduler.
+
+    Closing the scheduler under running workers makes each report a lost heartbeat with a
+    traceback (e.g. after Ctrl-C); retired workers stop their heartbeats before it goes.
+    """
+    cluster.scale(0)
+    deadline = time.monotonic() + timeout_s
+    while cluster.workers and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cluster.close()
 
 
 @contextlib.contextmanager
@@ -230,7 +243,7 @@ def run_plan(
                     _run_on_client(own_client, to_run, results, retries, progress)
             finally:
                 if cluster is not None:
-                    cluster.close()
+                    close_local_cluster(cluster)
     report.results = {task.task_id: results[task.task_id] for task in plan.tasks}
     report.wall_s = time.perf_counter() - start
     if not dry_run and to_run:
