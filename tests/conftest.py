@@ -100,10 +100,8 @@ def write_refstore(root, shape, mask_dq=None, saturation_dn=None, **keywords):
     entries = []
     for reftype, (datamodl, arrays) in files.items():
         path = root / f"iris_img1_{reftype}.fits"
-        write_reference(
-            path, reftype, datamodl, arrays, SUBSTRT1=1, SUBSTRT2=1, SUBSIZE1=nx, SUBSIZE2=ny,
-            **keywords,
-        )  # fmt: skip
+        write_reference(path, reftype, datamodl, arrays, **{"SUBSTRT1": 1, "SUBSTRT2": 1, "SUBSIZE1": nx,
+                                                            "SUBSIZE2": ny, **keywords})  # fmt: skip
         entries.append(
             {
                 "file": path.name,

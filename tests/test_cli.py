@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import linear_ramp, write_raw
+from astropy.io import fits
+from conftest import linear_ramp, write_raw, write_refstore
 
 from iris_pipeline import datamodels
 from iris_pipeline.cli import main
@@ -56,6 +58,26 @@ def test_process_folder_continues_after_a_bad_file(tmp_path, refstore, capsys, s
     assert sorted(p.name for p in (tmp_path / "out").glob("*.fits")) == ["good_rate.fits"]
     assert (tmp_path / "out" / "good_rate.provenance.json").is_file()
     assert "error: unknown EXP_TYPE" in (tmp_path / "out" / "run_summary.txt").read_text()
+
+
+def test_process_summary_says_when_a_step_could_not_do_its_job(tmp_path, capsys, stage1_only):
+    """A window without reference pixels: the rate is made, S_REFPIX=SKIPPED, and the run summary warns."""
+    window = {"SUBSTRT1": 1001, "SUBSTRT2": 1001}
+    refs = write_refstore(tmp_path / "refs", (16, 16), **window)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    write_raw(raw / "mid_uncal.fits", linear_ramp(np.full((16, 16), 2.0), ngroups=3), **window)
+    status = main(["process", str(raw), "-o", str(tmp_path / "out"), "--refstore", str(refs), "--workers", "0"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert fits.getval(tmp_path / "out" / "mid_rate.fits", "S_REFPIX") == "SKIPPED"
+    for text in (out, (tmp_path / "out" / "run_summary.txt").read_text()):
+        assert "warning: refpix SKIPPED: mid_uncal.fits: no reference pixels" in text, text
+        assert "1 task(s) ended with warnings" in text
+    summary = json.loads((tmp_path / "out" / "run_summary.json").read_text())
+    assert any("no reference pixels" in message for task in summary["tasks"] for message in task["warnings"])
+    record = json.loads((tmp_path / "out" / "mid_rate.provenance.json").read_text())
+    assert any("no reference pixels" in message for message in record["warnings"])
 
 
 def test_process_missing_reference_names_the_problem(tmp_path, capsys, stage1_only):

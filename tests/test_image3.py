@@ -140,6 +140,8 @@ def test_resample_single_exposure_conserves_flux_and_writes_valid_fits(tmp_path)
         hdul.verify("exception")
         header = hdul["SCI"].header
         assert header["CTYPE1"] == "RA---TAN" and header["BUNIT"] == "MJy/sr"
+        # JWST's fiducial point, which Imviz reads to align images by WCS with the mosaic as reference.
+        assert (header["RA_REF"], header["DEC_REF"]) == (header["CRVAL1"], header["CRVAL2"])
         assert {"SCI", "ERR", "WHT", "CON", "DQ"} <= {hdu.name for hdu in hdul}
     if shutil.which("fitsverify"):
         report = subprocess.run(["fitsverify", "-q", "-e", str(path)], capture_output=True, text=True)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 import math
 
+import _ramps
 import numpy as np
 import pytest
+from _ramps import FRAME_TIME_S, GAIN, READ_NOISE_DN, read_times
 from stcal.jump.jump import detect_jumps_data
 from stcal.jump.jump_class import JumpData
 
-import _ramps
-from _ramps import FRAME_TIME_S, GAIN, READ_NOISE_DN, read_times
 from iris_pipeline import dqflags
 from iris_pipeline.jump import detect_jumps
 from iris_pipeline.ramp_fitting.ols import fit_ramps

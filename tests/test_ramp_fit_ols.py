@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _ramps import FRAME_TIME_S, GAIN, READ_NOISE_DN, read_times, simulate, z_scores
 from stcal.ramp_fitting.ramp_fit import ramp_fit_data
 from stcal.ramp_fitting.ramp_fit_class import RampData
 
-from _ramps import FRAME_TIME_S, GAIN, READ_NOISE_DN, read_times, simulate, z_scores
 from iris_pipeline import dqflags
 from iris_pipeline.ramp_fitting.ols import combine_integrations, fit_block, fit_ramps
 from iris_pipeline.ramp_fitting.result import RampFitResult

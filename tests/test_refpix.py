@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
+from astropy.io import fits
+from conftest import linear_ramp, write_raw, write_refstore
+from stpipe import _cmdline
 
 from iris_pipeline import dqflags
 from iris_pipeline.pipelines import Detector1Pipeline
@@ -115,3 +120,18 @@ def test_side_correction_only_where_the_reference_columns_show_a_row_drift(drift
     assert row_drift_detected(side, np.ones((256, BORDER))) is expected
     applied = subtract_reference_pixels(data, dq, 0, CHANNEL)
     assert applied["columns"] is expected
+
+
+def test_refpix_alone_on_a_window_without_reference_pixels_records_skipped(tmp_path, caplog):
+    """A window inside the detector has no reference pixels: nothing is corrected, and S_REFPIX says so."""
+    window = {"SUBSTRT1": 1001, "SUBSTRT2": 1001}
+    refs = write_refstore(tmp_path / "refs", (16, 16), **window)
+    write_raw(tmp_path / "obs_uncal.fits", linear_ramp(np.full((16, 16), 5.0)), **window)
+    for alias, source in (("dq_init", "obs_uncal.fits"), ("refpix", "obs_dq_init.fits")):
+        _cmdline.step_from_cmdline(
+            [f"iris-pipeline::{alias}", str(tmp_path / source), f"--refstore={refs}", f"--output_dir={tmp_path}"]
+        )
+    assert fits.getval(tmp_path / "obs_refpix.fits", "S_REFPIX") == "SKIPPED"
+    assert any(
+        record.levelno == logging.WARNING and "no reference pixels" in record.getMessage() for record in caplog.records
+    )

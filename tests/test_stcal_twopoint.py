@@ -8,7 +8,6 @@ with the reason; tests of stcal features this package does not have are skipped 
 
 import numpy as np
 import pytest
-
 from _stcal_port import find_crs
 from stcal.jump.twopoint_difference_class import TwoPointParams
 

@@ -264,6 +264,7 @@ def summary_rows(report: RunReport) -> list[dict]:
                 notes.append(f"would run {result.task_id}: {result.note}")
             elif result.note:
                 notes.append(f"{result.task_id} skipped: {result.note}")
+            notes += [f"warning: {message}" for message in result.warnings]
         if unit.error:
             notes.append(f"error: {unit.error}")
         rows.append({
@@ -282,11 +283,14 @@ def format_summary(report: RunReport) -> str:
         lines.append(f"{row['status']:<10} {row['seconds']:8.1f}  {row['exp_type'] or '-':<16} "
                      f"{'+'.join(row['pipelines']) or '-':<24} {row['unit']}")  # fmt: skip
         lines += [f"{'':62}-> {output}" for output in row["outputs"]]
-        lines += [f"{'':62}{note if note.startswith('error') else 'note: ' + note}" for note in row["notes"]]
+        lines += [f"{'':62}{note if note.startswith(('error', 'warning')) else 'note: ' + note}" for note in row["notes"]]
     counts = {status: 0 for status in ("OK", FAILED, SKIPPED, UP_TO_DATE, WOULD_RUN, NOT_RUN)}
     for unit in report.plan.units:
         counts[report.unit_status(unit)] += 1
+    warned = sum(1 for result in report.results.values() if result.warnings)
     lines.append("")
+    if warned:
+        lines.append(f"{warned} task(s) ended with warnings (a step may not have done all of its job: see 'warning:' above)")
     lines.append(f"{counts['OK']} succeeded, {counts[FAILED]} failed, {counts[SKIPPED]} skipped, "
                  f"{counts[UP_TO_DATE]} up to date ({len(report.ran)} tasks run in {report.wall_s:.1f} s"
                  f"{' on ' + report.cluster if report.cluster else ''})")  # fmt: skip

@@ -7,6 +7,7 @@ result's one-line ``error``. Unexpected exceptions propagate so that dask can re
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import socket
@@ -42,7 +43,33 @@ class TaskResult:
     outputs: tuple[str, ...] = ()
     error: str | None = None
     note: str | None = None
+    warnings: tuple[str, ...] = ()
     worker: str = field(default="", compare=False)
+
+
+class _WarningCollector(logging.Handler):
+    """Keeps the distinct WARNING (and worse) messages of the package's loggers, first line each."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = first_line(record.getMessage())
+        if message not in self.messages:
+            self.messages.append(message)
+
+
+@contextlib.contextmanager
+def _collect_warnings():
+    """What the steps of one task warned about (a step that could not do its job says so there)."""
+    collector = _WarningCollector()
+    logger = logging.getLogger("iris_pipeline")
+    logger.addHandler(collector)
+    try:
+        yield collector.messages
+    finally:
+        logger.removeHandler(collector)
 
 
 def _pipeline_input(task: TaskSpec) -> str:
@@ -164,7 +191,7 @@ def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
         ledger.unlink(missing_ok=True)
         _remove_stale_temporaries(task)
         pipeline = import_class(task.class_path)
-        with _store_lock(task):
+        with _store_lock(task), _collect_warnings() as warnings:
             before = _store_files(task.refstore) if task.kind == "calibration" else {}
             pipeline.call(
                 _pipeline_input(task), output_dir=task.output_dir, save_results=True, refstore=task.refstore,
@@ -191,9 +218,11 @@ def run_task(task: TaskSpec, *dependencies: TaskResult) -> TaskResult:
             "selectors": task.selectors,
             "refstore": task.refstore,
             "seconds": time.perf_counter() - start,
+            "warnings": warnings,
             "complete": True,
         }
         write_record(ledger, record)
     except INPUT_ERRORS as err:
         return TaskResult(task.task_id, FAILED, time.perf_counter() - start, error=first_line(err), worker=worker)
-    return TaskResult(task.task_id, OK, time.perf_counter() - start, tuple(map(str, outputs)), worker=worker)
+    return TaskResult(task.task_id, OK, time.perf_counter() - start, tuple(map(str, outputs)),
+                      warnings=tuple(warnings), worker=worker)  # fmt: skip

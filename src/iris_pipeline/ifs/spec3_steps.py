@@ -375,9 +375,7 @@ class IFSExtract1DStep(IFSStep):
         self.sources["x"].unit = self.sources["y"].unit = self.sources["fwhm_spax"].unit = "pix"
         self.sources["ra"].unit = self.sources["dec"].unit = "deg"
         if not sources:
-            log.warning("%s: no point source above S/N %.1f on the white-light image; no spectrum", name, self.min_snr)
-            self._nothing_done = True
-            return spectra
+            return self.skipped(spectra, f"{name}: no point source above S/N {self.min_snr:.1f} on the white-light image; no spectrum")
         usable = _usable(cube)
         variance = np.where(usable, np.square(cube.err, dtype=float), np.nan)
         data = np.where(usable, cube.data.astype(float), 0.0)

@@ -58,22 +58,10 @@ class IFSStep(IrisStep):
     status is recorded as SKIPPED rather than COMPLETE.
     """
 
-    def run(self, *args, **kwargs):
-        self._nothing_done = False
-        return super().run(*args, **kwargs)
-
     def skipped(self, model, reason: str):
         """Leave ``model`` unchanged by this step and record why."""
-        log.warning("%s skipped: %s", self.class_alias, reason)
-        self._nothing_done = True
+        self.record_outcome("SKIPPED", reason)
         return model
-
-    def finalize_result(self, result, reference_files_used):
-        super().finalize_result(result, reference_files_used)
-        if getattr(self, "_nothing_done", False) and isinstance(
-            result, datamodels.IFUCubeModel | datamodels.IFSSpectraModel | datamodels.MultiSpecModel
-        ):
-            setattr(result.meta.cal_step, self.class_alias, "SKIPPED")
 
     def optional_reference(self, model, reference_file_type) -> str | None:
         """Path of a reference, or None when the store has none for this configuration (or N/A)."""

@@ -57,8 +57,7 @@ class OutlierDetectionStep(ImageListStep, IrisStep):
         images, _ = open_images(step_input)
         inputs = [drizzle_input(image) for image in images]
         if len({item.group_id for item in inputs}) < 2:
-            log.warning("outlier_detection: a single exposure; no median to compare with (step skipped)")
-            return self.nothing_to_do(images)
+            return self.nothing_to_do(images, "a single exposure; no median to compare with")
         shapes = [image.data.shape for image in images]
         wcs_list = [image.meta.wcs for image in images]
         scale = float(np.median([pixel_scale_arcsec(w, s) for w, s in zip(wcs_list, shapes, strict=True)]))

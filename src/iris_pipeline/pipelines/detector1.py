@@ -95,6 +95,8 @@ class Detector1Pipeline(IrisPipeline):
                 result = run_units(corrected, context, [], fit, groupdq=corrected_dq, block_rows=self.block_rows)
                 result.n_jumps = units["jump"].n_jumps
         refpix_applied = units["refpix"].applied if "refpix" in units else {"rows": False, "columns": False}
+        if "refpix" in units:
+            self.refpix.report(raw, units["refpix"])
         ramp = self._ramp_model(raw, corrected, corrected_dq, context.pixeldq) if keep_ramp else None
         if ramp is not None and "dark_current" in units:
             ramp.average_dark_current = units["dark_current"].dark_dn_s

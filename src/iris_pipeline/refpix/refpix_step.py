@@ -65,4 +65,4 @@ class RefPixStep(Stage1Step):
 
     def report(self, ramp, unit: RefPixUnit) -> None:
         if not any(unit.applied.values()):
-            log.warning("%s: no reference pixels in this window; nothing corrected", ramp.meta.filename)
+            self.record_outcome("SKIPPED", f"{ramp.meta.filename}: no reference pixels in this window; nothing corrected")

@@ -166,26 +166,19 @@ class ImageListStep:
 
     A step that finds nothing to do (a single exposure, no sources) calls `nothing_to_do`;
     its outputs then record ``SKIPPED`` instead of ``COMPLETE``. A step that did only part of
-    its job (some exposures not aligned) calls `incomplete`: ``INCOMPLETE``.
+    its job (some exposures not aligned) calls `incomplete`: ``INCOMPLETE``. Both log the
+    reason as a WARNING (`IrisStep.record_outcome`).
     """
 
-    _status: str | None = None
-
-    def nothing_to_do(self, images):
-        self._status = "SKIPPED"
+    def nothing_to_do(self, images, reason: str):
+        self.record_outcome("SKIPPED", reason)
         return images
 
-    def incomplete(self, images):
-        self._status = "INCOMPLETE"
+    def incomplete(self, images, reason: str):
+        self.record_outcome("INCOMPLETE", reason)
         return images
-
-    def run(self, *args, **kwargs):
-        self._status = None
-        return super().run(*args, **kwargs)
 
     def finalize_result(self, result, reference_files_used):
         # stpipe calls this once per model of a list result.
         for model in result if isinstance(result, list | tuple) else [result]:
             super().finalize_result(model, reference_files_used)
-            if self._status and isinstance(model, datamodels.IrisDataModel):
-                setattr(model.meta.cal_step, self.class_alias, self._status)

@@ -34,6 +34,8 @@ def make_mosaic_model(images, result, grid, product: str, parameters: dict) -> M
     mosaic.meta.wcs = grid.to_gwcs()
     for key, value in grid.fits_keywords().items():
         setattr(mosaic.meta.wcsinfo, key, value)
+    # Tools written for JWST products (jdaviz's Imviz aligning by WCS) read the fiducial point here.
+    mosaic.meta.wcsinfo.ra_ref, mosaic.meta.wcsinfo.dec_ref = map(float, grid.crval_deg)
     detectors = sorted({image.meta.instrument.detector for image in images if image.meta.instrument.detector})
     mosaic.meta.instrument.detector = detectors[0] if len(detectors) == 1 else "MULTIPLE"
     mosaic.meta.bunit_data = images[0].meta.bunit_data or "MJy/sr"

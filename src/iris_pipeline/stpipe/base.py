@@ -112,13 +112,25 @@ class IrisStep(Step):
 
     Every step gets the ``refstore`` parameter (the reference store folder), and records in its
     output the name and SHA-256 of each reference file it used (``R_<TYPE>``/``H_<TYPE>``) and
-    its completion status (``S_<STEP>``).
+    its completion status (``S_<STEP>``): ``COMPLETE``, or what the step called `record_outcome`
+    with when it could not do its whole job (``SKIPPED``: nothing done; ``INCOMPLETE``: part).
     """
+
+    _outcome: str | None = None
 
     spec = """
     output_ext = string(default='.fits')  # file extension of saved products
     refstore = string(default=None)  # reference store folder (default: $IRIS_REFSTORE or ~/.iris_pipeline/refstore)
     """  # noqa: E501
+
+    def run(self, *args, **kwargs):
+        self._outcome = None
+        return super().run(*args, **kwargs)
+
+    def record_outcome(self, status: str, message: str) -> None:
+        """Log ``message`` as a WARNING and record ``status`` (SKIPPED or INCOMPLETE) instead of COMPLETE."""
+        log.warning("%s %s: %s", self.class_alias, status, message)
+        self._outcome = status
 
     @classmethod
     def _datamodels_open(cls, init, **kwargs):
@@ -310,7 +322,7 @@ class IrisStep(Step):
         cal_step = result.meta.cal_step
         if self.class_alias and self.class_alias in cal_step._schema.get("properties", {}):
             if not self.skip:
-                setattr(cal_step, self.class_alias, "COMPLETE")
+                setattr(cal_step, self.class_alias, self._outcome or "COMPLETE")
             elif getattr(cal_step, self.class_alias, None) is None:
                 setattr(cal_step, self.class_alias, "SKIPPED")
 

@@ -95,8 +95,7 @@ class TweakRegStep(ImageListStep, IrisStep):
         for index, image in enumerate(images):
             groups.setdefault(exposure_group_id(image), []).append(index)
         if len(groups) < 2 and reference_catalog is None:
-            log.warning("tweakreg: a single exposure; nothing to align (step skipped)")
-            return self.nothing_to_do(images)
+            return self.nothing_to_do(images, "a single exposure; nothing to align")
         exposures = []
         for group_id, members in groups.items():
             catalogs = [
@@ -131,8 +130,7 @@ class TweakRegStep(ImageListStep, IrisStep):
         except AlignmentError as error:
             if self.fail_on_unaligned:
                 raise AlignmentFailedError(f"tweakreg: {error}") from None
-            log.warning("tweakreg: %s: no exposure aligned, every WCS left unchanged (step skipped)", error)
-            return self.nothing_to_do(images)
+            return self.nothing_to_do(images, f"{error}: no exposure aligned, every WCS left unchanged")
         self.alignment = alignment
         for correction, members, aligned in zip(alignment.corrections, groups.values(), alignment.aligned, strict=True):
             if aligned:
@@ -154,9 +152,8 @@ class TweakRegStep(ImageListStep, IrisStep):
                 alignment.reasons[index],
             )
         if failed:
-            message = f"tweakreg: {len(failed)} of {len(exposures)} exposures could not be aligned"
+            message = f"{len(failed)} of {len(exposures)} exposures could not be aligned"
             if self.fail_on_unaligned:
-                raise AlignmentFailedError(f"{message} (first: {exposures[failed[0]].name}: {alignment.reasons[failed[0]]})")
-            log.warning("%s (S_TWKREG=INCOMPLETE)", message)
-            return self.incomplete(images)
+                raise AlignmentFailedError(f"tweakreg: {message} (first: {exposures[failed[0]].name}: {alignment.reasons[failed[0]]})")
+            return self.incomplete(images, message)
         return images
