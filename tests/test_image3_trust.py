@@ -10,6 +10,7 @@ import pytest
 from _image3_synthetic import DEC0, PIXEL_SCALE_ARCSEC, RA0, Truth, make_exposure, make_stars
 from astropy import units as u
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.modeling import models
 from astropy.table import Table
 
@@ -194,3 +195,32 @@ def test_tweakreg_aligns_to_a_reference_catalog_file(wide_truth, four_exposures,
     with pytest.raises(InputFileError, match="reference catalog without RA/Dec"):
         Table({"x": [1.0]}).write(tmp_path / "bad.ecsv")
         TweakRegStep.call(images, abs_refcat=str(tmp_path / "bad.ecsv"))
+
+
+def test_a_jwst_asn_from_list_association_gives_the_same_mosaic_through_process_and_strun(four_exposures, tmp_path):
+    """The doors users use: ``iris-pipeline process x_asn.json`` and ``strun image3 x_asn.json``."""
+    from stpipe import _cmdline
+    from test_reliability import jwst_level3_association
+
+    from iris_pipeline.cli import main
+
+    images, _ = four_exposures
+    names = []
+    for number, image in enumerate(images, start=1):
+        names.append(f"e{number}_cal.fits")
+        image.save(tmp_path / names[-1])
+    asn = jwst_level3_association(tmp_path, names, "field")
+    assert main(["process", str(asn), "-o", str(tmp_path / "process"), "--workers", "0"]) == 0
+    _cmdline.step_from_cmdline(["iris-pipeline::image3", str(asn), f"--output_dir={tmp_path / 'strun'}"])
+    with (
+        fits.open(tmp_path / "process" / "field_i2d.fits") as processed,
+        fits.open(tmp_path / "strun" / "field_i2d.fits") as direct,
+    ):
+        assert processed["SCI"].data.shape == direct["SCI"].data.shape
+        assert np.isfinite(processed["SCI"].data).mean() > 0.5
+        for extension in ("SCI", "ERR", "DQ", "WHT", "CON"):
+            np.testing.assert_array_equal(processed[extension].data, direct[extension].data, err_msg=extension)
+        assert processed[0].header["S_TWKREG"] == direct[0].header["S_TWKREG"] == "COMPLETE"
+    assert Table.read(tmp_path / "process" / "field_cat.ecsv").pformat() == Table.read(
+        tmp_path / "strun" / "field_cat.ecsv"
+    ).pformat()
