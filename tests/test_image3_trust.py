@@ -19,6 +19,7 @@ from iris_pipeline.pipelines.image3 import Image3Pipeline
 from iris_pipeline.resample import ResampleStep, TanGrid
 from iris_pipeline.resample.grid import OutputGridTooLargeError, check_grid_memory
 from iris_pipeline.resample.inputs import exposure_group_id
+from iris_pipeline.source_catalog import make_source_catalog
 from iris_pipeline.tweakreg import SkyCorrection, TweakRegStep, apply_sky_correction
 from iris_pipeline.tweakreg.tweakreg_step import AlignmentFailedError
 
@@ -224,3 +225,40 @@ def test_a_jwst_asn_from_list_association_gives_the_same_mosaic_through_process_
     assert Table.read(tmp_path / "process" / "field_cat.ecsv").pformat() == Table.read(
         tmp_path / "strun" / "field_cat.ecsv"
     ).pformat()
+
+
+def _completeness_check():
+    """benchmarks/check_catalog_completeness.py, whose star field and matching the test reuses."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "check_catalog_completeness.py"
+    spec = importlib.util.spec_from_file_location("check_catalog_completeness", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_catalogue_completeness_and_false_sources_at_the_stated_significance():
+    """>= 90 % of stars of aperture S/N 10-20 and >= 98 % above 20 found; < 1 false source per 1000^2
+    noise pixels; and the 50 % point where a 5-sigma matched filter puts it (aperture S/N ~2.1)."""
+    check = _completeness_check()
+    size, fwhm = 512, 3.0
+    grid = TanGrid((RA0, DEC0), (size / 2, size / 2), 0.004, 0.0, (size, size))
+    err = np.full((size, size), check.NOISE_MJY_SR)
+    snr, found = [], []
+    for seed in (0, 1):
+        image, x0, y0, field_snr = check.star_field(size, fwhm, seed)
+        catalog, _ = make_source_catalog(image, err, grid.to_gwcs(), grid.pixel_area_steradians())
+        snr.append(field_snr)
+        found.append(check.found_fraction(catalog, x0, y0))
+    snr, found = np.concatenate(snr), np.concatenate(found)
+    assert found[(snr >= 10) & (snr < 20)].mean() >= 0.90
+    assert found[snr >= 20].mean() >= 0.98
+    assert found[snr < 1.5].mean() < 0.1, "a 5-sigma threshold does not find stars at aperture S/N ~1"
+    assert 0.2 < found[(snr >= 2) & (snr < 3)].mean() < 0.8
+    noise = np.random.default_rng(99).normal(0.0, check.NOISE_MJY_SR, (1000, 1000))
+    wide = TanGrid((RA0, DEC0), (500, 500), 0.004, 0.0, (1000, 1000))
+    false_sources, _ = make_source_catalog(noise, np.full(noise.shape, check.NOISE_MJY_SR), wide.to_gwcs(),
+                                           wide.pixel_area_steradians(), fwhm_pix=fwhm)  # fmt: skip
+    assert len(false_sources) < 1
