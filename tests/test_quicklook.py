@@ -574,3 +574,21 @@ def test_progress_bar_writes_nothing_into_a_redirected_log(capsys):
 
     _run_in_process([], {}, progress=True)  # stderr is captured: not a terminal
     assert "\r" not in capsys.readouterr().err
+
+
+def test_summarize_product_of_a_spectrum_table(tmp_path):
+    """An _x1d (binary table, no SCI image) is summarised by its headers: spec3's products in a run summary."""
+    primary = fits.PrimaryHDU()
+    primary.header.update(DATAMODL="MultiSpecModel", EXP_TYPE="IRIS_LENSLET", S_EXTR1D="COMPLETE")
+    table = fits.BinTableHDU.from_columns(
+        [fits.Column(name="WAVELENGTH", format="D", array=np.linspace(2.0, 2.2, 5)),
+         fits.Column(name="FLUX", format="D", array=np.ones(5))], name="EXTRACT1D",
+    )  # fmt: skip
+    path = tmp_path / "field_x1d.fits"
+    fits.HDUList([primary, table]).writeto(path)
+    summary = summarize_product(path)
+    assert (summary["datamodl"], summary["steps"]) == ("MultiSpecModel", {"S_EXTR1D": "COMPLETE"})
+    assert summary["median"] is None and summary["dq_counts"] == {}
+    fits.HDUList([fits.PrimaryHDU()]).writeto(tmp_path / "empty_cal.fits")
+    with pytest.raises(InputFileError, match="empty_cal.fits: no SCI"):
+        summarize_product(tmp_path / "empty_cal.fits")

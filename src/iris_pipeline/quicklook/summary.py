@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 
 from .arrays import DO_NOT_USE, count_dq_flags
 from .files import atomic_output, extension_data, open_product
@@ -38,7 +39,8 @@ def summarize_product(path) -> dict:
     Parameters
     ----------
     path : path-like
-        A pipeline product (rate, cal, i2d, s3d...) with a ``SCI`` extension and optional ``DQ``.
+        A pipeline product (rate, cal, i2d, s3d...) with a ``SCI`` extension and optional ``DQ``,
+        or a table product (``_x1d``: no image; ``median`` None, ``dq_counts`` empty).
 
     Returns
     -------
@@ -53,13 +55,13 @@ def summarize_product(path) -> dict:
     Raises
     ------
     InputFileError
-        The file is missing, unreadable, or has no SCI image.
+        The file is missing, unreadable, or neither has a SCI image nor is a table product.
     """
     with open_product(path) as hdulist:
         primary = hdulist[0].header
-        sci = extension_data(hdulist, path, "SCI", (1, 2, 3, 4))
+        sci = extension_data(hdulist, path, "SCI", (1, 2, 3, 4), required=not _is_table_product(hdulist))
         dq = extension_data(hdulist, path, "DQ", (1, 2, 3, 4), required=False)
-        sci_header = hdulist["SCI"].header
+        sci_header = hdulist["SCI"].header if sci is not None else {}
         summary = {"file": Path(path).name, "path": str(path)}
         summary.update({field: _text(primary.get(keyword)) for field, keyword in _HEADER_FIELDS.items()})
         summary["steps"] = {key: str(primary[key]) for key in primary if key.startswith("S_")}
@@ -71,10 +73,18 @@ def summarize_product(path) -> dict:
         bkglevel = primary.get("BKGLEVEL", sci_header.get("BKGLEVEL"))
         summary["bkglevel"] = float(bkglevel) if isinstance(bkglevel, int | float) else None
         summary["bunit"] = _text(sci_header.get("BUNIT", primary.get("BUNIT")))
+        if sci is None:
+            summary["median"], summary["dq_counts"] = None, {}
+            return summary
         good_dq = dq if dq is not None and dq.shape in (sci.shape, sci.shape[-dq.ndim :]) else None
         summary["median"] = _good_median(sci, good_dq)
         summary["dq_counts"] = count_dq_flags(dq) if dq is not None else {}
     return summary
+
+
+def _is_table_product(hdulist) -> bool:
+    """Spectra (``_x1d``) and other products whose data are binary tables, not a SCI image."""
+    return any(isinstance(hdu, fits.BinTableHDU) for hdu in hdulist[1:]) and "SCI" not in hdulist
 
 
 def write_run_summary(records, output_html, *, output_text=None, title="iris-pipeline run") -> Path:
