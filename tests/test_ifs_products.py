@@ -36,6 +36,8 @@ def test_cube_is_in_mjy_sr_with_the_spaxel_solid_angle(cube_path):
         assert hdul["SCI"].header["BUNIT"] == "MJy/sr" and hdul["ERR"].header["BUNIT"] == "MJy/sr"
         assert hdul["SCI"].header["PIXAR_SR"] == pytest.approx(((25 * u.mas) ** 2).to_value(u.sr), rel=1e-9)
         assert hdul[0].header["DISPAXIS"] == 3 and hdul[0].header["TELESCOP"] != "JWST"
+        # jdaviz's Cubeviz takes an image extension for a cube's flux only with DISPAXIS in its header.
+        assert hdul["SCI"].header["DISPAXIS"] == 3
         data, wave = hdul["SCI"].data, hdul["WAVELENGTH"].data.astype(float)
     truth = truth_on_grid(sim.truth_dir, wave)
     bright = truth > 0.3 * np.nanmax(truth)

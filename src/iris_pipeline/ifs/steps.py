@@ -289,12 +289,15 @@ FLUX_DENSITY_UNIT = "W m-2 um-1"
 def add_cube_header_cards(cube, wcs_cards, scale_mas: float) -> None:
     """FITS WCS, spaxel solid angle and dispersion axis of a cube, where FITS readers look for them.
 
-    ``DISPAXIS = 3`` (primary header) names the FITS axis along which wavelength runs, as JWST
-    spectroscopic products do; generic FITS spectrum readers (specutils' ``wcs1d-fits``) identify
-    the cube by it. ``PIXAR_SR`` (SCI header) is the spaxel's solid angle.
+    ``DISPAXIS = 3`` (primary and SCI headers) names the FITS axis along which wavelength runs, as
+    JWST spectroscopic products do; generic FITS spectrum readers (specutils' ``wcs1d-fits``) and
+    jdaviz's Cubeviz (which looks in the flux extension) identify the cube by it. ``PIXAR_SR`` (SCI
+    header) is the spaxel's solid angle.
     """
-    add_header_cards(cube, "SCI", [*wcs_cards, ("PIXAR_SR", spaxel_solid_angle_sr(scale_mas), "[sr] spaxel solid angle")])
-    add_header_cards(cube, "PRIMARY", [("DISPAXIS", 3, "dispersion axis: FITS axis 3 (wavelength)")])
+    dispersion_axis = ("DISPAXIS", 3, "dispersion axis: FITS axis 3 (wavelength)")
+    add_header_cards(cube, "SCI", [*wcs_cards, dispersion_axis,
+                                   ("PIXAR_SR", spaxel_solid_angle_sr(scale_mas), "[sr] spaxel solid angle")])  # fmt: skip
+    add_header_cards(cube, "PRIMARY", [dispersion_axis])
 
 
 class TelluricStep(IFSStep):
