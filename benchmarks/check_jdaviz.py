@@ -1,6 +1,7 @@
 """Open the pipeline's products in jdaviz, as an astronomer would (issues 11 and 16).
 
 - Cubeviz: a ``_s3d`` cube loaded from its path (flux, uncertainty, DQ, and the extracted spectrum).
+- Specviz: a ``_x1d`` spectrum.
 - Imviz: a mosaic (``_i2d``) and a calibrated exposure (``_cal``), aligned by WCS with the mosaic as
   reference.
 
@@ -10,6 +11,7 @@ jdaviz is not a dependency of the package (it is large); install it in a separat
     .venv/bin/iris-pipeline demo --output-dir demo_output
     /tmp/jdv/bin/python benchmarks/check_jdaviz.py \\
         --cube demo_output/products/lenslet/iris_p001_simulated_k_lenslet_4.0_4000_s3d.fits \\
+        --spectrum demo_output/products/lenslet/iris_p001_simulated_k_lenslet_4.0_4000_x1d.fits \\
         --mosaic demo_output/products/imager/iris_p001_simulated-field_kbb_i2d.fits \\
         --cal demo_output/products/imager/iris_p001_o001_e001_img1_cal.fits
 
@@ -34,6 +36,17 @@ def check_cube(path: str) -> None:
           f"wavelength {spectrum.spectral_axis[0]:.4f} to {spectrum.spectral_axis[-1]:.4f}")  # fmt: skip
 
 
+def check_spectrum(path: str) -> None:
+    from jdaviz import Specviz
+
+    specviz = Specviz()
+    specviz.load_data(path)
+    labels = [data.label for data in specviz.app.data_collection]
+    spectrum = specviz.get_data(labels[0])
+    print(f"Specviz: {labels}; flux {spectrum.shape} {spectrum.flux.unit}, uncertainty "
+          f"{type(spectrum.uncertainty).__name__}, wavelength from {spectrum.spectral_axis[0]:.4f}")  # fmt: skip
+
+
 def check_mosaic(mosaic: str, cal: str) -> None:
     from jdaviz import Imviz
 
@@ -49,6 +62,7 @@ def check_mosaic(mosaic: str, cal: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cube", help="an _s3d.fits cube")
+    parser.add_argument("--spectrum", help="an _x1d.fits spectrum")
     parser.add_argument("--mosaic", help="an _i2d.fits mosaic")
     parser.add_argument("--cal", help="a _cal.fits exposure inside the mosaic")
     args = parser.parse_args()
@@ -56,6 +70,8 @@ def main() -> int:
     try:
         if args.cube:
             check_cube(args.cube)
+        if args.spectrum:
+            check_spectrum(args.spectrum)
         if args.mosaic and args.cal:
             check_mosaic(args.mosaic, args.cal)
     except Exception as error:  # report what the viewer said, in one line
