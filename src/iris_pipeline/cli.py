@@ -203,6 +203,10 @@ class DemoObservation:
     simulate: Callable[[Path, argparse.Namespace], tuple[list[Path], Path]]
 
 
+# Enough stars that every dither of the demo's small windows has sources to align on.
+DEMO_STARS = 150
+
+
 def _simulate_imager(folder: Path, args) -> tuple[list[Path], Path]:
     from .instruments import get_instrument
     from .simulate import simulate_observation
@@ -213,7 +217,7 @@ def _simulate_imager(folder: Path, args) -> tuple[list[Path], Path]:
     step_arcsec = (args.size + iris.imager_gap_pix) * iris.detectors["IMG1"].pixel_scale_arcsec
     manifest = simulate_observation(
         folder, instrument="IRIS", detectors=["IMG1", "IMG2", "IMG3", "IMG4"], size=args.size,
-        ngroups=args.ngroups, ndithers=args.dithers, nskies=1, ndarks=2, nflats=2, seed=args.seed,
+        ngroups=args.ngroups, ndithers=args.dithers, nskies=1, ndarks=2, nflats=2, seed=args.seed, n_stars=DEMO_STARS,
         inner_windows=True, dither_step_arcsec=step_arcsec,
     )  # fmt: skip
     files = [*manifest.science, *manifest.skies, *manifest.darks, *manifest.flats]
