@@ -20,7 +20,16 @@ from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
 from ..associations import is_association, read_association, science_exposures
-from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
+from ..datamodels import (
+    CubeModel,
+    IFUCubeModel,
+    ImageModel,
+    IrisDataModel,
+    RampModel,
+    RateIntsModel,
+    RateModel,
+    ReferenceFileModel,
+)
 from ..dqflags import PIXEL
 from ..exceptions import InputFileError, ReferenceFileError
 from ..lib.refcache import prepared_references
@@ -40,7 +49,7 @@ REFERENCE_MODEL_CLASSES = {
     if isinstance(cls, type) and issubclass(cls, ReferenceFileModel) and hasattr(cls, "reftype")
 }
 
-PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "s3d", "i2d", "cat", "x1d")
+PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "calints", "s3d", "i2d", "cat", "x1d", "phot")
 
 
 def _known_suffixes() -> set[str]:
@@ -168,32 +177,43 @@ class IrisStep(Step):
             )
         return model
 
-    def open_image(self, step_input) -> ImageModel:
+    def open_image(self, step_input, integrations: bool = False) -> ImageModel | CubeModel:
         """Open the input as an `ImageModel`; a rate image becomes one (``VAR_FLAT`` zero, ``AREA`` one).
+
+        With ``integrations`` a per-integration input is accepted too: a `CubeModel` as it is,
+        a `RateIntsModel` (``_rateints``) converted to a `CubeModel` (the time-series path of
+        stage 2, ``_calints``).
 
         Raises
         ------
         InputFileError
-            If the input is neither a rate nor a calibrated image.
+            If the input is neither a rate nor a calibrated image (nor, with ``integrations``,
+            their per-integration cubes).
         """
         model = datamodels.open(step_input)
-        if isinstance(model, ImageModel):
+        if isinstance(model, ImageModel) or (integrations and isinstance(model, CubeModel)):
             return _flag_non_finite(_native_arrays(model))
-        if not isinstance(model, RateModel):
-            raise InputFileError(
-                model.meta.filename,
-                f"{self.class_alias} needs a rate or calibrated image, not {model.meta.model_type}",
-            )
-        image = ImageModel()
+        accepted = (RateModel, RateIntsModel) if integrations else (RateModel,)
+        if not isinstance(model, accepted):
+            wanted = "a rate or calibrated image, or their per-integration cubes" if integrations else \
+                "a rate or calibrated image"
+            raise InputFileError(model.meta.filename, f"{self.class_alias} needs {wanted}, not {model.meta.model_type}")
+        image = CubeModel() if isinstance(model, RateIntsModel) else ImageModel()
         image.update(model)
         image.meta.filename = model.meta.filename
         for name in ("data", "dq", "err", "var_poisson", "var_rnoise"):
             setattr(image, name, getattr(model, name))
         image.var_flat = np.zeros_like(image.data)
-        image.area = np.ones_like(image.data)
+        image.area = np.ones(image.data.shape[-2:], dtype=np.float32)
         if model is not step_input:
             model.close()
         return _flag_non_finite(_native_arrays(image))
+
+    def record_status(self, model, status: str) -> None:
+        """Record this step's status (``SKIPPED``, ``INCOMPLETE``...) in the model; `finalize_result`
+        keeps it instead of writing ``COMPLETE``."""
+        setattr(model.meta.cal_step, self.class_alias, status)
+        self._recorded_status = status
 
     def get_reference_model(self, model, reference_file_type):
         """The reference file of ``reference_file_type`` for the model, opened as its data model.
@@ -308,8 +328,11 @@ class IrisStep(Step):
             record.name = match.name if match is not None else NOT_APPLICABLE
             record.sha256 = match.sha256 if match is not None else NOT_APPLICABLE
         cal_step = result.meta.cal_step
+        recorded, self._recorded_status = getattr(self, "_recorded_status", None), None
         if self.class_alias and self.class_alias in cal_step._schema.get("properties", {}):
-            if not self.skip:
+            if recorded is not None:
+                setattr(cal_step, self.class_alias, recorded)
+            elif not self.skip:
                 setattr(cal_step, self.class_alias, "COMPLETE")
             elif getattr(cal_step, self.class_alias, None) is None:
                 setattr(cal_step, self.class_alias, "SKIPPED")
