@@ -241,7 +241,7 @@ def simulate_tso_observation(
     filter_name: str = "J",
     transit: TransitTruth | None = None,
     target_xy: tuple[float, float] | None = None,
-    comparison_xy=((18.3, 46.6), (46.8, 18.2)),
+    comparison_xy=((12.3, 51.6), (51.8, 12.2)),
     peak_fraction_of_onset: float = 0.3,
     comparison_flux_ratios=(0.8, 0.6),
     jitter_pix: float = 0.05,

@@ -21,7 +21,10 @@ Method, for each star and integration of a cube ``data[nint, ny, nx]``:
    errors (ERR: Poisson of source and sky, read noise, flat) plus the error of the background
    estimate, which is common to all aperture pixels.
 5. **DQ** (per integration and star): ``DO_NOT_USE`` when an aperture pixel is ``DO_NOT_USE``
-   (the flux then misses it) or no background pixel survives, ``SATURATED`` when an aperture
+   in this integration but not in all (the flux then misses a pixel the other integrations
+   have: a cosmic ray, a jump) or no background pixel survives; a pixel unusable in *every*
+   integration (a dead pixel) is left out of all of them alike, which keeps the series
+   consistent, and is counted in ``static_bad_pixels`` instead; ``SATURATED`` when an aperture
    pixel is saturated, ``OUTLIER`` when the centroid moved more than ``max_shift_pix`` from the
    median centroid.
 
@@ -96,6 +99,8 @@ class PhotometryResult:
         ``sum(w)`` of each star's aperture (pixels), shape ``(nstar,)`` (per integration with ``recenter``).
     aperture_x, aperture_y : ndarray
         Aperture centre of each star (median centroid), shape ``(nstar,)``.
+    static_bad_pixels : ndarray of int
+        Aperture pixels of each star unusable in every integration, shape ``(nstar,)``.
     """
 
     flux: np.ndarray
@@ -109,6 +114,7 @@ class PhotometryResult:
     aperture_area_pix: np.ndarray
     aperture_x: np.ndarray
     aperture_y: np.ndarray
+    static_bad_pixels: np.ndarray
 
 
 def aperture_weights(shape, x: float, y: float, radius: float) -> np.ndarray:
@@ -228,9 +234,11 @@ def _measure_star(data, err, dq, x0: float, y0: float, settings: ApertureSetting
     bkg_err = np.sqrt(np.pi / 2.0) * bkg_std / np.sqrt(np.maximum(bkg_n, 1))
     flags[~(bkg_n > 1)] |= DO_NOT_USE
 
+    static = ~usable.any(axis=0)  # unusable in every integration (dead pixels...): left out of all alike
     flux = np.empty(nint)
     var = np.empty(nint)
     area = np.empty(nint)
+    n_static = 0
     cached = None
     for i, (px, py) in enumerate(centres):
         if cached is None or settings.recenter:
@@ -239,7 +247,8 @@ def _measure_star(data, err, dq, x0: float, y0: float, settings: ApertureSetting
             cached = wts
         wts = cached
         good = usable[i] & inside
-        if np.any(inside & ~usable[i]):
+        n_static = max(n_static, int(np.count_nonzero(inside & static)))
+        if np.any(inside & ~usable[i] & ~static):
             flags[i] |= DO_NOT_USE
         if np.any(inside & ((cut_dq[i] & SATURATED) != 0)):
             flags[i] |= SATURATED
@@ -252,6 +261,7 @@ def _measure_star(data, err, dq, x0: float, y0: float, settings: ApertureSetting
         "flux": flux, "flux_err": flux_err, "background": bkg, "background_err": bkg_err,
         "x_pix": cx + ox, "y_pix": cy + oy, "fwhm_pix": fwhm, "dq": flags,
         "aperture_area_pix": area if settings.recenter else area[0], "aperture_x": ax + ox, "aperture_y": ay + oy,
+        "static_bad_pixels": n_static,
     }  # fmt: skip
 
 

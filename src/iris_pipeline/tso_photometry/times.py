@@ -15,7 +15,9 @@ barycentre in the direction of the target (`astropy.time.Time.light_travel_time`
 ephemeris, ~ms accuracy). The observatory is the instrument's site in ``data/instruments.yaml``
 (TMT Maunakea 13N for IRIS, Keck for Liger): the site's 4000 km from the geocentre changes the
 correction by at most ~21 ms. For dates after the bundled IERS table the polar motion defaults to
-its mean (an arcsecond, i.e. < 1 us here) and no table is downloaded.
+its mean (an arcsecond, i.e. < 1 us here) and no table is downloaded; for dates after the
+leap-second table (simulated 2030s observations) no further leap second is assumed, so UTC-based
+times of such dates may be off by the leap seconds announced later (whole seconds).
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ def mjd_utc_to_bjd_tdb(mjd_utc, ra_deg: float, dec_deg: float, site: dict | None
         location = EarthLocation.from_geodetic(site["longitude_deg"] * u.deg, site["latitude_deg"] * u.deg,
                                                site["height_m"] * u.m)  # fmt: skip
     with iers.conf.set_temp("auto_download", False), warnings.catch_warnings():
-        # Dates past the bundled IERS table: mean polar motion (arcsecond level: < 1 us here).
-        warnings.filterwarnings("ignore", message=".*(IERS|polar motion).*")
+        # Dates past the bundled IERS table: mean polar motion (arcsecond level: < 1 us here);
+        # past the leap-second table ("dubious year"): no leap second after its last one.
+        warnings.filterwarnings("ignore", message=".*(IERS|polar motion|dubious year).*")
         times = Time(np.asarray(mjd_utc, float), format="mjd", scale="utc", location=location)
         target = SkyCoord(ra_deg * u.deg, dec_deg * u.deg, frame="icrs")
         delay = times.light_travel_time(target, kind="barycentric", ephemeris="builtin")
