@@ -106,3 +106,123 @@ def test_depth_and_mid_time_recovered_with_calibrated_errors():
     assert 0.7 <= depth_pulls.std(ddof=1) <= 1.3
     assert abs(depth_pulls.mean()) < 0.6
     assert 0.5 <= time_pulls.std(ddof=1) <= 1.5
+
+
+# -- end to end: raw TSO exposure -> process (detector1, image2, tso3) -> light curve --------------
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    """A simulated raw TSO exposure run through ``iris-pipeline process`` (stage 1, 2 and 3)."""
+    from iris_pipeline.cli import main
+    from iris_pipeline.simulate.tso import simulate_tso_observation
+
+    root = tmp_path_factory.mktemp("tso")
+    sim = simulate_tso_observation(root / "sim", nints=60, ngroups=4, seed=0)
+    out = root / "out"
+    status = main(["process", str(sim["raw"]), "-o", str(out), "--refstore", str(sim["reference_dir"]), "--no-progress"])
+    return sim, out, status
+
+
+def _bjd_truth(sim):
+    from astropy.table import Table
+
+    from iris_pipeline.instruments import get_instrument
+    from iris_pipeline.tso_photometry import mjd_utc_to_bjd_tdb
+
+    meta = Table.read(sim["truth"]).meta
+    return meta, mjd_utc_to_bjd_tdb([meta["mid_time_mjd_utc"]], meta["target_ra_deg"], meta["target_dec_deg"],
+                                    get_instrument("IRIS").site)[0]  # fmt: skip
+
+
+def test_process_keeps_integrations_and_runs_tso3_after_image2(processed):
+    from astropy.table import Table
+
+    from iris_pipeline import datamodels
+    from iris_pipeline.execution.plan import build_plan
+
+    sim, out, status = processed
+    assert status == 0
+    plan = build_plan([sim["raw"]], out, refstore=str(sim["reference_dir"]))
+    kinds = {task.kind: task for task in plan.tasks}
+    assert kinds["stage1"].options.get("save_rateints") is True
+    assert kinds["stage2"].inputs[0].endswith("_rateints.fits")
+    assert kinds["stage3"].alias == "tso3" and kinds["stage3"].inputs[0].endswith("_calints.fits")
+    stem = sim["raw"].name.removesuffix("_uncal.fits")
+    with datamodels.open(out / f"{stem}_calints.fits") as cube:
+        assert isinstance(cube, datamodels.CubeModel) and cube.data.shape == (60, 64, 64)
+        assert cube.meta.bunit_data == "MJy/sr"
+        steps = cube.meta.cal_step
+        assert (steps.assign_wcs, steps.flat_field, steps.photom, steps.background) == ("COMPLETE",) * 3 + ("SKIPPED",)
+    (phot,) = out.glob("*_phot.ecsv")
+    assert phot.with_suffix(".png").is_file()
+    assert not list(out.glob(".*partial*"))
+    table = Table.read(phot)
+    assert len(table) == 60 and table.meta["S_TSOPHT"] == "COMPLETE" and table.meta["TARGPOS"] == "WCS"
+
+
+def test_tso3_pipeline_recovers_the_simulated_transit(processed, tmp_path):
+    from astropy.table import Table
+
+    from iris_pipeline.pipelines.tso3 import Tso3Pipeline
+
+    sim, out, _ = processed
+    meta, bjd_truth = _bjd_truth(sim)
+    (calints,) = out.glob("*_calints.fits")
+    pipeline = Tso3Pipeline(steps={"tso_photometry": {"transit_duration": meta["duration_s"],
+                                                      "transit_ingress": meta["ingress_s"]}})  # fmt: skip
+    pipeline.output_dir, pipeline.save_results = str(tmp_path), True
+    pipeline.run(str(calints))
+    table = Table.read(tmp_path / calints.name.replace("_calints.fits", "_phot.ecsv"))
+    fit = table.meta["transit_fit"]
+    assert fit["flux"] == "rel_flux" and len(table.meta["comparison_xy_pix"]) == 2
+    print(f"end to end: depth pull {(fit['depth'] - meta['depth']) / fit['depth_err']:+.2f}, mid-time pull "
+          f"{(fit['mid_time_bjd_tdb'] - bjd_truth) * SECONDS_PER_DAY / fit['mid_time_err_s']:+.2f}")  # fmt: skip
+    assert abs(fit["depth"] - meta["depth"]) < 2 * fit["depth_err"]
+    assert abs(fit["mid_time_bjd_tdb"] - bjd_truth) * SECONDS_PER_DAY < 2 * fit["mid_time_err_s"]
+    # Centroids on the simulated position (plus jitter), times increasing by the integration period.
+    assert np.median(table["x_centroid"]) == pytest.approx(meta["x_pix"][0], abs=0.1)
+    assert np.median(table["y_centroid"]) == pytest.approx(meta["y_pix"][0], abs=0.1)
+    period_s = np.diff(table["time_mjd_utc"]) * SECONDS_PER_DAY
+    assert np.allclose(period_s, period_s[0], rtol=1e-6, atol=1e-4)
+    # Barycentric correction of a few minutes at most, and BJD later than MJD + 2400000.5 by TT-UTC +- 8.3 min.
+    shift_s = (table["time_bjd_tdb"] - table["time_mjd_utc"] - 2400000.5) * SECONDS_PER_DAY
+    assert np.all(np.abs(shift_s - 69.184) < 500)
+
+
+def test_strun_tso3_on_the_calints_image2_saved(processed, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from astropy.table import Table
+
+    sim, out, _ = processed
+    (calints,) = out.glob("*_calints.fits")
+    result = subprocess.run([str(Path(sys.executable).parent / "strun"), "tso3", str(calints), f"--output_dir={tmp_path}",
+                             "--steps.tso_photometry.n_comparisons=1"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = Table.read(tmp_path / calints.name.replace("_calints.fits", "_phot.ecsv"))
+    assert str(table["flux"].unit) == "Jy" and str(table["time_bjd_tdb"].unit) == "d"
+    assert str(table["background"].unit) == "MJy / sr" and str(table["fwhm"].unit) == "pix"
+    assert {"comp1_flux", "rel_flux", "dq"} <= set(table.colnames) and "comp2_flux" not in table.colnames
+    assert all(table[name].description for name in table.colnames)
+    assert (tmp_path / calints.name.replace("_calints.fits", "_phot.png")).is_file()
+
+
+def test_target_off_the_image_is_skipped_with_a_warning_or_fails(processed, tmp_path, caplog):
+    from iris_pipeline.exceptions import InputFileError
+    from iris_pipeline.pipelines.tso3 import Tso3Pipeline
+
+    _, out, _ = processed
+    (calints,) = out.glob("*_calints.fits")
+    off = {"target_x": 500.0, "target_y": 20.0}
+    with caplog.at_level(logging.WARNING):
+        result = Tso3Pipeline.call(str(calints), output_dir=str(tmp_path), save_results=True, configure_log=False,
+                                   steps={"tso_photometry": off})  # fmt: skip
+    assert result.meta.cal_step.tso_photometry == "SKIPPED"
+    assert "off the 64 x 64 image" in caplog.text
+    assert not list(tmp_path.glob("*_phot.*"))
+    with pytest.raises(InputFileError, match="off the"):
+        Tso3Pipeline.call(str(calints), output_dir=str(tmp_path), configure_log=False,
+                          steps={"tso_photometry": {**off, "fail_on_incomplete": True}})  # fmt: skip
