@@ -195,9 +195,9 @@ class IrisStep(Step):
             return _flag_non_finite(_native_arrays(model))
         accepted = (RateModel, RateIntsModel) if integrations else (RateModel,)
         if not isinstance(model, accepted):
-            wanted = "a rate or calibrated image, or their per-integration cubes" if integrations else \
-                "a rate or calibrated image"
-            raise InputFileError(model.meta.filename, f"{self.class_alias} needs {wanted}, not {model.meta.model_type}")
+            cubes = " (or their per-integration cubes)" if integrations else ""
+            raise InputFileError(model.meta.filename,
+                                 f"{self.class_alias} needs a rate or calibrated image, not {model.meta.model_type}{cubes}")  # fmt: skip
         image = CubeModel() if isinstance(model, RateIntsModel) else ImageModel()
         image.update(model)
         image.meta.filename = model.meta.filename
