@@ -120,7 +120,9 @@ def processed(tmp_path_factory):
     root = tmp_path_factory.mktemp("tso")
     sim = simulate_tso_observation(root / "sim", nints=60, ngroups=4, seed=0)
     out = root / "out"
-    status = main(["process", str(sim["raw"]), "-o", str(out), "--refstore", str(sim["reference_dir"]), "--no-progress"])
+    status = main(
+        ["process", str(sim["raw"]), "-o", str(out), "--refstore", str(sim["reference_dir"]), "--no-progress"]
+    )
     return sim, out, status
 
 
@@ -199,8 +201,9 @@ def test_strun_tso3_on_the_calints_image2_saved(processed, tmp_path):
 
     sim, out, _ = processed
     (calints,) = out.glob("*_calints.fits")
-    result = subprocess.run([str(Path(sys.executable).parent / "strun"), "tso3", str(calints), f"--output_dir={tmp_path}",
-                             "--steps.tso_photometry.n_comparisons=1"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    command = [str(Path(sys.executable).parent / "strun"), "tso3", str(calints), f"--output_dir={tmp_path}",
+               "--steps.tso_photometry.n_comparisons=1"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     table = Table.read(tmp_path / calints.name.replace("_calints.fits", "_phot.ecsv"))
     assert str(table["flux"].unit) == "Jy" and str(table["time_bjd_tdb"].unit) == "d"

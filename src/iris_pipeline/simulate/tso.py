@@ -293,8 +293,9 @@ def simulate_tso_observation(
     fluxes = target_flux * np.array([1.0, *comparison_flux_ratios])
     e_per_jy = electrons_per_s_per_jy(inst, filter_name, optics.throughput)
     nan = np.full(len(fluxes), np.nan)
-    catalog = Table([np.arange(1, len(fluxes) + 1), [STAR] * len(fluxes), ra, dec, fluxes, fluxes / e_per_jy,
-                     -2.5 * np.log10(fluxes / e_per_jy / 3631.0), nan, nan, nan, nan], names=CATALOG_COLUMNS)  # fmt: skip
+    ab_mag = -2.5 * np.log10(fluxes / e_per_jy / 3631.0)
+    columns = [np.arange(1, len(fluxes) + 1), [STAR] * len(fluxes), ra, dec, fluxes, fluxes / e_per_jy, ab_mag]
+    catalog = Table([*columns, nan, nan, nan, nan], names=CATALOG_COLUMNS)
     sky_e_s = default_sky_e_s(inst, filter_name, optics.throughput, scale)
     jitter = rng.normal(0.0, jitter_pix, (nints, 2))
     transparency = 1.0 + rng.normal(0.0, transparency_rms, nints)
@@ -319,7 +320,9 @@ def simulate_tso_observation(
                         float(dec[0]), pointing)  # fmt: skip
     keywords = raw_keywords(inst, detector, filter_name, window, pattern, nints, info)
     keywords["TSOVISIT"] = True
-    raw = write_raw(output_dir / "raw" / f"{inst.name}_p001_o001_tso_e001_{detector}_uncal.fits".lower(), data, keywords)
+    raw = write_raw(
+        output_dir / "raw" / f"{inst.name}_p001_o001_tso_e001_{detector}_uncal.fits".lower(), data, keywords
+    )
 
     start_mjd = float(keywords["EXPSTART"])
     truth = Table(

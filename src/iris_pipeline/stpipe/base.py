@@ -196,8 +196,8 @@ class IrisStep(Step):
         accepted = (RateModel, RateIntsModel) if integrations else (RateModel,)
         if not isinstance(model, accepted):
             cubes = " (or their per-integration cubes)" if integrations else ""
-            raise InputFileError(model.meta.filename,
-                                 f"{self.class_alias} needs a rate or calibrated image, not {model.meta.model_type}{cubes}")  # fmt: skip
+            wanted = f"a rate or calibrated image, not {model.meta.model_type}{cubes}"
+            raise InputFileError(model.meta.filename, f"{self.class_alias} needs {wanted}")
         image = CubeModel() if isinstance(model, RateIntsModel) else ImageModel()
         image.update(model)
         image.meta.filename = model.meta.filename
@@ -269,7 +269,9 @@ class IrisStep(Step):
         window = Window.from_model(model, shape if shape is not None else model.data.shape)
         match = self._reference_files_used[-1][1]
         key = (match.sha256, reference_file_type, names, (window.xstart, window.ystart, window.xsize, window.ysize))
-        return prepared_references.get(key, lambda: self._read_reference_arrays(path, reference_file_type, names, window))
+        return prepared_references.get(
+            key, lambda: self._read_reference_arrays(path, reference_file_type, names, window)
+        )
 
     @staticmethod
     def _read_reference_arrays(path, reference_file_type, names, window) -> tuple[np.ndarray, ...]:

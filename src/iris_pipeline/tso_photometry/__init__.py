@@ -5,7 +5,13 @@ The algorithms are pure numpy/scipy/astropy functions without I/O (`measure_time
 ``_calints`` files are in `tso_photometry_step`. See ``docs/steps/tso3.md``.
 """
 
-from .photometry import ApertureSettings, PhotometryResult, aperture_weights, gaussian_fwhm_from_moment, measure_time_series
+from .photometry import (
+    ApertureSettings,
+    PhotometryResult,
+    aperture_weights,
+    gaussian_fwhm_from_moment,
+    measure_time_series,
+)
 from .times import integration_mid_times_mjd, mjd_utc_to_bjd_tdb
 from .transit import TransitFit, fit_transit, relative_flux, trapezoid_shape
 from .tso_photometry_step import TsoPhotometryStep, find_comparisons, open_integrations

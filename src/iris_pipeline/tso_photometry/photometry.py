@@ -160,6 +160,20 @@ def _cutout_bounds(x: float, y: float, half: int, shape) -> tuple[slice, slice, 
     return slice(y0, y1), slice(x0, x1), x0, y0
 
 
+def _row_median(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Median of the kept values of each row (NaN for a row with none), vectorised: a sort with the
+    left-out values last, then the middle one or two (numpy's nanmedian goes row by row)."""
+    ordered = np.sort(np.where(keep, values, np.inf), axis=1)
+    count = keep.sum(axis=1)
+    lo = np.clip((count - 1) // 2, 0, None)[:, None]
+    hi = np.clip(count // 2, 0, None)[:, None]
+    if ordered.shape[1] == 0:
+        return np.full(len(values), np.nan)
+    hi = np.minimum(hi, ordered.shape[1] - 1)
+    median = 0.5 * (np.take_along_axis(ordered, lo, 1) + np.take_along_axis(ordered, hi, 1))[:, 0]
+    return np.where(count > 0, median, np.nan)
+
+
 def _clipped_median(values: np.ndarray, good: np.ndarray, nsigma: float, iterations: int):
     """Row-wise sigma-clipped median, standard deviation and count of ``values[nint, npix]``
     (NaN where a row keeps no value)."""
@@ -168,14 +182,14 @@ def _clipped_median(values: np.ndarray, good: np.ndarray, nsigma: float, iterati
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN, reported by the count
         for _ in range(iterations):
             masked = np.where(keep, values, np.nan)
-            median = np.nanmedian(masked, axis=1)
+            median = _row_median(values, keep)
             std = np.nanstd(masked, axis=1)
             new = keep & (np.abs(values - median[:, None]) <= nsigma * std[:, None])
             if np.array_equal(new, keep):
                 break
             keep = new
         masked = np.where(keep, values, np.nan)
-        median = np.nanmedian(masked, axis=1)
+        median = _row_median(values, keep)
         std = np.nanstd(masked, axis=1, ddof=1)
     return median, std, keep.sum(axis=1)
 
@@ -235,27 +249,18 @@ def _measure_star(data, err, dq, x0: float, y0: float, settings: ApertureSetting
     flags[~(bkg_n > 1)] |= DO_NOT_USE
 
     static = ~usable.any(axis=0)  # unusable in every integration (dead pixels...): left out of all alike
-    flux = np.empty(nint)
-    var = np.empty(nint)
-    area = np.empty(nint)
-    n_static = 0
-    cached = None
-    for i, (px, py) in enumerate(centres):
-        if cached is None or settings.recenter:
-            wts = aperture_weights((h, w), px, py, settings.radius_pix)
-            inside = wts > 0
-            cached = wts
-        wts = cached
-        good = usable[i] & inside
-        n_static = max(n_static, int(np.count_nonzero(inside & static)))
-        if np.any(inside & ~usable[i] & ~static):
-            flags[i] |= DO_NOT_USE
-        if np.any(inside & ((cut_dq[i] & SATURATED) != 0)):
-            flags[i] |= SATURATED
-        wg = np.where(good, wts, 0.0)
-        area[i] = wts.sum()
-        flux[i] = (wg * np.where(good, cut[i], 0.0)).sum() - wg.sum() * bkg[i]
-        var[i] = (wg**2 * np.where(good, cut_err[i], 0.0) ** 2).sum()
+    if settings.recenter:
+        weights = np.stack([aperture_weights((h, w), px, py, settings.radius_pix) for px, py in centres])
+    else:
+        weights = aperture_weights((h, w), ax, ay, settings.radius_pix)[None]
+    inside = weights > 0
+    n_static = int(np.count_nonzero(inside & static[None], axis=(1, 2)).max())
+    flags[np.any(inside & ~usable & ~static[None], axis=(1, 2))] |= DO_NOT_USE
+    flags[np.any(inside & ((cut_dq & SATURATED) != 0), axis=(1, 2))] |= SATURATED
+    good_weights = np.where(usable & inside, weights, 0.0)
+    area = weights.sum(axis=(1, 2)) * np.ones(nint)
+    flux = (good_weights * np.where(usable, cut, 0.0)).sum(axis=(1, 2)) - good_weights.sum(axis=(1, 2)) * bkg
+    var = (good_weights**2 * np.where(usable, cut_err, 0.0) ** 2).sum(axis=(1, 2))
     flux_err = np.sqrt(var + (area * bkg_err) ** 2)
     return {
         "flux": flux, "flux_err": flux_err, "background": bkg, "background_err": bkg_err,
@@ -290,7 +295,9 @@ def measure_time_series(data, err, dq, positions, settings: ApertureSettings | N
     settings = settings or ApertureSettings()
     data = np.asarray(data)
     if data.ndim != 3 or np.shape(err) != data.shape or np.shape(dq) != data.shape:
-        raise ValueError(f"data, err and dq must be 3-D of one shape, got {data.shape}, {np.shape(err)}, {np.shape(dq)}")
+        raise ValueError(
+            f"data, err and dq must be 3-D of one shape, got {data.shape}, {np.shape(err)}, {np.shape(dq)}"
+        )
     stars = [_measure_star(data, err, dq, float(x), float(y), settings) for x, y in positions]
     if not stars:
         raise ValueError("no star to measure")

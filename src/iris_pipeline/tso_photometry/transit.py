@@ -18,9 +18,10 @@ half-width of its ``Delta chi2 = 1`` interval with the baseline and depth re-fit
 mid-time (profile likelihood; the scan also guards against a trust-region stop at a kink of the
 piecewise-linear model). With few integrations per ingress and a low signal-to-noise ratio per
 integration, the chi-square is not a parabola in ``t0`` and this error is still optimistic
-(mid-time pulls of std ~1.2 at depth / error-per-point ~ 2, ~1.05 at ~ 6; the tests' figures). The errors are not scaled by the reduced chi-square (reported
-as ``chi2_reduced``): with calibrated flux errors it should be ~1, and ``scale_errors=True``
-scales them by ``sqrt(max(chi2_reduced, 1))`` when systematics remain.
+(mid-time pulls of std ~1.2 at depth / error-per-point ~ 2, ~1.05 at ~ 6; the tests' figures).
+The errors are not scaled by the reduced chi-square (reported as ``chi2_reduced``): with
+calibrated flux errors it should be ~1, and ``scale_errors=True`` scales them by
+``sqrt(max(chi2_reduced, 1))`` when systematics remain.
 """
 
 from __future__ import annotations

@@ -51,11 +51,14 @@ def open_integrations(step_input) -> tuple[list, str | None]:
     return [item if isinstance(item, datamodels.IrisDataModel) else datamodels.open(item) for item in items], None
 
 
-def _median_image(cube) -> np.ndarray:
-    good = ((cube.dq & 1) == 0) & np.isfinite(cube.data)
+def _median_image(cube, max_planes: int = 50) -> np.ndarray:
+    """Median over (at most ``max_planes`` evenly spaced) integrations, unusable pixels left out."""
+    planes = np.unique(np.linspace(0, len(cube.data) - 1, min(len(cube.data), max_planes)).astype(int))
+    data, dq = cube.data[planes], cube.dq[planes]
+    good = ((dq & 1) == 0) & np.isfinite(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(np.where(good, cube.data, np.nan), axis=0)
+        return np.nanmedian(np.where(good, data, np.nan), axis=0)
 
 
 def find_comparisons(image, exclude_xy, count: int, separation: float, margin: float) -> list[tuple[float, float]]:
@@ -174,8 +177,11 @@ class TsoPhotometryStep(IrisStep):
         else:
             ra, dec, wcs = cube.meta.target.ra, cube.meta.target.dec, cube.meta.wcs
             if ra is None or dec is None or wcs is None:
-                raise InputFileError(cube.meta.filename, "no target position: TARG_RA/TARG_DEC with a WCS (run image2), "
-                                                         "or the target_x and target_y parameters")  # fmt: skip
+                raise InputFileError(
+                    cube.meta.filename,
+                    "no target position: TARG_RA/TARG_DEC with a WCS (run image2), or the target_x and target_y "
+                    "parameters",
+                )
             x, y = (float(v) for v in wcs.invert(ra, dec))
             source = "WCS"
         if not (np.isfinite(x) and np.isfinite(y) and -0.5 <= x < nx - 0.5 and -0.5 <= y < ny - 0.5):
@@ -208,8 +214,8 @@ class TsoPhotometryStep(IrisStep):
                 raise InputFileError("tso_photometry", "comparison_xy needs x, y pairs")
             return list(zip(values[::2], values[1::2], strict=True))
         # A comparison's aperture stays out of the target's annulus, and its aperture on the image.
-        return find_comparisons(median, [target_xy], self.n_comparisons,
-                                settings.annulus_outer_pix + settings.radius_pix, settings.radius_pix + 2.0)  # fmt: skip
+        separation = settings.annulus_outer_pix + settings.radius_pix
+        return find_comparisons(median, [target_xy], self.n_comparisons, separation, settings.radius_pix + 2.0)
 
     # -- measurement -----------------------------------------------------------------------
 
@@ -217,7 +223,7 @@ class TsoPhotometryStep(IrisStep):
         if self.error_source == "err" or cube.var_poisson is None or cube.var_rnoise is None:
             err = cube.err
         else:
-            err = np.sqrt(cube.var_poisson.astype(np.float64) + cube.var_rnoise)
+            err = np.sqrt(cube.var_poisson + cube.var_rnoise)  # float32: one cube's worth of memory
         result = measure_time_series(cube.data, err, cube.dq, xy, settings)
         if result.static_bad_pixels.any():
             log.info("%s: aperture pixels unusable in every integration (left out of all alike): %s",
