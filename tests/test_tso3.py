@@ -229,3 +229,26 @@ def test_target_off_the_image_is_skipped_with_a_warning_or_fails(processed, tmp_
     with pytest.raises(InputFileError, match="off the"):
         Tso3Pipeline.call(str(calints), output_dir=str(tmp_path), configure_log=False,
                           steps={"tso_photometry": {**off, "fail_on_incomplete": True}})  # fmt: skip
+
+
+def test_image2_calibrates_each_integration_as_it_would_a_rate_image(processed, tmp_path):
+    """Plane k of the _calints equals image2 of a _rate made of integration k (background off)."""
+    from iris_pipeline import datamodels
+    from iris_pipeline.pipelines import ProcessImagerL2Pipeline
+
+    sim, out, _ = processed
+    stem = sim["raw"].name.removesuffix("_uncal.fits")
+    k = 7
+    with datamodels.open(out / f"{stem}_rateints.fits") as cube:
+        rate = datamodels.RateModel()
+        rate.update(cube)
+        for name in ("data", "dq", "err", "var_poisson", "var_rnoise"):
+            setattr(rate, name, np.array(getattr(cube, name)[k]))
+        rate.meta.filename = "one_rate.fits"
+    single = ProcessImagerL2Pipeline.call(rate, refstore=str(sim["reference_dir"]), configure_log=False,
+                                          steps={"background": {"skip": True}})  # fmt: skip
+    with datamodels.open(out / f"{stem}_calints.fits") as calints:
+        np.testing.assert_allclose(calints.data[k], single.data, rtol=1e-6, atol=0)
+        np.testing.assert_allclose(calints.err[k], single.err, rtol=1e-6, atol=0)
+        np.testing.assert_array_equal(calints.dq[k], single.dq)
+        np.testing.assert_allclose(calints.area, single.area, rtol=1e-6)
