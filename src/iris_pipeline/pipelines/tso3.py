@@ -41,8 +41,11 @@ class Tso3Pipeline(IrisPipeline):
             product, _ = remove_known_suffix(Path(cubes[0].meta.filename or "tso3_calints.fits").stem)
         log.info("tso3: product %s from %d exposure(s)", product, len(cubes))
         result = self.tso_photometry.run(cubes)
-        table = self.tso_photometry.light_curve
-        self.light_curve, self.transit_fit = table, self.tso_photometry.transit_fit
+        # None when the step is skipped (steps.tso_photometry.skip) or could not measure the target.
+        table = getattr(self.tso_photometry, "light_curve", None) if not self.tso_photometry.skip else None
+        self.light_curve, self.transit_fit = table, getattr(self.tso_photometry, "transit_fit", None)
+        if table is None:
+            log.warning("tso3: no light curve for %s", product)
         if self.save_results:
             if table is not None:
                 output_dir = Path(self.output_dir or ".")
