@@ -15,6 +15,7 @@ ARRAY_SHAPES = {
     "RampModel": {"data": (1, 3, 6, 5), "pixeldq": (6, 5), "groupdq": (1, 3, 6, 5), "average_dark_current": (6, 5)},
     "RateModel": {"data": (6, 5), "dq": (6, 5), "var_poisson": (6, 5)},
     "RateIntsModel": {"data": (2, 6, 5), "dq": (2, 6, 5)},
+    "CubeModel": {"data": (2, 6, 5), "dq": (2, 6, 5), "area": (6, 5)},
     "ImageModel": {"data": (6, 5), "dq": (6, 5), "var_flat": (6, 5)},
     "MosaicModel": {"data": (6, 5), "wht": (6, 5), "con": (1, 6, 5)},
     "IFUCubeModel": {"data": (7, 6, 5), "wavelength": (7,), "white_light": (6, 5)},

@@ -77,6 +77,7 @@ class InstrumentDescription:
     max_subarray_windows: int
     filters: dict[str, tuple[float, float, float]]
     ifs: dict | None = None
+    site: dict[str, float] | None = None  # latitude_deg, longitude_deg (East positive), height_m
 
     @property
     def imager_detectors(self) -> list[str]:
@@ -134,6 +135,7 @@ def _build(name: str, entry: dict) -> InstrumentDescription:
         max_subarray_windows=entry["max_subarray_windows"],
         filters={k: tuple(v) for k, v in entry["filters"].items()},
         ifs=entry.get("ifs"),
+        site=dict(entry["site"]) if "site" in entry else None,
     )
 
 

@@ -39,7 +39,7 @@ class AssignWcsStep(IrisStep):
     reference_file_types = ["distortion"]
 
     def process(self, step_input):
-        model = self.open_image(step_input)
+        model = self.open_image(step_input, integrations=True)
         pointing = model.meta.pointing
         missing = [key for attr, key in POINTING_KEYWORDS.items() if getattr(pointing, attr, None) is None]
         if missing:
@@ -54,7 +54,7 @@ class AssignWcsStep(IrisStep):
                 )  # fmt: skip
             except (ValueError, TypeError, KeyError) as err:
                 raise ReferenceFileError(f"{reference.meta.filename}: unusable DISTORTION table ({err})") from None
-        shape = model.data.shape
+        shape = model.data.shape[-2:]  # one WCS for all integrations of a _rateints cube
         origin = ((model.meta.subarray.xstart or 1) - 1, (model.meta.subarray.ystart or 1) - 1)
         wcs, inverse_error = imager_wcs(
             polynomial, ImagerPointing(pointing.ra_ref, pointing.dec_ref, pointing.pa_aper), shape, origin

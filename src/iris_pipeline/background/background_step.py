@@ -32,7 +32,14 @@ class BackgroundStep(IrisStep):
     """  # noqa: E501
 
     def process(self, step_input, sky_inputs=None):
-        model = self.open_image(step_input)
+        model = self.open_image(step_input, integrations=True)
+        if model.data.ndim == 3:
+            # A time series (_rateints): the background of each integration is measured where
+            # it matters, in an annulus about each star, by tso3.
+            skies = "sky exposures not used" if sky_inputs else "no sky exposure"
+            self.record_outcome("SKIPPED", f"{model.meta.filename}: per-integration exposure; background left to "
+                                f"tso3's local annulus ({skies})", by_design=True)  # fmt: skip
+            return model
         skies = [self.open_image(sky) for sky in (sky_inputs or [])]
         for sky in skies:
             if sky.data.shape != model.data.shape or sky.meta.instrument.detector != model.meta.instrument.detector:

@@ -7,6 +7,7 @@
 from ._base import IrisDataModel, ReferenceFileModel
 from ._ifs import IFSFlatModel, IFSPhotomModel, IFSSpectraModel, IFSTraceModel, IFSWavecalModel
 from ._models import (
+    CubeModel,
     DarkModel,
     DistortionModel,
     FlatModel,
@@ -33,6 +34,7 @@ MODEL_CLASSES = model_classes()
 
 __all__ = [
     "MODEL_CLASSES",
+    "CubeModel",
     "DarkModel",
     "DistortionModel",
     "FlatModel",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._base import IrisDataModel, ReferenceFileModel
 
 __all__ = [
+    "CubeModel",
     "DarkModel",
     "DistortionModel",
     "FlatModel",
@@ -61,6 +62,13 @@ class ImageModel(IrisDataModel):
     """Calibrated image of one exposure (stage 2)."""
 
     schema_name = "image"
+
+
+class CubeModel(IrisDataModel):
+    """Calibrated image of each integration of one exposure (stage 2 of a time series, ``_calints``),
+    shape (nints, ny, nx); ``area`` is common to all integrations."""
+
+    schema_name = "cube"
 
 
 class IFUCubeModel(IrisDataModel):

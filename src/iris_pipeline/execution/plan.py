@@ -57,9 +57,14 @@ STAGE1_CALIBRATIONS = ("create_superbias", "create_dark")
 
 # Product file suffixes each pipeline must write (required) and may write (optional); any other
 # new file named after the product is recorded too.
+# A time series (TSOVISIT = T, ``<alias>:tso``) keeps its integrations: detector1's ``_rateints``
+# is required and is stage 2's input, and image2 writes ``_calints``.
 STAGE_OUTPUTS = {
     "detector1": (("_rate.fits",), ("_rateints.fits",)),
+    "detector1:tso": (("_rate.fits", "_rateints.fits"), ()),
     "image2": (("_cal.fits",), ()),
+    "image2:tso": (("_calints.fits",), ()),
+    "tso3": (("_phot.ecsv",), ("_phot.png",)),
     "spec2": (("_s3d.fits",), ("_s3d.png",)),
     "image3": (("_i2d.fits",), ("_cat.ecsv", "_i2d.png")),
     "spec3": (("_s3d.fits", "_x1d.fits"), ("_cat.ecsv", "_s3d.png", "_x1d.png")),
@@ -133,6 +138,13 @@ class TaskSpec:
     depends_on: tuple[str, ...] = ()
     unit: str = ""
     selectors: dict | None = None
+    tso: bool = False  # a time series: outputs of STAGE_OUTPUTS["<alias>:tso"]
+
+    @property
+    def outputs_key(self) -> str:
+        """Key of `STAGE_OUTPUTS`: the alias, or ``<alias>:tso`` for a time series when it has its own entry."""
+        key = f"{self.alias}:tso"
+        return key if self.tso and key in STAGE_OUTPUTS else self.alias
 
     @property
     def ledger_path(self) -> Path:
@@ -142,11 +154,13 @@ class TaskSpec:
 
     @property
     def required_outputs(self) -> tuple[Path, ...]:
-        return tuple(Path(self.output_dir) / f"{self.product}{s}" for s in STAGE_OUTPUTS.get(self.alias, ((), ()))[0])
+        suffixes = STAGE_OUTPUTS.get(self.outputs_key, ((), ()))[0]
+        return tuple(Path(self.output_dir) / f"{self.product}{s}" for s in suffixes)
 
     @property
     def optional_outputs(self) -> tuple[Path, ...]:
-        return tuple(Path(self.output_dir) / f"{self.product}{s}" for s in STAGE_OUTPUTS.get(self.alias, ((), ()))[1])
+        suffixes = STAGE_OUTPUTS.get(self.outputs_key, ((), ()))[1]
+        return tuple(Path(self.output_dir) / f"{self.product}{s}" for s in suffixes)
 
     def expected_record(self) -> dict:
         """What the task's provenance record must say for its products to be up to date."""
@@ -183,6 +197,20 @@ class Plan:
 
     def task(self, task_id: str) -> TaskSpec:
         return next(task for task in self.tasks if task.task_id == task_id)
+
+
+def _keeps_integrations(info: ExposureInfo) -> bool:
+    """Whether stages 1 and 2 keep the exposure's integrations (``_rateints`` -> ``_calints``):
+    a time series (TSOVISIT = T) whose stage 3 is tso3 and stage 2 image2, the imager TSO."""
+    rule = info.rule
+    return bool(info.tso_visit) and rule.stage3 == "tso3" and rule.stage2 == "image2"
+
+
+def _tso3_input(info: ExposureInfo) -> bool:
+    """Whether tso3 can measure what stage 2 makes of the exposure (imager integrations, not IFS cubes)."""
+    if info.datamodel in CAL_MODELS:
+        return info.datamodel == "CubeModel"
+    return _keeps_integrations(info)
 
 
 def _selectors(info: ExposureInfo) -> dict:
@@ -225,9 +253,10 @@ class _PlanBuilder:
         Two tasks may not write the same product (``obs_uncal.fits`` in two input folders), and
         no product may overwrite an input file of the plan.
         """
+        options = {**self.options_for(fields["alias"]), **fields.pop("extra_options", {})}
         task = TaskSpec(
             class_path=self.pipelines[fields["alias"]], output_dir=str(self.output_dir), refstore=self.refstore,
-            options=self.options_for(fields["alias"]), unit=unit.name, **fields,
+            options=options, unit=unit.name, **fields,
         )  # fmt: skip
         other = self.tasks.get(task.task_id)
         if other is not None:
@@ -295,12 +324,16 @@ class _PlanBuilder:
             return None
         depends = [task.task_id for task, first in calibrations
                    if task.alias in STAGE1_CALIBRATIONS and calibration_applies(task.alias, first, info)]  # fmt: skip
+        tso = _keeps_integrations(info)
         task = self.add(
             unit, task_id=f"stage1:{product}", kind="stage1", alias=alias, product=product, inputs=(str(info.path),),
             roles=("science",), steps={name: {"skip": True} for name in info.rule.stage1_skip},
-            depends_on=tuple(depends), selectors=_selectors(info),
+            depends_on=tuple(depends), selectors=_selectors(info), tso=tso,
+            extra_options={"save_rateints": True} if tso and _accepts(self.pipelines[alias], "save_rateints") else {},
         )  # fmt: skip
-        return None if task is None else str(self.output_dir / f"{product}_rate.fits")
+        if task is None:
+            return None
+        return str(self.output_dir / f"{product}_rateints.fits" if tso else self.output_dir / f"{product}_rate.fits")
 
     def add_stage2(self, info: ExposureInfo, rates: dict, infos, calibrations) -> str | None:
         unit = self.unit(str(info.path), "exposure", info.exp_type)
@@ -320,15 +353,16 @@ class _PlanBuilder:
             unit, task_id=f"stage2:{product}", kind="stage2", alias=alias, product=product,
             inputs=tuple(rates[m.path] for m in members), roles=tuple(m.exptype for m in members),
             depends_on=tuple(d for d in depends if d in self.tasks), selectors=_selectors(info),
+            tso=_keeps_integrations(info),
         )  # fmt: skip
-        return None if task is None else str(self.output_dir / f"{product}{STAGE_OUTPUTS[alias][0][0]}")
+        return None if task is None else str(task.required_outputs[0])
 
     @staticmethod
     def stage2_product(path: str) -> str:
         """The product name of a stage-2 output file (``<product>_cal.fits``, ``<product>_s3d.fits``)."""
         name = Path(path).name
-        for alias in ("image2", "spec2"):
-            name = name.removesuffix(STAGE_OUTPUTS[alias][0][0])
+        for key in ("image2:tso", "image2", "spec2"):
+            name = name.removesuffix(STAGE_OUTPUTS[key][0][0])
         return name
 
     def add_stage3(self, infos, cals: dict) -> None:
@@ -341,6 +375,9 @@ class _PlanBuilder:
             if self.missing(unit, 3, key[0]):
                 continue
             ready = [m for m in members if cals.get(m.path)]
+            if key[0] == "tso3" and any(not _tso3_input(m) for m in ready):
+                unit.notes.append("stage 3 (tso3) of IFS time series not implemented yet")
+                continue
             if not ready:
                 unit.notes.append("no member reaches stage 2")
                 continue

@@ -22,11 +22,15 @@ class FlatFieldStep(IrisStep):
     reference_file_types = ["flat"]
 
     def process(self, step_input):
-        model = self.open_image(step_input)
-        flat, flat_err, flat_dq = self.get_reference_arrays(model, "flat", "data", "err", "dq")
-        n_unusable = apply_flat(
-            model.data, model.dq, model.var_poisson, model.var_rnoise, model.var_flat, model.err,
-            flat, flat_err, flat_dq, self.min_flat,
-        )  # fmt: skip
+        model = self.open_image(step_input, integrations=True)
+        flat, flat_err, flat_dq = self.get_reference_arrays(model, "flat", "data", "err", "dq",
+                                                            shape=model.data.shape[-2:])  # fmt: skip
+        arrays = (model.data, model.dq, model.var_poisson, model.var_rnoise, model.var_flat, model.err)
+        if model.data.ndim == 2:
+            n_unusable = apply_flat(*arrays, flat, flat_err, flat_dq, self.min_flat)
+        else:  # a cube of integrations (_rateints): the same flat for every plane, in place
+            n_unusable = 0
+            for planes in zip(*arrays, strict=True):
+                n_unusable = apply_flat(*planes, flat, flat_err, flat_dq, self.min_flat)
         log.info("%s: flat unusable at %d pixels (flagged NO_FLAT_FIELD)", model.meta.filename, n_unusable)
         return model

@@ -28,7 +28,7 @@ class PhotomStep(IrisStep):
     reference_file_types = ["photom"]
 
     def process(self, step_input):
-        model = self.open_image(step_input)
+        model = self.open_image(step_input, integrations=True)
         if model.meta.bunit_data == CALIBRATED_UNITS:
             raise ReferenceFileError(f"{model.meta.filename}: already flux-calibrated (BUNIT {CALIBRATED_UNITS})")
         reference = self.get_reference_model(model, "photom")

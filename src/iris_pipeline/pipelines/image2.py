@@ -7,6 +7,8 @@ import logging
 from ..assign_wcs import AssignWcsStep
 from ..associations import ScienceExposure
 from ..background import BackgroundStep
+from ..datamodels import CubeModel
+from ..exceptions import InputFileError
 from ..flat_field import FlatFieldStep
 from ..photom import PhotomStep
 from ..stpipe import IrisPipeline
@@ -28,7 +30,12 @@ class ProcessImagerL2Pipeline(IrisPipeline):
     The input is a rate file or model, an association (JSON; members ``science`` and
     ``background``/``sky``), or a list of them. Each science exposure gives one ``_cal`` product,
     named after the association product when it has one science member, else after the input.
-    See ``docs/image2.md``.
+
+    Time series: a per-integration input (``_rateints``, written by detector1 for every exposure
+    of more than one integration, the TSO exposures the EXP_TYPE table sends to tso3) is
+    calibrated integration by integration into a ``_calints`` cube (`CubeModel`): one WCS and
+    one flat for all planes, and no background subtraction (tso3 measures it in an annulus
+    about each star; ``S_BKDSUB = SKIPPED``). See ``docs/image2.md``.
     """
 
     class_alias = "image2"
@@ -42,7 +49,16 @@ class ProcessImagerL2Pipeline(IrisPipeline):
     }
 
     def process(self, step_input):
-        return self.per_science_exposure(step_input, "cal", self._calibrate)
+        result = self.per_science_exposure(step_input, "cal", self._calibrate)
+        models = result if isinstance(result, list) else [result]
+        cubes = [isinstance(model, CubeModel) for model in models]
+        if any(cubes) and not all(cubes):
+            raise InputFileError(models[cubes.index(True)].meta.filename,
+                                 "image2 calibrates per-integration cubes (_rateints) and images (_rate) in separate "
+                                 "runs")  # fmt: skip
+        if all(cubes):
+            self.suffix = "calints"
+        return result
 
     def _calibrate(self, exposure: ScienceExposure):
         model = self.assign_wcs.run(exposure.science)
@@ -54,6 +70,6 @@ class ProcessImagerL2Pipeline(IrisPipeline):
         model = self.photom.run(model)
         if exposure.product_name:
             stem, _ = remove_known_suffix(exposure.product_name)
-            model.meta.filename = f"{stem}_cal.fits"
+            model.meta.filename = f"{stem}_calints.fits" if isinstance(model, CubeModel) else f"{stem}_cal.fits"
         log.info("%s calibrated", model.meta.filename)
         return model

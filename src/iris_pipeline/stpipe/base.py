@@ -20,7 +20,16 @@ from stpipe.config_parser import ConfigObj
 
 from .. import datamodels
 from ..associations import is_association, read_association, science_exposures
-from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
+from ..datamodels import (
+    CubeModel,
+    IFUCubeModel,
+    ImageModel,
+    IrisDataModel,
+    RampModel,
+    RateIntsModel,
+    RateModel,
+    ReferenceFileModel,
+)
 from ..dqflags import PIXEL
 from ..exceptions import InputFileError, ReferenceFileError
 from ..lib.refcache import prepared_references
@@ -40,7 +49,7 @@ REFERENCE_MODEL_CLASSES = {
     if isinstance(cls, type) and issubclass(cls, ReferenceFileModel) and hasattr(cls, "reftype")
 }
 
-PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "s3d", "i2d", "cat", "x1d")
+PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "calints", "s3d", "i2d", "cat", "x1d", "phot")
 
 
 def _known_suffixes() -> set[str]:
@@ -127,9 +136,13 @@ class IrisStep(Step):
         self._outcome = None
         return super().run(*args, **kwargs)
 
-    def record_outcome(self, status: str, message: str) -> None:
-        """Log ``message`` as a WARNING and record ``status`` (SKIPPED or INCOMPLETE) instead of COMPLETE."""
-        log.warning("%s %s: %s", self.class_alias, status, message)
+    def record_outcome(self, status: str, message: str, *, by_design: bool = False) -> None:
+        """Record ``status`` (SKIPPED or INCOMPLETE) instead of COMPLETE and log why.
+
+        The message is a WARNING (the step could not do its job), or INFO when ``by_design``
+        (the step does not apply to this input, e.g. background on a time series).
+        """
+        log.log(logging.INFO if by_design else logging.WARNING, "%s %s: %s", self.class_alias, status, message)
         self._outcome = status
 
     @classmethod
@@ -180,29 +193,34 @@ class IrisStep(Step):
             )
         return model
 
-    def open_image(self, step_input) -> ImageModel:
+    def open_image(self, step_input, integrations: bool = False) -> ImageModel | CubeModel:
         """Open the input as an `ImageModel`; a rate image becomes one (``VAR_FLAT`` zero, ``AREA`` one).
+
+        With ``integrations`` a per-integration input is accepted too: a `CubeModel` as it is,
+        a `RateIntsModel` (``_rateints``) converted to a `CubeModel` (the time-series path of
+        stage 2, ``_calints``).
 
         Raises
         ------
         InputFileError
-            If the input is neither a rate nor a calibrated image.
+            If the input is neither a rate nor a calibrated image (nor, with ``integrations``,
+            their per-integration cubes).
         """
         model = datamodels.open(step_input)
-        if isinstance(model, ImageModel):
+        if isinstance(model, ImageModel) or (integrations and isinstance(model, CubeModel)):
             return _flag_non_finite(_native_arrays(model))
-        if not isinstance(model, RateModel):
-            raise InputFileError(
-                model.meta.filename,
-                f"{self.class_alias} needs a rate or calibrated image, not {model.meta.model_type}",
-            )
-        image = ImageModel()
+        accepted = (RateModel, RateIntsModel) if integrations else (RateModel,)
+        if not isinstance(model, accepted):
+            cubes = " (or their per-integration cubes)" if integrations else ""
+            wanted = f"a rate or calibrated image, not {model.meta.model_type}{cubes}"
+            raise InputFileError(model.meta.filename, f"{self.class_alias} needs {wanted}")
+        image = CubeModel() if isinstance(model, RateIntsModel) else ImageModel()
         image.update(model)
         image.meta.filename = model.meta.filename
         for name in ("data", "dq", "err", "var_poisson", "var_rnoise"):
             setattr(image, name, getattr(model, name))
         image.var_flat = np.zeros_like(image.data)
-        image.area = np.ones_like(image.data)
+        image.area = np.ones(image.data.shape[-2:], dtype=np.float32)
         if model is not step_input:
             model.close()
         return _flag_non_finite(_native_arrays(image))
@@ -261,7 +279,9 @@ class IrisStep(Step):
         window = Window.from_model(model, shape if shape is not None else model.data.shape)
         match = self._reference_files_used[-1][1]
         key = (match.sha256, reference_file_type, names, (window.xstart, window.ystart, window.xsize, window.ysize))
-        return prepared_references.get(key, lambda: self._read_reference_arrays(path, reference_file_type, names, window))
+        return prepared_references.get(
+            key, lambda: self._read_reference_arrays(path, reference_file_type, names, window)
+        )
 
     @staticmethod
     def _read_reference_arrays(path, reference_file_type, names, window) -> tuple[np.ndarray, ...]:

@@ -30,6 +30,9 @@ STEP_CLASSES = (
     ("iris_pipeline.resample.ResampleStep", "resample", False),
     ("iris_pipeline.source_catalog.SourceCatalogStep", "source_catalog", False),
     ("iris_pipeline.pipelines.image3.Image3Pipeline", "image3", True),
+    # stage 3 time series
+    ("iris_pipeline.tso_photometry.TsoPhotometryStep", "tso_photometry", False),
+    ("iris_pipeline.pipelines.tso3.Tso3Pipeline", "tso3", True),
     # IFS
     ("iris_pipeline.ifs.ExtractIFSStep", "extract", False),
     ("iris_pipeline.ifs.WavecalStep", "wavecal", False),
