@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from asdf.exceptions import ValidationError
 from astropy.io import fits
 
 from ..exceptions import InputFileError
@@ -98,8 +100,8 @@ def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A
     ------
     InputFileError
         The file is missing, not FITS, has no or an unknown ``DATAMODL``, lacks a required
-        keyword, or its data are truncated or of the wrong shape. The message is one line
-        naming the file and the problem.
+        keyword or has one of the wrong type or value, or its data are truncated or of the
+        wrong shape. The message is one line naming the file and the problem.
     """
     if isinstance(init, IrisDataModel):
         return init
@@ -121,13 +123,44 @@ def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A
     if required:
         _check_raw_data(path)
     if not read_data:
-        model = model_class(fits.HDUList([fits.PrimaryHDU(header=header)]), **kwargs)
+        model = _validated(model_class, fits.HDUList([fits.PrimaryHDU(header=header)]), path, kwargs)
         model.meta.filename = path.name
         return model
     try:
-        return model_class(str(path), **kwargs)
+        return _validated(model_class, str(path), path, kwargs)
+    except InputFileError:
+        raise
     except (OSError, ValueError) as err:
         raise InputFileError(path, f"cannot be read as {model_name} ({err})") from None
+
+
+def _validated(model_class, source, path: Path, kwargs: dict) -> IrisDataModel:
+    """The model read from `source`, a keyword of the wrong type or value being the file's error.
+
+    stdatamodels only warns (several lines each) and drops such a value, so that a raw file with
+    ``NFRAMES = 'x'`` would be reduced as if NFRAMES were absent. Reading is strict; the model
+    returned validates later assignments as usual (warnings).
+    """
+    strict = "strict_validation" not in kwargs
+    try:
+        model = model_class(source, **({"strict_validation": True} | kwargs))
+    except ValidationError as err:
+        raise InputFileError(path, _validation_problem(err)) from None
+    if strict:
+        model._strict_validation = False
+    return model
+
+
+def _validation_problem(err: ValidationError) -> str:
+    """One line from stdatamodels' validation error: the FITS keyword, its value and what is wrong."""
+    cause = err.__cause__ if isinstance(err.__cause__, ValidationError) else err
+    schema = getattr(cause, "schema", None)
+    keyword = schema.get("fits_keyword") if isinstance(schema, dict) else None
+    message = str(getattr(cause, "message", "") or cause).splitlines()[0]
+    if keyword is None:
+        where = re.search(r"While validating (\S+)", str(err))
+        return f"invalid {where.group(1) if where else 'metadata'}: {message}"
+    return f"keyword {keyword}: {message}"
 
 
 @contextmanager
