@@ -300,6 +300,82 @@ def test_the_ledger_redoes_a_product_after_a_code_change(tmp_path, monkeypatch):
     assert check_record(record, task.expected_record(), refs) == "code_version changed"
 
 
+# --- memory bombs ---------------------------------------------------------------------------
+
+BOMB = 40000  # a 40000 x 40000 image: 6.4 GB of float32, a few kilobytes on disk when sparse
+
+
+def _sparse_copy(template: Path, target: Path, shape: tuple, dtype, **keywords) -> Path:
+    """`template`'s primary header (updated with `keywords`) and a SCI extension declaring
+    `shape`, its data a hole in a sparse file."""
+    header = fits.getheader(template, 0)
+    header.update(keywords)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sci = fits.ImageHDU(np.zeros((1,) * len(shape), dtype), name="SCI").header
+    for axis, size in enumerate(reversed(shape), 1):
+        sci[f"NAXIS{axis}"] = size
+    with target.open("wb") as stream:
+        stream.write(fits.PrimaryHDU(header=header).header.tostring().encode())
+        stream.write(sci.tostring().encode())
+        data = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        stream.seek(-(-data // 2880) * 2880 - 1, os.SEEK_CUR)
+        stream.write(b"\0")
+    return target
+
+
+def _rate(path: Path, shape=SHAPE) -> Path:
+    rate = datamodels.RateModel(data=np.ones(shape, np.float32), dq=np.zeros(shape, np.uint32),
+                                err=np.ones(shape, np.float32))  # fmt: skip
+    rate.meta.instrument.name, rate.meta.instrument.detector, rate.meta.exposure.type = "IRIS", "IMG1", "IRIS_IMAGE"
+    rate.meta.instrument.filter = "Kbb"
+    rate.meta.observation.date_obs = "2030-03-01T05:00:00"
+    rate.save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["raw", "rate"])
+def test_a_sparse_file_declaring_a_huge_image_is_refused_before_reading(tmp_path, capsys, kind):
+    import resource
+
+    if kind == "raw":
+        template = write_raw(tmp_path / "t_uncal.fits", linear_ramp(np.full(SHAPE, 5.0), ngroups=3), **COMMON)
+        bomb = _sparse_copy(template, tmp_path / "in" / "bomb_uncal.fits", (1, 3, BOMB, BOMB), np.int16,
+                            SUBSIZE1=BOMB, SUBSIZE2=BOMB, SUBARRAY="FULL")  # fmt: skip
+    else:
+        bomb = _sparse_copy(_rate(tmp_path / "t_rate.fits"), tmp_path / "in" / "bomb_rate.fits", (BOMB, BOMB),
+                            np.float32)  # fmt: skip
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    # Were anything to allocate the image, it would fail here rather than swap.
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30 if soft == resource.RLIM_INFINITY else min(soft, 4 * 2**30),
+                                            hard))  # fmt: skip
+    try:
+        with pytest.raises(InputFileError) as raised:
+            datamodels.open(bomb, read_data=kind == "rate")
+        assert f"SCI declares {BOMB} x {BOMB} pixels, more than the 4096 x 4096 IMG1 detector" in str(raised.value)
+        capsys.readouterr()
+        assert cli.main(["info", str(bomb)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "bomb_" in err and "more than the 4096 x 4096" in err
+        assert cli.main(["process", str(bomb), "-o", str(tmp_path / "out"), "--refstore", str(refs), "--stage", "2",
+                         "--workers", "0", "--no-progress"]) == 1  # fmt: skip
+        out = capsys.readouterr().out
+        assert "more than the 4096 x 4096 IMG1 detector" in out and "Traceback" not in out
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_arrays_larger_than_the_memory_are_refused_whatever_the_model(tmp_path, monkeypatch):
+    from iris_pipeline.datamodels import _open
+
+    path = _rate(tmp_path / "r_rate.fits")
+    monkeypatch.setattr(_open, "_physical_memory", lambda: 2048)
+    with pytest.raises(InputFileError, match=r"r_rate.fits: declares 0.0 GB of arrays, more than this machine"):
+        datamodels.open(path)
+    with datamodels.open(path, read_data=False) as model:  # headers only: nothing to hold
+        assert model.meta.instrument.detector == "IMG1"
+
+
 # --- stage 2 input --------------------------------------------------------------------------
 
 

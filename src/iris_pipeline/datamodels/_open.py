@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from contextlib import contextmanager
@@ -77,6 +78,74 @@ def _check_raw_data(path: Path) -> None:
         raise InputFileError(path, f"truncated: {path.stat().st_size} bytes, the SCI data needs {nbytes}")
 
 
+def _physical_memory() -> int:
+    """Bytes of memory of this machine (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def _detector_shape(header: fits.Header) -> tuple[int, int] | None:
+    """Full-frame (ny, nx) of the detector named by INSTRUME/DETECTOR, or None if unknown."""
+    from ..instruments import get_instrument
+
+    try:
+        detector = get_instrument(str(header.get("INSTRUME", ""))).detectors[str(header.get("DETECTOR", "")).upper()]
+    except (KeyError, AttributeError):
+        return None
+    return tuple(detector.shape)
+
+
+def check_declared_arrays(path, header: fits.Header, model_class, *, whole: bool = True) -> None:
+    """Refuse a file whose extension headers declare arrays it cannot hold, before reading any.
+
+    A sparse file can declare a 40000 x 40000 image in a few kilobytes on disk; reading it would
+    allocate gigabytes and end in a MemoryError. Images of a detector-frame model (raw, ramp,
+    rate, calibrated image, detector references) may not exceed their detector's full frame;
+    with `whole` (the file is to be read whole, not streamed), its arrays together may not
+    exceed this machine's memory.
+
+    Raises
+    ------
+    InputFileError
+        One line naming the file, the extension and its declared size.
+    """
+    path = Path(path)
+    detector = _detector_shape(header) if getattr(model_class, "detector_frame", False) else None
+    total = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+                for index, hdu in enumerate(hdul):
+                    ext = hdu.header
+                    naxes = [int(ext.get(f"NAXIS{i}", 0)) for i in range(int(ext.get("NAXIS", 0)), 0, -1)]
+                    if not naxes:
+                        continue
+                    name = ext.get("EXTNAME", "PRIMARY" if index == 0 else str(index))
+                    image = index == 0 or ext.get("XTENSION") == "IMAGE"
+                    if detector and image and len(naxes) >= 2 and (naxes[-2] > detector[0] or naxes[-1] > detector[1]):
+                        raise InputFileError(
+                            path,
+                            f"{name} declares {naxes[-2]} x {naxes[-1]} pixels, more than the "
+                            f"{detector[0]} x {detector[1]} {header.get('DETECTOR')} detector",
+                        )
+                    itemsize = abs(int(ext.get("BITPIX", 8))) // 8
+                    if "BZERO" in ext or "BSCALE" in ext:  # scaled integers are read as floats
+                        itemsize = 8 if itemsize >= 4 else 4
+                    total += math.prod(naxes) * itemsize
+        except InputFileError:
+            raise
+        except (OSError, ValueError, KeyError, IndexError) as err:
+            raise InputFileError(path, f"unreadable FITS structure ({err})") from None
+    memory = _physical_memory()
+    if whole and memory and total > memory:
+        raise InputFileError(
+            path, f"declares {total / 1e9:.1f} GB of arrays, more than this machine's {memory / 1e9:.1f} GB of memory"
+        )
+
+
 def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A001
     """Open a file (or pass through a model) as the data model named by its ``DATAMODL``.
 
@@ -122,6 +191,7 @@ def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A
         raise InputFileError(path, f"missing required keyword(s): {', '.join(missing)}")
     if required:
         _check_raw_data(path)
+    check_declared_arrays(path, header, model_class, whole=read_data)
     if not read_data:
         model = _validated(model_class, fits.HDUList([fits.PrimaryHDU(header=header)]), path, kwargs)
         model.meta.filename = path.name
