@@ -376,6 +376,21 @@ def test_arrays_larger_than_the_memory_are_refused_whatever_the_model(tmp_path, 
         assert model.meta.instrument.detector == "IMG1"
 
 
+@pytest.mark.parametrize("keyword, value", [("TFRAME", 0.0), ("TFRAME", -0.5), ("NGROUPS", 0), ("TGROUP", 0),
+                                            ("NINTS", 0), ("SUBSIZE1", -16)])  # fmt: skip
+def test_a_raw_count_or_time_out_of_range_is_a_one_line_error_naming_file_and_keyword(tmp_path, capsys, keyword,
+                                                                                       value):  # fmt: skip
+    raw = write_raw(tmp_path / "obs_uncal.fits", linear_ramp(np.full(SHAPE, 5.0), ngroups=3), **COMMON)
+    fits.setval(raw, keyword, value=value)
+    assert cli.main(["info", str(raw)]) == 1
+    bound = "> 0" if keyword.startswith("T") else ">= 1"
+    assert capsys.readouterr().err == f"iris-pipeline: error: {raw}: keyword {keyword} = {value!r}: must be {bound}\n"
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    assert cli.main(["process", str(raw), "-o", str(tmp_path / "out"), "--refstore", str(refs), "--stage", "1",
+                     "--workers", "0", "--no-progress"]) == 1  # fmt: skip
+    assert f"obs_uncal.fits: keyword {keyword} = {value!r}" in capsys.readouterr().out
+
+
 # --- stage 2 input --------------------------------------------------------------------------
 
 

@@ -49,6 +49,28 @@ def _read_primary_header(path: Path) -> fits.Header:
         raise InputFileError(path, f"unreadable FITS header ({err})") from None
 
 
+# Keywords of a raw file that count or time something: (keyword, smallest valid value, whether
+# the value must be above it rather than at least it).
+RAW_POSITIVE_KEYWORDS = (
+    ("NINTS", 1, False), ("NGROUPS", 1, False), ("NFRAMES", 1, False), ("GROUPGAP", 0, False),
+    ("TFRAME", 0, True), ("TGROUP", 0, True), ("SUBSTRT1", 1, False), ("SUBSTRT2", 1, False),
+    ("SUBSIZE1", 1, False), ("SUBSIZE2", 1, False),
+)  # fmt: skip
+
+
+def _check_raw_keywords(path: Path, header: fits.Header) -> None:
+    """Counts and times of a raw header must be numbers in their range (TFRAME > 0, NGROUPS >= 1...)."""
+    for keyword, limit, strictly in RAW_POSITIVE_KEYWORDS:
+        value = header.get(keyword)
+        integer = keyword not in ("TFRAME", "TGROUP")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (integer and not float(value).is_integer()):
+            kind = "an integer" if integer else "a number"
+            raise InputFileError(path, f"keyword {keyword} = {value!r}: not {kind}")
+        if value < limit or (strictly and value == limit):
+            raise InputFileError(path, f"keyword {keyword} = {value!r}: must be {'>' if strictly else '>='} {limit}")
+
+
 def _check_raw_data(path: Path) -> None:
     """Check that the SCI extension of a raw file is complete and agrees with its keywords."""
     with warnings.catch_warnings():
@@ -190,6 +212,7 @@ def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A
     if missing:
         raise InputFileError(path, f"missing required keyword(s): {', '.join(missing)}")
     if required:
+        _check_raw_keywords(path, header)
         _check_raw_data(path)
     check_declared_arrays(path, header, model_class, whole=read_data)
     if not read_data:
