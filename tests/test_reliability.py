@@ -179,6 +179,26 @@ def test_a_reference_changed_after_registration_is_refused_naming_the_file(tmp_p
     assert "\n" not in message and len(hashed) == 1
 
 
+@pytest.mark.parametrize("other_name", ["aa_dark.fits", "zz_dark.fits"])
+def test_equally_specific_references_warn_naming_both_and_indexing_keeps_the_choice(tmp_path, caplog, other_name):
+    root = write_refstore(tmp_path / "refs", SHAPE)
+    other = tmp_path / other_name
+    other.write_bytes((root / "iris_img1_dark.fits").read_bytes())
+    with fits.open(other, mode="update") as hdul:
+        hdul["SCI"].data += 1
+    store = ReferenceStore(root)
+    store.add(other)
+    # the documented tie-break: the file whose path in the store sorts last
+    expected = max("iris_img1_dark.fits", other_name)
+    with caplog.at_level(logging.WARNING, logger="iris_pipeline"):
+        assert store.select("dark", exposure()).path.name == expected
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "iris_img1_dark.fits" in warning[0] and other_name in warning[0], warning
+    store.index()
+    assert ReferenceStore(root).select("dark", exposure()).path.name == expected
+    assert ReferenceStore(root).candidates("dark", exposure())[-1][1].file == expected
+
+
 def test_missing_store_says_so_and_how_to_make_one(tmp_path):
     with pytest.raises(ReferenceFileError) as raised:
         ReferenceStore(tmp_path / "nowhere").select("mask", exposure())
