@@ -427,6 +427,26 @@ def test_non_finite_rate_pixels_with_dq_zero_become_do_not_use():
     assert int((image.dq & 1).sum()) == 2
 
 
+def test_strun_on_a_wrong_model_input_is_one_line_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from iris_pipeline.saturation import SaturationStep
+
+    rate = _rate(tmp_path / "obs_rate.fits")
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    strun = Path(sys.executable).parent / "strun"
+    for alias, problem in (("iris-pipeline::saturation", "saturation needs a RampModel, not RateModel"),
+                           ("iris-pipeline::detector1", "detector1 needs a raw ramp, not RateModel")):  # fmt: skip
+        result = subprocess.run([str(strun), alias, str(rate), "--refstore", str(refs)], capture_output=True,
+                                text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr + result.stdout and "ERROR RUNNING STEP" not in result.stdout
+        assert result.stderr.splitlines()[-1].startswith(f"strun: error: obs_rate.fits: {problem}")
+    with pytest.raises(InputFileError, match="needs a RampModel"):  # from Python, the error propagates
+        SaturationStep.call(str(rate), refstore=str(refs))
+
+
 # --- reproducible reruns ------------------------------------------------------------------
 
 CALIBRATION_NIGHT = {**STAGE1_ONLY, "create_dark": "iris_pipeline.pipelines.calibration.CreateDarkPipeline"}

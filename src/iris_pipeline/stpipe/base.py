@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from .. import datamodels
 from ..associations import is_association, read_association, science_exposures
 from ..datamodels import IFUCubeModel, ImageModel, IrisDataModel, RampModel, RateModel, ReferenceFileModel
 from ..dqflags import PIXEL
-from ..exceptions import InputFileError, ReferenceFileError
+from ..exceptions import InputFileError, IrisPipelineError, ReferenceFileError, first_line
 from ..lib.refcache import prepared_references
 from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
@@ -96,6 +97,18 @@ def _native_arrays(model: IrisDataModel) -> IrisDataModel:
     return model
 
 
+def _strun_options():
+    """stpipe's parsed ``strun`` options when this step is being run by ``strun``, else None."""
+    from stpipe import _cmdline
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _cmdline.step_from_cmdline.__code__:
+            return frame.f_locals.get("known")
+        frame = frame.f_back
+    return None
+
+
 def _flag_non_finite(image: ImageModel) -> ImageModel:
     """``DO_NOT_USE`` on every pixel whose value is NaN or infinite (a rate written by another
     program may leave its DQ at 0 there), with a WARNING giving the count."""
@@ -123,6 +136,23 @@ class IrisStep(Step):
     @classmethod
     def _datamodels_open(cls, init, **kwargs):
         return datamodels.open(init, **kwargs)
+
+    def run(self, *args):
+        """stpipe's ``run``; run by ``strun``, a bad input or reference (our own errors) ends the
+        command with one line on stderr, ``strun: error: FILE: problem``, and status 1 instead of
+        stpipe's box and traceback (``strun --debug`` keeps them). Called from Python, the error
+        propagates as usual.
+        """
+        try:
+            return super().run(*args)
+        except IrisPipelineError as err:
+            if self.parent is not None:
+                raise
+            options = _strun_options()
+            if options is None or getattr(options, "debug", False):
+                raise
+            print(f"strun: error: {first_line(err)}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     @staticmethod
     def remove_suffix(name):
