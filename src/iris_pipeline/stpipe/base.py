@@ -28,7 +28,7 @@ from ..lib.refcache import prepared_references
 from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
 
-__all__ = ["IrisPipeline", "IrisStep"]
+__all__ = ["IrisPipeline", "IrisStep", "copy_provenance", "provenance_of"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,56 @@ def _native_arrays(model: IrisDataModel) -> IrisDataModel:
         else:
             setattr(model, name, array.astype(array.dtype.newbyteorder("="), copy=False))
     return model
+
+
+def provenance_of(model) -> tuple[dict, dict]:
+    """The reference files (type -> ``{'name', 'sha256'}``, ``R_*``/``H_*``) and step statuses
+    (``S_*``) a model records, as plain dictionaries that outlive the model."""
+    import copy
+
+    refs = model.meta.ref_file.instance if model.meta.hasattr("ref_file") else {}
+    steps = model.meta.cal_step.instance if model.meta.hasattr("cal_step") else {}
+    return copy.deepcopy(dict(refs or {})), dict(steps or {})
+
+
+def copy_provenance(target: IrisDataModel, sources, what: str = "", warn: bool = True) -> None:
+    """Record in `target` (a reference made by a calibration pipeline) the reference files and
+    step statuses its inputs were processed with, as products record theirs.
+
+    Parameters
+    ----------
+    target : IrisDataModel
+        The new model; its ``R_*``/``H_*``/``S_*`` are set.
+    sources : iterable of (dict, dict) or IrisDataModel
+        What each input recorded (`provenance_of`), or the input models themselves.
+    what : str
+        Name used in the WARNING when inputs disagree (the first input's record is kept).
+    warn : bool
+        Whether to warn when they do.
+    """
+    records: dict[str, dict] = {}
+    statuses: dict[str, str] = {}
+    for source in sources:
+        refs, steps = source if isinstance(source, tuple) else provenance_of(source)
+        for reftype, record in refs.items():
+            if not isinstance(record, dict) or not record.get("name"):
+                continue
+            kept = records.setdefault(reftype, record)
+            if warn and kept.get("sha256") != record.get("sha256"):
+                log.warning("%s: inputs were processed with different %s references (%s, %s); %s recorded",
+                            what or target.meta.filename, reftype.upper(), kept.get("name"), record.get("name"),
+                            kept.get("name"))  # fmt: skip
+        for step, status in steps.items():
+            statuses.setdefault(step, status)
+    ref_file_types = target.meta.ref_file._schema.get("properties", {})
+    for reftype, record in records.items():
+        if reftype in ref_file_types:
+            node = getattr(target.meta.ref_file, reftype)
+            node.name, node.sha256 = record["name"], record.get("sha256", NOT_APPLICABLE)
+    cal_steps = target.meta.cal_step._schema.get("properties", {})
+    for step, status in statuses.items():
+        if step in cal_steps:
+            setattr(target.meta.cal_step, step, status)
 
 
 def _strun_options():
