@@ -250,6 +250,45 @@ def test_refs_list_on_a_file_is_an_error(tmp_path, capsys):
     assert "is a file" in capsys.readouterr().err
 
 
+# --- parameter files ------------------------------------------------------------------------
+
+
+def test_process_runs_no_code_from_parameter_files_or_step_overrides(tmp_path, capsys, monkeypatch):
+    """stpipe runs a parameter file's hooks and imports its class (documented: a parameter file
+    is code); process reads none and takes no --steps.* override, so none can run code."""
+    import sys
+
+    marker = tmp_path / "HOOKED"
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "evilmod.py").write_text(f"open({str(tmp_path / 'IMPORTED')!r}, 'w').close()\n"
+                                     "from stpipe import Step\nclass EvilStep(Step):\n    pass\n")  # fmt: skip
+    (evil / "class.cfg").write_text('name = "image2"\nclass = "evilmod.EvilStep"\n')
+    (evil / "hooks.cfg").write_text(
+        'name = "image2"\nclass = "iris_pipeline.pipelines.image2.ProcessImagerL2Pipeline"\n'
+        f'pre_hooks = "touch {marker}",\n[steps]\n  [[flat_field]]\n    pre_hooks = "touch {marker}",\n'
+    )
+    (evil / "hooks.asdf").write_text(f"#ASDF 1.0.0\n%YAML 1.1\n---\npre_hooks: [touch {marker}]\n...\n")
+    raw = write_raw(tmp_path / "obs_uncal.fits", linear_ramp(np.full(SHAPE, 5.0), ngroups=3), **COMMON)
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    monkeypatch.chdir(evil)
+    monkeypatch.syspath_prepend(str(evil))
+    status = cli.main(["process", *(str(evil / n) for n in ("class.cfg", "hooks.cfg", "hooks.asdf")), str(raw),
+                       "-o", str(tmp_path / "out"), "--refstore", str(refs), "--stage", "1", "--workers", "0",
+                       "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 1 and out.count("not a FITS file") == 3 and "1 succeeded" in out
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["process", str(raw), "-o", str(tmp_path / "out"), f"--steps.flat_field.pre_hooks=touch {marker},"])
+    assert raised.value.code == 2 and "unrecognized arguments: --steps.flat_field.pre_hooks" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "IMPORTED").exists() and "evilmod" not in sys.modules
+
+
+def test_the_docs_say_a_parameter_file_is_code():
+    guide = (Path(__file__).parents[1] / "docs" / "user-guide.md").read_text()
+    assert "A parameter file is code" in guide and "pre_hooks" in guide and "process` never reads one" in guide
+
+
 # --- execution ------------------------------------------------------------------------------
 
 
