@@ -329,7 +329,9 @@ class IrisStep(Step):
         window = Window.from_model(model, shape if shape is not None else model.data.shape)
         match = self._reference_files_used[-1][1]
         key = (match.sha256, reference_file_type, names, (window.xstart, window.ystart, window.xsize, window.ysize))
-        return prepared_references.get(key, lambda: self._read_reference_arrays(path, reference_file_type, names, window))
+        return prepared_references.get(
+            key, lambda: self._read_reference_arrays(path, reference_file_type, names, window)
+        )
 
     @staticmethod
     def _read_reference_arrays(path, reference_file_type, names, window) -> tuple[np.ndarray, ...]:
