@@ -430,6 +430,32 @@ def test_reference_files_carry_selection_and_provenance_keywords(calibrated):
     assert not list(out.glob(".*partial*"))
 
 
+def test_created_references_record_the_references_and_steps_their_inputs_went_through(calibrated):
+    """R_*/H_*/S_* on references made by the calibration pipelines, as on products (issue 12, item 14)."""
+    from iris_pipeline.references import sha256_of
+
+    out, store = calibrated["out"], ReferenceStore(calibrated["store"])
+    stored = {Path(entry.file).name: store.root / entry.file for entry in store.entries}
+    dark = fits.getheader(out / calibrated["dark"].meta.filename)
+    flat = fits.getheader(out / calibrated["flat"].meta.filename)
+    mask = fits.getheader(out / calibrated["mask"].meta.filename)
+    # create_dark: stage 1 without dark subtraction, the store's read noise (never its own), a border-only mask
+    assert dark["S_DARK"] == "SKIPPED" and dark["S_RAMP"] == "COMPLETE" and dark["S_DQINIT"] == "COMPLETE"
+    assert dark["R_MASK"].startswith("border_mask_") and len(dark["H_MASK"]) == 64
+    for keyword in ("SUPERB", "READNO", "LINEAR", "SATURA", "GAIN"):
+        name = dark[f"R_{keyword}"]
+        assert name in stored and dark[f"H_{keyword}"] == sha256_of(stored[name]), keyword
+    assert dark["R_READNO"] != calibrated["readnoise"].meta.filename
+    # create_flat: its darks subtracted with the dark just made; lamp large scales from the store's flat
+    assert flat["S_DARK"] == "COMPLETE" and flat["R_DARK"] == calibrated["dark"].meta.filename
+    assert flat["H_DARK"] == sha256_of(out / calibrated["dark"].meta.filename)
+    assert flat["R_FLAT"] in stored and flat["R_FLAT"] != calibrated["flat"].meta.filename
+    # create_mask from the two files: each recorded with its checksum
+    assert mask["R_DARK"] == calibrated["dark"].meta.filename and mask["R_FLAT"] == calibrated["flat"].meta.filename
+    assert mask["H_DARK"] == sha256_of(out / calibrated["dark"].meta.filename)
+    assert mask["H_FLAT"] == sha256_of(out / calibrated["flat"].meta.filename)
+
+
 def test_strun_create_dark_on_an_association_of_rate_files(calibrated, tmp_path):
     manifest = calibrated["manifest"]
     store = tmp_path / "store"

@@ -13,6 +13,7 @@ from astropy.io import fits
 from conftest import linear_ramp, write_raw, write_refstore
 
 from iris_pipeline import cli, datamodels
+from iris_pipeline.exceptions import InputFileError
 
 SHAPE = (16, 16)
 STRUCTURAL_KEYWORDS = ("DATAMODL", "INSTRUME", "DETECTOR", "EXP_TYPE", "READMODE", "NINTS", "NGROUPS", "NFRAMES",
@@ -60,8 +61,6 @@ def _one_line_errors(text: str) -> None:
             assert line.startswith(("iris-pipeline: error:", " ")), line
 
 
-@pytest.mark.xfail(strict=True, reason="open() lets a wrongly typed keyword (NFRAMES='ImageModel') through to an "
-                   "asdf ValidationError traceback; to be caught in datamodels.open as a one-line error")
 def test_mutated_inputs_give_results_or_one_line_errors(tmp_path, capsys):
     rng = np.random.default_rng(2026)
     inputs = tmp_path / "in"
@@ -113,3 +112,16 @@ def test_mutated_inputs_give_results_or_one_line_errors(tmp_path, capsys):
         _one_line_errors(captured.out + captured.err)
         assert captured.err.count("\n") <= 1
     assert _files_outside(tmp_path, tmp_path / "out") == before, "a file was written outside the output folder"
+
+
+@pytest.mark.parametrize("keyword, value", [("NFRAMES", "ImageModel"), ("GROUPGAP", "none"), ("DATE-OBS", 3)])
+def test_a_wrongly_typed_keyword_is_a_one_line_error_naming_file_and_keyword(tmp_path, capsys, keyword, value):
+    path = write_raw(tmp_path / "obs_uncal.fits", linear_ramp(np.full(SHAPE, 3.0), ngroups=3))
+    fits.setval(path, keyword, value=value)
+    with pytest.raises(InputFileError) as raised:
+        datamodels.open(path).close()
+    message = str(raised.value)
+    assert "obs_uncal.fits" in message and f"keyword {keyword}" in message and "\n" not in message
+    assert cli.main(["info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("iris-pipeline: error: ") and f"keyword {keyword}" in err and err.count("\n") == 1

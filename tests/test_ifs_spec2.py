@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -136,6 +137,26 @@ def test_cube_has_fits_wcs_gwcs_and_provenance(reduced):
     good = (cube.dq & dqflags.PIXEL["DO_NOT_USE"]) == 0
     planes = np.where(good, cube.data, 0.0).sum(axis=0) / np.maximum(good.sum(axis=0), 1)
     np.testing.assert_allclose(cube.white_light[good.any(axis=0)], planes[good.any(axis=0)], rtol=1e-4)
+
+
+def test_created_references_record_the_trace_and_solution_they_used(reduced):
+    """IFS references made by create_wavecal, create_rectmat and create_ifs_flat name the trace
+    (and wavelength solution) their extraction used, with its checksum (issue 12, item 14)."""
+    store = ReferenceStore(reduced["sim"].refstore)
+    stored = {Path(entry.file).name: entry for entry in store.entries}
+    made = {}
+    for path in sorted(reduced["products"].glob("*.fits")):
+        header = fits.getheader(path)
+        if header.get("REFTYPE") and path.name in stored:
+            made[header["REFTYPE"].lower()] = (path.name, header)
+    assert set(made) == {"ifs_wavecal", "ifs_flat", "ifs_trace"}
+    for name, header in made.values():
+        assert header["R_TRACE"] in stored and header["R_TRACE"] != name
+        assert header["H_TRACE"] == stored[header["R_TRACE"]].sha256
+        assert header["REFTYPE"].lower() == "ifs_trace" or header["S_EXTRCT"] == "COMPLETE"
+    flat = made["ifs_flat"][1]
+    assert flat["R_TRACE"] == made["ifs_trace"][0], "the flat is measured with the measured trace"
+    assert flat["R_WAVCAL"] == made["ifs_wavecal"][0] and flat["S_WAVCAL"] == "COMPLETE"
 
 
 @pytest.mark.parametrize("mode", ["LENSLET", "SLICER"])

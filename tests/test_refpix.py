@@ -135,3 +135,28 @@ def test_refpix_alone_on_a_window_without_reference_pixels_records_skipped(tmp_p
     assert any(
         record.levelno == logging.WARNING and "no reference pixels" in record.getMessage() for record in caplog.records
     )
+
+
+def test_a_step_instance_run_again_records_its_new_outcome(tmp_path):
+    """SKIPPED on a window without reference pixels does not stick to the next exposure, which has them."""
+    from iris_pipeline.refpix import RefPixStep
+
+    paths = {}
+    border = np.zeros((16, 16), np.uint32)
+    border[:BORDER] = border[:, :BORDER] = REF | dqflags.PIXEL["DO_NOT_USE"]
+    for name, start, mask in (("inner", 1001, None), ("corner", 1, border)):
+        folder = tmp_path / name
+        window = {"SUBSTRT1": start, "SUBSTRT2": start}
+        refs = write_refstore(folder / "refs", (16, 16), mask_dq=mask, **window)
+        write_raw(folder / "obs_uncal.fits", linear_ramp(np.full((16, 16), 5.0)), **window)
+        _cmdline.step_from_cmdline(
+            ["iris-pipeline::dq_init", str(folder / "obs_uncal.fits"), f"--refstore={refs}", f"--output_dir={folder}"]
+        )
+        paths[name] = (folder / "obs_dq_init.fits", refs)
+    step = RefPixStep()
+    outcomes = []
+    for name in ("inner", "corner"):
+        path, refs = paths[name]
+        step.refstore = str(refs)
+        outcomes.append(step.run(str(path)).meta.cal_step.refpix)
+    assert outcomes == ["SKIPPED", "COMPLETE"]

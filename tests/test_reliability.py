@@ -178,6 +178,26 @@ def test_a_reference_changed_after_registration_is_refused_naming_the_file(tmp_p
     assert "\n" not in message and len(hashed) == 1
 
 
+@pytest.mark.parametrize("other_name", ["aa_dark.fits", "zz_dark.fits"])
+def test_equally_specific_references_warn_naming_both_and_indexing_keeps_the_choice(tmp_path, caplog, other_name):
+    root = write_refstore(tmp_path / "refs", SHAPE)
+    other = tmp_path / other_name
+    other.write_bytes((root / "iris_img1_dark.fits").read_bytes())
+    with fits.open(other, mode="update") as hdul:
+        hdul["SCI"].data += 1
+    store = ReferenceStore(root)
+    store.add(other)
+    # the documented tie-break: the file whose path in the store sorts last
+    expected = max("iris_img1_dark.fits", other_name)
+    with caplog.at_level(logging.WARNING, logger="iris_pipeline"):
+        assert store.select("dark", exposure()).path.name == expected
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "iris_img1_dark.fits" in warning[0] and other_name in warning[0], warning
+    store.index()
+    assert ReferenceStore(root).select("dark", exposure()).path.name == expected
+    assert ReferenceStore(root).candidates("dark", exposure())[-1][1].file == expected
+
+
 def test_missing_store_says_so_and_how_to_make_one(tmp_path):
     with pytest.raises(ReferenceFileError) as raised:
         ReferenceStore(tmp_path / "nowhere").select("mask", exposure())
@@ -227,6 +247,45 @@ def test_refs_list_on_a_file_is_an_error(tmp_path, capsys):
     target.write_text("x")
     assert cli.main(["refs", "list", "--refstore", str(target)]) == 1
     assert "is a file" in capsys.readouterr().err
+
+
+# --- parameter files ------------------------------------------------------------------------
+
+
+def test_process_runs_no_code_from_parameter_files_or_step_overrides(tmp_path, capsys, monkeypatch):
+    """stpipe runs a parameter file's hooks and imports its class (documented: a parameter file
+    is code); process reads none and takes no --steps.* override, so none can run code."""
+    import sys
+
+    marker = tmp_path / "HOOKED"
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "evilmod.py").write_text(f"open({str(tmp_path / 'IMPORTED')!r}, 'w').close()\n"
+                                     "from stpipe import Step\nclass EvilStep(Step):\n    pass\n")  # fmt: skip
+    (evil / "class.cfg").write_text('name = "image2"\nclass = "evilmod.EvilStep"\n')
+    (evil / "hooks.cfg").write_text(
+        'name = "image2"\nclass = "iris_pipeline.pipelines.image2.ProcessImagerL2Pipeline"\n'
+        f'pre_hooks = "touch {marker}",\n[steps]\n  [[flat_field]]\n    pre_hooks = "touch {marker}",\n'
+    )
+    (evil / "hooks.asdf").write_text(f"#ASDF 1.0.0\n%YAML 1.1\n---\npre_hooks: [touch {marker}]\n...\n")
+    raw = write_raw(tmp_path / "obs_uncal.fits", linear_ramp(np.full(SHAPE, 5.0), ngroups=3), **COMMON)
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    monkeypatch.chdir(evil)
+    monkeypatch.syspath_prepend(str(evil))
+    status = cli.main(["process", *(str(evil / n) for n in ("class.cfg", "hooks.cfg", "hooks.asdf")), str(raw),
+                       "-o", str(tmp_path / "out"), "--refstore", str(refs), "--stage", "1", "--workers", "0",
+                       "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 1 and out.count("not a FITS file") == 3 and "1 succeeded" in out
+    with pytest.raises(SystemExit) as raised:
+        cli.main(["process", str(raw), "-o", str(tmp_path / "out"), f"--steps.flat_field.pre_hooks=touch {marker},"])
+    assert raised.value.code == 2 and "unrecognized arguments: --steps.flat_field.pre_hooks" in capsys.readouterr().err
+    assert not marker.exists() and not (tmp_path / "IMPORTED").exists() and "evilmod" not in sys.modules
+
+
+def test_the_docs_say_a_parameter_file_is_code():
+    guide = (Path(__file__).parents[1] / "docs" / "user-guide.md").read_text()
+    assert "A parameter file is code" in guide and "pre_hooks" in guide and "process` never reads one" in guide
 
 
 # --- execution ------------------------------------------------------------------------------
@@ -299,6 +358,97 @@ def test_the_ledger_redoes_a_product_after_a_code_change(tmp_path, monkeypatch):
     assert check_record(record, task.expected_record(), refs) == "code_version changed"
 
 
+# --- memory bombs ---------------------------------------------------------------------------
+
+BOMB = 40000  # a 40000 x 40000 image: 6.4 GB of float32, a few kilobytes on disk when sparse
+
+
+def _sparse_copy(template: Path, target: Path, shape: tuple, dtype, **keywords) -> Path:
+    """`template`'s primary header (updated with `keywords`) and a SCI extension declaring
+    `shape`, its data a hole in a sparse file."""
+    header = fits.getheader(template, 0)
+    header.update(keywords)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sci = fits.ImageHDU(np.zeros((1,) * len(shape), dtype), name="SCI").header
+    for axis, size in enumerate(reversed(shape), 1):
+        sci[f"NAXIS{axis}"] = size
+    with target.open("wb") as stream:
+        stream.write(fits.PrimaryHDU(header=header).header.tostring().encode())
+        stream.write(sci.tostring().encode())
+        data = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        stream.seek(-(-data // 2880) * 2880 - 1, os.SEEK_CUR)
+        stream.write(b"\0")
+    return target
+
+
+def _rate(path: Path, shape=SHAPE) -> Path:
+    rate = datamodels.RateModel(data=np.ones(shape, np.float32), dq=np.zeros(shape, np.uint32),
+                                err=np.ones(shape, np.float32))  # fmt: skip
+    rate.meta.instrument.name, rate.meta.instrument.detector, rate.meta.exposure.type = "IRIS", "IMG1", "IRIS_IMAGE"
+    rate.meta.instrument.filter = "Kbb"
+    rate.meta.observation.date_obs = "2030-03-01T05:00:00"
+    rate.save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["raw", "rate"])
+def test_a_sparse_file_declaring_a_huge_image_is_refused_before_reading(tmp_path, capsys, kind):
+    import resource
+
+    if kind == "raw":
+        template = write_raw(tmp_path / "t_uncal.fits", linear_ramp(np.full(SHAPE, 5.0), ngroups=3), **COMMON)
+        bomb = _sparse_copy(template, tmp_path / "in" / "bomb_uncal.fits", (1, 3, BOMB, BOMB), np.int16,
+                            SUBSIZE1=BOMB, SUBSIZE2=BOMB, SUBARRAY="FULL")  # fmt: skip
+    else:
+        bomb = _sparse_copy(_rate(tmp_path / "t_rate.fits"), tmp_path / "in" / "bomb_rate.fits", (BOMB, BOMB),
+                            np.float32)  # fmt: skip
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    # Were anything to allocate the image, it would fail here rather than swap.
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30 if soft == resource.RLIM_INFINITY else min(soft, 4 * 2**30),
+                                            hard))  # fmt: skip
+    try:
+        with pytest.raises(InputFileError) as raised:
+            datamodels.open(bomb, read_data=kind == "rate")
+        assert f"SCI declares {BOMB} x {BOMB} pixels, more than the 4096 x 4096 IMG1 detector" in str(raised.value)
+        capsys.readouterr()
+        assert cli.main(["info", str(bomb)]) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "bomb_" in err and "more than the 4096 x 4096" in err
+        assert cli.main(["process", str(bomb), "-o", str(tmp_path / "out"), "--refstore", str(refs), "--stage", "2",
+                         "--workers", "0", "--no-progress"]) == 1  # fmt: skip
+        out = capsys.readouterr().out
+        assert "more than the 4096 x 4096 IMG1 detector" in out and "Traceback" not in out
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def test_arrays_larger_than_the_memory_are_refused_whatever_the_model(tmp_path, monkeypatch):
+    from iris_pipeline.datamodels import _open
+
+    path = _rate(tmp_path / "r_rate.fits")
+    monkeypatch.setattr(_open, "_physical_memory", lambda: 2048)
+    with pytest.raises(InputFileError, match=r"r_rate.fits: declares 0.0 GB of arrays, more than this machine"):
+        datamodels.open(path)
+    with datamodels.open(path, read_data=False) as model:  # headers only: nothing to hold
+        assert model.meta.instrument.detector == "IMG1"
+
+
+@pytest.mark.parametrize("keyword, value", [("TFRAME", 0.0), ("TFRAME", -0.5), ("NGROUPS", 0), ("TGROUP", 0),
+                                            ("NINTS", 0), ("SUBSIZE1", -16)])  # fmt: skip
+def test_a_raw_count_or_time_out_of_range_is_a_one_line_error_naming_file_and_keyword(tmp_path, capsys, keyword,
+                                                                                       value):  # fmt: skip
+    raw = write_raw(tmp_path / "obs_uncal.fits", linear_ramp(np.full(SHAPE, 5.0), ngroups=3), **COMMON)
+    fits.setval(raw, keyword, value=value)
+    assert cli.main(["info", str(raw)]) == 1
+    bound = "> 0" if keyword.startswith("T") else ">= 1"
+    assert capsys.readouterr().err == f"iris-pipeline: error: {raw}: keyword {keyword} = {value!r}: must be {bound}\n"
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    assert cli.main(["process", str(raw), "-o", str(tmp_path / "out"), "--refstore", str(refs), "--stage", "1",
+                     "--workers", "0", "--no-progress"]) == 1  # fmt: skip
+    assert f"obs_uncal.fits: keyword {keyword} = {value!r}" in capsys.readouterr().out
+
+
 # --- stage 2 input --------------------------------------------------------------------------
 
 
@@ -313,6 +463,26 @@ def test_non_finite_rate_pixels_with_dq_zero_become_do_not_use():
     image = AssignWcsStep().open_image(rate)
     assert image.dq[3, 4] & 1 and image.dq[5, 6] & 1
     assert int((image.dq & 1).sum()) == 2
+
+
+def test_strun_on_a_wrong_model_input_is_one_line_not_a_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    from iris_pipeline.saturation import SaturationStep
+
+    rate = _rate(tmp_path / "obs_rate.fits")
+    refs = write_refstore(tmp_path / "refs", SHAPE)
+    strun = Path(sys.executable).parent / "strun"
+    for alias, problem in (("iris-pipeline::saturation", "saturation needs a RampModel, not RateModel"),
+                           ("iris-pipeline::detector1", "detector1 needs a raw ramp, not RateModel")):  # fmt: skip
+        result = subprocess.run([str(strun), alias, str(rate), "--refstore", str(refs)], capture_output=True,
+                                text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr + result.stdout and "ERROR RUNNING STEP" not in result.stdout
+        assert result.stderr.splitlines()[-1].startswith(f"strun: error: obs_rate.fits: {problem}")
+    with pytest.raises(InputFileError, match="needs a RampModel"):  # from Python, the error propagates
+        SaturationStep.call(str(rate), refstore=str(refs))
 
 
 # --- reproducible reruns ------------------------------------------------------------------

@@ -42,6 +42,9 @@ class IrisDataModel(DataModel):
     """
 
     schema_name: str | None = None
+    # Whether the model's images are in detector pixels (no larger than the detector's full
+    # frame): `open` refuses a file declaring larger ones before reading it.
+    detector_frame: bool = False
 
     def __init__(self, init=None, **kwargs):
         super().__init__(init, **kwargs)

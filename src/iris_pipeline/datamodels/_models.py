@@ -33,6 +33,7 @@ class RawRampModel(IrisDataModel):
     """
 
     schema_name = "rawramp"
+    detector_frame = True
     REQUIRED_KEYWORDS = (
         "TELESCOP", "INSTRUME", "DETECTOR", "EXP_TYPE", "READMODE", "NINTS", "NGROUPS",
         "NFRAMES", "GROUPGAP", "TFRAME", "TGROUP", "DATE-OBS", "SUBARRAY", "SUBSTRT1",
@@ -44,24 +45,28 @@ class RampModel(IrisDataModel):
     """Ramp in float32 DN with pixel and group DQ, between stage-1 corrections."""
 
     schema_name = "ramp"
+    detector_frame = True
 
 
 class RateModel(IrisDataModel):
     """Count-rate image of one exposure (DN/s) with Poisson and read-noise variances."""
 
     schema_name = "rate"
+    detector_frame = True
 
 
 class RateIntsModel(IrisDataModel):
     """Count rate of each integration (DN/s), shape (nints, ny, nx)."""
 
     schema_name = "rateints"
+    detector_frame = True
 
 
 class ImageModel(IrisDataModel):
     """Calibrated image of one exposure (stage 2)."""
 
     schema_name = "image"
+    detector_frame = True
 
 
 class CubeModel(IrisDataModel):
@@ -87,6 +92,7 @@ class MaskModel(ReferenceFileModel):
     """Bad-pixel mask reference file."""
 
     schema_name = "mask"
+    detector_frame = True
     reftype = "mask"
 
 
@@ -94,6 +100,7 @@ class SaturationModel(ReferenceFileModel):
     """Saturation-level reference file (raw DN, bias included)."""
 
     schema_name = "saturation"
+    detector_frame = True
     reftype = "saturation"
 
 
@@ -101,6 +108,7 @@ class SuperBiasModel(ReferenceFileModel):
     """Bias-level reference file (DN)."""
 
     schema_name = "superbias"
+    detector_frame = True
     reftype = "superbias"
 
 
@@ -108,6 +116,7 @@ class GainModel(ReferenceFileModel):
     """Gain reference file (e-/DN)."""
 
     schema_name = "gain"
+    detector_frame = True
     reftype = "gain"
 
 
@@ -115,6 +124,7 @@ class ReadnoiseModel(ReferenceFileModel):
     """Read-noise reference file: the noise of a single read, DN."""
 
     schema_name = "readnoise"
+    detector_frame = True
     reftype = "readnoise"
 
 
@@ -122,6 +132,7 @@ class LinearityModel(ReferenceFileModel):
     """Classical linearity correction polynomials, coefficients (ncoeffs, ny, nx)."""
 
     schema_name = "linearity"
+    detector_frame = True
     reftype = "linearity"
 
 
@@ -129,6 +140,7 @@ class DarkModel(ReferenceFileModel):
     """Dark-current reference file (DN/s)."""
 
     schema_name = "dark"
+    detector_frame = True
     reftype = "dark"
 
 
@@ -136,6 +148,7 @@ class FlatModel(ReferenceFileModel):
     """Pixel-flat reference file, normalised to a median of 1."""
 
     schema_name = "flat"
+    detector_frame = True
     reftype = "flat"
 
 

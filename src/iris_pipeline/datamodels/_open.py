@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import os
+import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
+from asdf.exceptions import ValidationError
 from astropy.io import fits
 
 from ..exceptions import InputFileError
@@ -46,6 +49,28 @@ def _read_primary_header(path: Path) -> fits.Header:
         raise InputFileError(path, f"unreadable FITS header ({err})") from None
 
 
+# Keywords of a raw file that count or time something: (keyword, smallest valid value, whether
+# the value must be above it rather than at least it).
+RAW_POSITIVE_KEYWORDS = (
+    ("NINTS", 1, False), ("NGROUPS", 1, False), ("NFRAMES", 1, False), ("GROUPGAP", 0, False),
+    ("TFRAME", 0, True), ("TGROUP", 0, True), ("SUBSTRT1", 1, False), ("SUBSTRT2", 1, False),
+    ("SUBSIZE1", 1, False), ("SUBSIZE2", 1, False),
+)  # fmt: skip
+
+
+def _check_raw_keywords(path: Path, header: fits.Header) -> None:
+    """Counts and times of a raw header must be numbers in their range (TFRAME > 0, NGROUPS >= 1...)."""
+    for keyword, limit, strictly in RAW_POSITIVE_KEYWORDS:
+        value = header.get(keyword)
+        integer = keyword not in ("TFRAME", "TGROUP")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (integer and not float(value).is_integer()):
+            kind = "an integer" if integer else "a number"
+            raise InputFileError(path, f"keyword {keyword} = {value!r}: not {kind}")
+        if value < limit or (strictly and value == limit):
+            raise InputFileError(path, f"keyword {keyword} = {value!r}: must be {'>' if strictly else '>='} {limit}")
+
+
 def _check_raw_data(path: Path) -> None:
     """Check that the SCI extension of a raw file is complete and agrees with its keywords."""
     with warnings.catch_warnings():
@@ -75,6 +100,74 @@ def _check_raw_data(path: Path) -> None:
         raise InputFileError(path, f"truncated: {path.stat().st_size} bytes, the SCI data needs {nbytes}")
 
 
+def _physical_memory() -> int:
+    """Bytes of memory of this machine (0 where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
+def _detector_shape(header: fits.Header) -> tuple[int, int] | None:
+    """Full-frame (ny, nx) of the detector named by INSTRUME/DETECTOR, or None if unknown."""
+    from ..instruments import get_instrument
+
+    try:
+        detector = get_instrument(str(header.get("INSTRUME", ""))).detectors[str(header.get("DETECTOR", "")).upper()]
+    except (KeyError, AttributeError):
+        return None
+    return tuple(detector.shape)
+
+
+def check_declared_arrays(path, header: fits.Header, model_class, *, whole: bool = True) -> None:
+    """Refuse a file whose extension headers declare arrays it cannot hold, before reading any.
+
+    A sparse file can declare a 40000 x 40000 image in a few kilobytes on disk; reading it would
+    allocate gigabytes and end in a MemoryError. Images of a detector-frame model (raw, ramp,
+    rate, calibrated image, detector references) may not exceed their detector's full frame;
+    with `whole` (the file is to be read whole, not streamed), its arrays together may not
+    exceed this machine's memory.
+
+    Raises
+    ------
+    InputFileError
+        One line naming the file, the extension and its declared size.
+    """
+    path = Path(path)
+    detector = _detector_shape(header) if getattr(model_class, "detector_frame", False) else None
+    total = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with fits.open(path, memmap=True, lazy_load_hdus=True) as hdul:
+                for index, hdu in enumerate(hdul):
+                    ext = hdu.header
+                    naxes = [int(ext.get(f"NAXIS{i}", 0)) for i in range(int(ext.get("NAXIS", 0)), 0, -1)]
+                    if not naxes:
+                        continue
+                    name = ext.get("EXTNAME", "PRIMARY" if index == 0 else str(index))
+                    image = index == 0 or ext.get("XTENSION") == "IMAGE"
+                    if detector and image and len(naxes) >= 2 and (naxes[-2] > detector[0] or naxes[-1] > detector[1]):
+                        raise InputFileError(
+                            path,
+                            f"{name} declares {naxes[-2]} x {naxes[-1]} pixels, more than the "
+                            f"{detector[0]} x {detector[1]} {header.get('DETECTOR')} detector",
+                        )
+                    itemsize = abs(int(ext.get("BITPIX", 8))) // 8
+                    if "BZERO" in ext or "BSCALE" in ext:  # scaled integers are read as floats
+                        itemsize = 8 if itemsize >= 4 else 4
+                    total += math.prod(naxes) * itemsize
+        except InputFileError:
+            raise
+        except (OSError, ValueError, KeyError, IndexError) as err:
+            raise InputFileError(path, f"unreadable FITS structure ({err})") from None
+    memory = _physical_memory()
+    if whole and memory and total > memory:
+        raise InputFileError(
+            path, f"declares {total / 1e9:.1f} GB of arrays, more than this machine's {memory / 1e9:.1f} GB of memory"
+        )
+
+
 def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A001
     """Open a file (or pass through a model) as the data model named by its ``DATAMODL``.
 
@@ -98,8 +191,8 @@ def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A
     ------
     InputFileError
         The file is missing, not FITS, has no or an unknown ``DATAMODL``, lacks a required
-        keyword, or its data are truncated or of the wrong shape. The message is one line
-        naming the file and the problem.
+        keyword or has one of the wrong type or value, or its data are truncated or of the
+        wrong shape. The message is one line naming the file and the problem.
     """
     if isinstance(init, IrisDataModel):
         return init
@@ -119,15 +212,48 @@ def open(init, *, read_data: bool = True, **kwargs) -> IrisDataModel:  # noqa: A
     if missing:
         raise InputFileError(path, f"missing required keyword(s): {', '.join(missing)}")
     if required:
+        _check_raw_keywords(path, header)
         _check_raw_data(path)
+    check_declared_arrays(path, header, model_class, whole=read_data)
     if not read_data:
-        model = model_class(fits.HDUList([fits.PrimaryHDU(header=header)]), **kwargs)
+        model = _validated(model_class, fits.HDUList([fits.PrimaryHDU(header=header)]), path, kwargs)
         model.meta.filename = path.name
         return model
     try:
-        return model_class(str(path), **kwargs)
+        return _validated(model_class, str(path), path, kwargs)
+    except InputFileError:
+        raise
     except (OSError, ValueError) as err:
         raise InputFileError(path, f"cannot be read as {model_name} ({err})") from None
+
+
+def _validated(model_class, source, path: Path, kwargs: dict) -> IrisDataModel:
+    """The model read from `source`, a keyword of the wrong type or value being the file's error.
+
+    stdatamodels only warns (several lines each) and drops such a value, so that a raw file with
+    ``NFRAMES = 'x'`` would be reduced as if NFRAMES were absent. Reading is strict; the model
+    returned validates later assignments as usual (warnings).
+    """
+    strict = "strict_validation" not in kwargs
+    try:
+        model = model_class(source, **({"strict_validation": True} | kwargs))
+    except ValidationError as err:
+        raise InputFileError(path, _validation_problem(err)) from None
+    if strict:
+        model._strict_validation = False
+    return model
+
+
+def _validation_problem(err: ValidationError) -> str:
+    """One line from stdatamodels' validation error: the FITS keyword, its value and what is wrong."""
+    cause = err.__cause__ if isinstance(err.__cause__, ValidationError) else err
+    schema = getattr(cause, "schema", None)
+    keyword = schema.get("fits_keyword") if isinstance(schema, dict) else None
+    message = str(getattr(cause, "message", "") or cause).splitlines()[0]
+    if keyword is None:
+        where = re.search(r"While validating (\S+)", str(err))
+        return f"invalid {where.group(1) if where else 'metadata'}: {message}"
+    return f"keyword {keyword}: {message}"
 
 
 @contextmanager

@@ -36,9 +36,10 @@ from ..calibration import (
 from ..datamodels import ReferenceFileModel
 from ..exceptions import InputFileError, ReferenceFileError
 from ..instruments import get_instrument
-from ..references import ExposureSelectors, ReferenceStore
+from ..references import ExposureSelectors, ReferenceStore, sha256_of
 from ..references.selection import parse_date
 from ..stpipe import IrisPipeline
+from ..stpipe.base import copy_provenance, provenance_of
 from .detector1 import Detector1Pipeline
 
 __all__ = ["CreateDarkPipeline", "CreateFlatPipeline", "CreateMaskPipeline", "ProcessFlatfieldL2"]
@@ -110,6 +111,9 @@ class ConfigurationGroup:
 
     key: tuple
     exposures: list[CalibrationExposure] = field(default_factory=list)
+    # What each exposure's rate records (`provenance_of`): the references and step statuses of
+    # its stage 1, recorded in turn by the references made from the group (R_*/H_*/S_*).
+    processed_with: list[tuple[dict, dict]] = field(default_factory=list)
 
     @property
     def first(self) -> datamodels.IrisDataModel:
@@ -301,6 +305,7 @@ class CalibrationPipeline(IrisPipeline):
             stack.rates_dn_s[index] = rate.data
             stack.errors_dn_s[index] = rate.err
             np.equal(rate.dq & UNUSABLE_RATE, 0, out=stack.usable[index])
+            group.processed_with.append(provenance_of(rate))
             rate.close()
             if self.normalize_inputs:
                 usable = stack.usable[index]
@@ -449,6 +454,7 @@ class CreateDarkPipeline(CalibrationPipeline):
             dq=dq,
         )
         self.copy_selection(dark, group, filter_name=WILDCARD)
+        copy_provenance(dark, group.processed_with, f"{self.class_alias} {reference_filename(dark)}")
         dark.meta.description = f"dark current, sigma-clipped mean of {len(group.exposures)} darks"
         dark.meta.bunit_data = dark.meta.bunit_err = "DN/s"
         self.add_input_history(dark, group)
@@ -559,6 +565,8 @@ class CreateFlatPipeline(CalibrationPipeline):
             raise
         if arrays is None:
             return None
+        reftype, match = self._reference_files_used[-1]
+        group.processed_with.append(({reftype: {"name": match.name, "sha256": match.sha256}}, {}))
         flat, flat_dq = arrays
         usable = good & ((flat_dq & NO_FLAT) == 0) & np.isfinite(flat)
         return fit_smooth_surface(flat.astype(np.float32), usable, self.surface_degree)
@@ -607,6 +615,7 @@ class CreateFlatPipeline(CalibrationPipeline):
         )
         model = datamodels.FlatModel(data=flat, err=err, dq=dq)
         self.copy_selection(model, group, filter_name=group.first.meta.instrument.filter)
+        copy_provenance(model, group.processed_with, f"{self.class_alias} {reference_filename(model)}")
         model.meta.description = f"flat field from {len(group.exposures)} exposures, large scales: {mode}"
         self.add_input_history(model, group)
         return model
@@ -674,7 +683,12 @@ class CreateMaskPipeline(CalibrationPipeline):
                 **shared,
             )
             made += flat_pipeline.make_references(flats)
-        made += [datamodels.open(path) for path in references]
+        for path in references:
+            model = datamodels.open(path)
+            # the file itself is an input: recorded as R_DARK/H_DARK (R_FLAT/H_FLAT) of the mask
+            record = getattr(model.meta.ref_file, model.meta.reftype.lower())
+            record.name, record.sha256 = path.name, sha256_of(path)
+            made.append(model)
         if not made:
             raise InputFileError(str(step_input), "create_mask needs darks, flats, or DARK/FLAT reference files")
         return self.combine(made, [path.name for path in darks + flats + references])
@@ -697,6 +711,8 @@ class CreateMaskPipeline(CalibrationPipeline):
             self.copy_selection(mask, group, filter_name=WILDCARD, useafter=earliest.strftime("%Y-%m-%dT%H:%M:%S"))
             kinds = sorted({m.meta.reftype for m in models})
             mask.meta.description = f"bad-pixel mask from {' and '.join(kinds)} measurements"
+            # darks and flats went through stage 1 with different border masks: no warning for that
+            copy_provenance(mask, models, warn=False)
             for name in input_names:
                 mask.add_history_entry(f"{self.class_alias} input: {name}")
             flags = {name: int(((mask.dq & PIXEL[name]) != 0).sum()) for name in ("HOT", "WARM", "DEAD", "LOW_QE")}

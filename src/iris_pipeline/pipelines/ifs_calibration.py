@@ -35,6 +35,7 @@ from ..ifs.lines import arc_line_list
 from ..references.selection import parse_date
 from ..references.store import ReferenceStore
 from ..stpipe import IrisPipeline
+from ..stpipe.base import copy_provenance, provenance_of
 from .calibration import CALIBRATION_LEAD
 
 __all__ = ["CreateIFSFlatPipeline", "CreateRectmatPipeline", "CreateWavecalPipeline"]
@@ -125,6 +126,12 @@ def _trace_format(step, model) -> tuple[SpectralFormat, datamodels.IFSTraceModel
     return SpectralFormat.from_model(trace), trace
 
 
+def _last_reference(step) -> tuple[dict, dict]:
+    """The reference `step` selected last, as a `provenance_of` record (for `copy_provenance`)."""
+    reftype, match = step._reference_files_used[-1]
+    return ({reftype: {"name": match.name, "sha256": match.sha256}} if match is not None else {}), {}
+
+
 class CreateWavecalPipeline(IrisPipeline):
     """Arc exposure -> IFS_WAVECAL: extraction, line centres, per-spaxel polynomial solution."""
 
@@ -156,6 +163,7 @@ class CreateWavecalPipeline(IrisPipeline):
                  solution.total_rms_pix)  # fmt: skip
         wavecal = datamodels.IFSWavecalModel()
         _as_reference(wavecal, rate, "ifs_wavecal", "IFS wavelength solution from arc lamps", self.useafter)
+        copy_provenance(wavecal, [spectra], "create_wavecal")  # the trace its extraction used (R_TRACE)
         columns = [np.arange(spectral_format.nspax, dtype=np.int32), solution.x_ref]
         columns += [solution.coeffs[:, k] for k in range(4)]
         columns += [solution.nlines.astype(np.int16), solution.rms_pix.astype(np.float32)]
@@ -197,12 +205,14 @@ class CreateIFSFlatPipeline(IrisPipeline):
             log.info("%s: slicer traces measured, largest centre change %.3f pixel", rate.meta.filename,
                      float(np.max(np.abs(measured.trace[:, 0] - spectral_format.trace[:, 0]))))  # fmt: skip
             trace = _trace_reference(self, rate, measured, nominal, "IFS slicer traces and profiles measured on a flat")
+            copy_provenance(trace, [_last_reference(self.extract)], "create_ifs_flat")  # the nominal trace
             _file_reference(self, trace)
         spectra = self.wavecal.run(self.extract.run(rate))
         valid = np.isfinite(spectra.data)
         response = spectral_flat(spectra.data.astype(float), valid, spectra.wavelength, spectra.dispersion)
         flat = datamodels.IFSFlatModel(response.shape)
         _as_reference(flat, rate, "ifs_flat", "IFS spectral flat from a continuum lamp", self.useafter)
+        copy_provenance(flat, [spectra], "create_ifs_flat")  # trace and wavelength solution used
         bad = ~np.isfinite(response)
         flat.data = np.where(bad, 1.0, response).astype(np.float32)
         relative_error = spectra.err / np.where(valid, np.abs(spectra.data), np.inf)
@@ -235,6 +245,7 @@ class CreateRectmatPipeline(IrisPipeline):
         paths = _inputs(step_input, ("scan", "science"))
         first = _rate_of(paths[0], self.refstore)
         spectral_format, nominal = _trace_format(self.extract, first)
+        used = [_last_reference(self.extract)]  # the nominal trace the measurement starts from
         trace = spectral_format.trace.copy()
         sigma = spectral_format.sigma.copy()
         measured = np.zeros(spectral_format.nspax, dtype=bool)
@@ -242,6 +253,7 @@ class CreateRectmatPipeline(IrisPipeline):
         for path in paths:
             rate = first if path is paths[0] else _rate_of(path, self.refstore)
             spectra = self.extract.run(rate)
+            used.append(provenance_of(spectra))
             level = np.nanmedian(spectra.data, axis=1)
             lit = np.nan_to_num(level) > LIT_FRACTION * np.nanmax(level)
             x0, y0 = (rate.meta.subarray.xstart or 1) - 1, (rate.meta.subarray.ystart or 1) - 1
@@ -254,5 +266,6 @@ class CreateRectmatPipeline(IrisPipeline):
         result = _trace_reference(
             self, first, measured_format, nominal, "IFS traces and profiles measured on lenslet scans"
         )
+        copy_provenance(result, used, "create_rectmat")
         _file_reference(self, result)
         return result

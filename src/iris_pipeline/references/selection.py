@@ -5,8 +5,9 @@ detector, filter, read mode and, for the IFS, mode, plate scale and resolving po
 ``ANY``, its subarray is ``GENERIC``/``FULL`` (a
 full-frame file, cut out by the step) or the exposure's own window name, and its ``useafter``
 date is at or before the exposure start. Among matches the most specific wins (the most
-selectors equal rather than ``ANY``/generic), then the latest ``useafter``, then the entry listed
-last (a newer delivery of the same selection).
+selectors equal rather than ``ANY``/generic), then the latest ``useafter``, then the file whose
+path in the store sorts last (a tie, reported as a WARNING naming both files; the order of the
+rules file never decides, so ``refs index`` cannot change a choice).
 """
 
 from __future__ import annotations

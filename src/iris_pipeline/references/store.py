@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import shutil
 import warnings
@@ -27,6 +28,8 @@ __all__ = [
     "resolve_store_path",
     "sha256_of",
 ]
+
+log = logging.getLogger(__name__)
 
 REFSTORE_ENV = "IRIS_REFSTORE"
 DEFAULT_STORE_PATH = Path("~/.iris_pipeline/refstore")
@@ -231,14 +234,18 @@ class ReferenceStore:
         return problems
 
     def candidates(self, reftype: str, exposure: ExposureSelectors) -> list[tuple[int, RuleEntry]]:
-        """Applicable entries of ``reftype`` with their specificity, best last."""
+        """Applicable entries of ``reftype`` with their specificity, best last.
+
+        Best is the most specific, then the latest ``useafter``, then the file whose path in the
+        store sorts last: never the order of the rules file, which ``refs index`` rewrites.
+        """
         scored = []
-        for order, entry in enumerate(self.entries):
+        for entry in self.entries:
             if entry.reftype.lower() != reftype.lower():
                 continue
             score = entry.specificity(exposure)
             if score is not None:
-                scored.append(((score, parse_date(entry.useafter), order), entry))
+                scored.append(((score, parse_date(entry.useafter), entry.file), entry))
         scored.sort(key=lambda item: item[0])
         return [(key[0], entry) for key, entry in scored]
 
@@ -276,6 +283,8 @@ class ReferenceStore:
                 f"subarray={exposure.subarray}{ifs} on {exposure.date_obs:%Y-%m-%dT%H:%M:%S}"
             )
         entry = candidates[-1][1]
+        if len(candidates) > 1:
+            _warn_tie(reftype, candidates[-1], candidates[-2], self.rules_path)
         path = self.root / entry.file
         if not path.exists():
             raise ReferenceFileError(f"{path}: {reftype} reference listed in {self.rules_path} is missing")
@@ -286,3 +295,22 @@ class ReferenceStore:
                 f"{RULES_FILENAME}); restore it, or run 'iris-pipeline refs index' if the change is intended"
             )
         return ReferenceMatch(reftype=reftype, path=path, sha256=digest, entry=entry)
+
+
+_ties_reported: set[tuple[str, str, str]] = set()
+
+
+def _warn_tie(reftype: str, best: tuple[int, RuleEntry], runner_up: tuple[int, RuleEntry], rules: Path) -> None:
+    """A WARNING (once per pair and process) when two entries are equally good for an exposure."""
+    (score, entry), (other_score, other) = best, runner_up
+    if score != other_score or parse_date(entry.useafter) != parse_date(other.useafter):
+        return
+    key = (str(rules), entry.file, other.file)
+    if key in _ties_reported:
+        return
+    _ties_reported.add(key)
+    log.warning(
+        "%s: %s references %s and %s are equally specific with the same useafter %s; using %s (the later path in "
+        "sorted order); give one a later useafter or a narrower selection", rules, reftype, other.file, entry.file,
+        entry.useafter, entry.file,
+    )  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +32,12 @@ from ..datamodels import (
     ReferenceFileModel,
 )
 from ..dqflags import PIXEL
-from ..exceptions import InputFileError, ReferenceFileError
+from ..exceptions import InputFileError, IrisPipelineError, ReferenceFileError, first_line
 from ..lib.refcache import prepared_references
 from ..lib.subarray import Window, reference_cutout
 from ..references import ReferenceMatch, get_backend, sha256_of
 
-__all__ = ["IrisPipeline", "IrisStep"]
+__all__ = ["IrisPipeline", "IrisStep", "copy_provenance", "provenance_of"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,68 @@ def _native_arrays(model: IrisDataModel) -> IrisDataModel:
     return model
 
 
+def provenance_of(model) -> tuple[dict, dict]:
+    """The reference files (type -> ``{'name', 'sha256'}``, ``R_*``/``H_*``) and step statuses
+    (``S_*``) a model records, as plain dictionaries that outlive the model."""
+    import copy
+
+    refs = model.meta.ref_file.instance if model.meta.hasattr("ref_file") else {}
+    steps = model.meta.cal_step.instance if model.meta.hasattr("cal_step") else {}
+    return copy.deepcopy(dict(refs or {})), dict(steps or {})
+
+
+def copy_provenance(target: IrisDataModel, sources, what: str = "", warn: bool = True) -> None:
+    """Record in `target` (a reference made by a calibration pipeline) the reference files and
+    step statuses its inputs were processed with, as products record theirs.
+
+    Parameters
+    ----------
+    target : IrisDataModel
+        The new model; its ``R_*``/``H_*``/``S_*`` are set.
+    sources : iterable of (dict, dict) or IrisDataModel
+        What each input recorded (`provenance_of`), or the input models themselves.
+    what : str
+        Name used in the WARNING when inputs disagree (the first input's record is kept).
+    warn : bool
+        Whether to warn when they do.
+    """
+    records: dict[str, dict] = {}
+    statuses: dict[str, str] = {}
+    for source in sources:
+        refs, steps = source if isinstance(source, tuple) else provenance_of(source)
+        for reftype, record in refs.items():
+            if not isinstance(record, dict) or not record.get("name"):
+                continue
+            kept = records.setdefault(reftype, record)
+            if warn and kept.get("sha256") != record.get("sha256"):
+                log.warning("%s: inputs were processed with different %s references (%s, %s); %s recorded",
+                            what or target.meta.filename, reftype.upper(), kept.get("name"), record.get("name"),
+                            kept.get("name"))  # fmt: skip
+        for step, status in steps.items():
+            statuses.setdefault(step, status)
+    ref_file_types = target.meta.ref_file._schema.get("properties", {})
+    for reftype, record in records.items():
+        if reftype in ref_file_types:
+            node = getattr(target.meta.ref_file, reftype)
+            node.name, node.sha256 = record["name"], record.get("sha256", NOT_APPLICABLE)
+    cal_steps = target.meta.cal_step._schema.get("properties", {})
+    for step, status in statuses.items():
+        if step in cal_steps:
+            setattr(target.meta.cal_step, step, status)
+
+
+def _strun_options():
+    """stpipe's parsed ``strun`` options when this step is being run by ``strun``, else None."""
+    from stpipe import _cmdline
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is _cmdline.step_from_cmdline.__code__:
+            return frame.f_locals.get("known")
+        frame = frame.f_back
+    return None
+
+
 def _flag_non_finite(image: ImageModel) -> ImageModel:
     """``DO_NOT_USE`` on every pixel whose value is NaN or infinite (a rate written by another
     program may leave its DQ at 0 there), with a WARNING giving the count."""
@@ -132,10 +195,6 @@ class IrisStep(Step):
     refstore = string(default=None)  # reference store folder (default: $IRIS_REFSTORE or ~/.iris_pipeline/refstore)
     """  # noqa: E501
 
-    def run(self, *args, **kwargs):
-        self._outcome = None
-        return super().run(*args, **kwargs)
-
     def record_outcome(self, status: str, message: str, *, by_design: bool = False) -> None:
         """Record ``status`` (SKIPPED or INCOMPLETE) instead of COMPLETE and log why.
 
@@ -148,6 +207,25 @@ class IrisStep(Step):
     @classmethod
     def _datamodels_open(cls, init, **kwargs):
         return datamodels.open(init, **kwargs)
+
+    def run(self, *args, **kwargs):
+        """stpipe's ``run``, with a fresh outcome (`record_outcome`) for each call.
+
+        Run by ``strun``, a bad input or reference (our own errors) ends the command with one
+        line on stderr, ``strun: error: FILE: problem``, and status 1 instead of stpipe's box and
+        traceback (``strun --debug`` keeps them). Called from Python, the error propagates as usual.
+        """
+        self._outcome = None
+        try:
+            return super().run(*args, **kwargs)
+        except IrisPipelineError as err:
+            if self.parent is not None:
+                raise
+            options = _strun_options()
+            if options is None or getattr(options, "debug", False):
+                raise
+            print(f"strun: error: {first_line(err)}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     @staticmethod
     def remove_suffix(name):
