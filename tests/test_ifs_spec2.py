@@ -49,11 +49,13 @@ def _reduce(tmp_path_factory, mode):
     sim = simulate_ifs_observation(root / "sim", config, scene, seed=3, oh_variation=OH_VARIATION)
     refstore = sim.refstore
     products = root / "products"
-    # Each calibration pipeline writes its reference in output_dir and adds it to the store.
-    wavecal = CreateWavecalPipeline.call(sim.arc, refstore=refstore, output_dir=str(products))
+    # Each calibration pipeline writes its reference in output_dir and adds it to the store; saving
+    # results as strun and process do must not write a second copy. The order is process's.
+    calibrate = {"refstore": refstore, "output_dir": str(products), "save_results": True}
     if mode == "LENSLET":
-        CreateRectmatPipeline.call(sim.scans, refstore=refstore, output_dir=str(products))
-    CreateIFSFlatPipeline.call(sim.flat, refstore=refstore, output_dir=str(products))
+        CreateRectmatPipeline.call(sim.scans, **calibrate)
+    wavecal = CreateWavecalPipeline.call(sim.arc, **calibrate)
+    CreateIFSFlatPipeline.call(sim.flat, **calibrate)
     assert {e.reftype for e in ReferenceStore(refstore).entries} >= {"ifs_wavecal", "ifs_flat", "ifs_trace"}
     cube = Spec2Pipeline.call(sim.association, refstore=refstore, output_dir=str(products), save_results=True)
     return {"sim": sim, "config": config, "wavecal": wavecal, "cube": cube,
@@ -150,6 +152,8 @@ def test_created_references_record_the_trace_and_solution_they_used(reduced):
         if header.get("REFTYPE") and path.name in stored:
             made[header["REFTYPE"].lower()] = (path.name, header)
     assert set(made) == {"ifs_wavecal", "ifs_flat", "ifs_trace"}
+    references = [path.name for path in reduced["products"].glob("*.fits") if fits.getheader(path).get("REFTYPE")]
+    assert sorted(references) == sorted(name for name, _ in made.values()), "one file per reference, no copies"
     for name, header in made.values():
         assert header["R_TRACE"] in stored and header["R_TRACE"] != name
         assert header["H_TRACE"] == stored[header["R_TRACE"]].sha256

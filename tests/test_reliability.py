@@ -144,17 +144,19 @@ def test_a_product_never_overwrites_an_input(tmp_path):
     assert not plan.tasks and "would be overwritten" in plan.units[0].error
 
 
-def test_calibration_order_puts_the_ifs_trace_before_the_ifs_flat(tmp_path):
-    assert CALIBRATION_ORDER.index("create_rectmat") < CALIBRATION_ORDER.index("create_ifs_flat")
+def test_calibration_order_puts_the_ifs_trace_and_wavelengths_before_the_ifs_flat(tmp_path):
+    """The flat compares spaxels at the same wavelength: it needs the measured trace and the
+    wavelength solution (built after it, its wavecal step was skipped, nominal wavelengths)."""
     ifs = {"DATAMODL": "RawRampModel", "DETECTOR": "IFS", "IFSMODE": "LENSLET", "IFSSCALE": 4, "RESPOWER": 4000}
-    write_header_only(tmp_path / "flat_uncal.fits", EXP_TYPE="IRIS_LENSLET_FLAT", **ifs)
-    write_header_only(tmp_path / "scan_uncal.fits", EXP_TYPE="IRIS_LENSLET_SCAN", **ifs)
-    pipelines = {"create_rectmat": "x.Rectmat", "create_ifs_flat": "x.Flat"}
-    plan = build_plan([tmp_path / "flat_uncal.fits", tmp_path / "scan_uncal.fits"], tmp_path / "out",
-                      pipelines=pipelines)  # fmt: skip
+    for name, exp_type in (("flat", "IRIS_LENSLET_FLAT"), ("arc", "IRIS_LENSLET_ARC"), ("scan", "IRIS_LENSLET_SCAN")):
+        write_header_only(tmp_path / f"{name}_uncal.fits", EXP_TYPE=exp_type, **ifs)
+    pipelines = {"create_rectmat": "x.Rectmat", "create_ifs_flat": "x.Flat", "create_wavecal": "x.Wavecal"}
+    plan = build_plan(sorted(tmp_path.glob("*_uncal.fits")), tmp_path / "out", pipelines=pipelines)
     order = [task.alias for task in plan.tasks]
-    assert order == ["create_rectmat", "create_ifs_flat"]
-    assert plan.tasks[0].task_id in plan.tasks[1].depends_on
+    assert order == ["create_rectmat", "create_wavecal", "create_ifs_flat"]
+    rectmat, wavecal, flat = plan.tasks
+    assert rectmat.task_id in wavecal.depends_on
+    assert {rectmat.task_id, wavecal.task_id} <= set(flat.depends_on)
 
 
 # --- references -----------------------------------------------------------------------------

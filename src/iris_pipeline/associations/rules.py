@@ -66,8 +66,10 @@ DEFAULT_CALIBRATION_KEY = ("instrument", "detector", "filter", "ifs_mode", "ifs_
 # Calibration pipelines run in this order within one configuration: a flat is made with the new
 # dark; the IFS trace (create_rectmat) comes before the IFS flat, which is measured along it, and
 # the wavelength calibration after both. Pipelines not listed come last.
-CALIBRATION_ORDER = ("create_superbias", "create_dark", "create_flat", "create_rectmat", "create_ifs_flat",
-                     "create_wavecal")  # fmt: skip
+# IFS: the traces first (the arc and the flat are extracted with them), then the wavelength
+# solution, then the spectral flat, which compares spaxels at the same calibrated wavelength.
+CALIBRATION_ORDER = ("create_superbias", "create_dark", "create_flat", "create_rectmat", "create_wavecal",
+                     "create_ifs_flat")  # fmt: skip
 
 SKY_SUFFIX = "_SKY"
 STAGE2_KEY = ("instrument", "program", "observation", "detector", "filter", "ifs_mode", "ifs_scale",

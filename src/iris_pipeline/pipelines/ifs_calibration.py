@@ -97,17 +97,19 @@ def _mean_rate(step, step_input, roles):
 
 
 def _file_reference(step, model) -> None:
-    """Write a reference model in ``output_dir`` and add it to the store (``add_to_store``)."""
-    if not step.add_to_store:
-        return
+    """Write a reference model in ``output_dir`` under its reference name, and add it to the store
+    (``add_to_store``). It is the pipeline's product: `IFSCalibrationPipeline.save_model` does not
+    write it a second time."""
     stamp = model.meta.useafter.replace("-", "").replace(":", "")
     mode = (model.meta.instrument.ifs_mode or "").lower()
     name = (f"{model.meta.instrument.name}_{mode}_{model.meta.instrument.filter}_{model.meta.instrument.ifs_scale:g}mas"
             f"_r{model.meta.instrument.resolving_power}_{model.meta.reftype}_{stamp}.fits").lower()  # fmt: skip
     path = Path(step.output_dir or ".") / name
     model.save(str(path))
-    entry = ReferenceStore(step.refstore).add(path, subfolder=model.meta.reftype.lower(), replace=True)
-    log.info("Added %s to the reference store %s", entry.file, step.refstore)
+    log.info("Wrote %s", path)
+    if step.add_to_store:
+        entry = ReferenceStore(step.refstore).add(path, subfolder=model.meta.reftype.lower(), replace=True)
+        log.info("Added %s to the reference store %s", entry.file, step.refstore)
 
 
 def _trace_reference(step, source, spectral_format: SpectralFormat, nominal, description: str):
@@ -132,7 +134,17 @@ def _last_reference(step) -> tuple[dict, dict]:
     return ({reftype: {"name": match.name, "sha256": match.sha256}} if match is not None else {}), {}
 
 
-class CreateWavecalPipeline(IrisPipeline):
+class IFSCalibrationPipeline(IrisPipeline):
+    """Base of the IFS calibration pipelines: their references are written by `_file_reference`."""
+
+    def save_model(self, model, *args, **kwargs):
+        """A reference is already written under its reference name; other products as usual."""
+        if isinstance(model, datamodels.ReferenceFileModel):
+            return model.meta.filename
+        return super().save_model(model, *args, **kwargs)
+
+
+class CreateWavecalPipeline(IFSCalibrationPipeline):
     """Arc exposure -> IFS_WAVECAL: extraction, line centres, per-spaxel polynomial solution."""
 
     class_alias = "create_wavecal"
@@ -141,7 +153,7 @@ class CreateWavecalPipeline(IrisPipeline):
     degree = integer(default=3, min=1, max=3)  # polynomial degree of wavelength(x)
     max_rms_pix = float(default=0.1, min=0)  # largest acceptable RMS of the arc-line residuals (pixels)
     useafter = string(default=None)  # USEAFTER of the reference file (default: 24 h before the exposure)
-    add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
+    add_to_store = boolean(default=True)  # add the reference (written in output_dir either way) to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep}
 
@@ -177,7 +189,7 @@ class CreateWavecalPipeline(IrisPipeline):
         return wavecal
 
 
-class CreateIFSFlatPipeline(IrisPipeline):
+class CreateIFSFlatPipeline(IFSCalibrationPipeline):
     """Continuum-lamp exposure -> IFS_FLAT: each spaxel's lamp spectrum over the median spectrum.
 
     For the slicer (``measure_traces``), the traces and profile widths are first measured on the
@@ -190,7 +202,7 @@ class CreateIFSFlatPipeline(IrisPipeline):
     spec = """
     measure_traces = boolean(default=True)  # slicer: measure traces and profiles on the flat, write IFS_TRACE
     useafter = string(default=None)  # USEAFTER of the reference file (default: 24 h before the exposure)
-    add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
+    add_to_store = boolean(default=True)  # add the reference (written in output_dir either way) to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep, "wavecal": WavecalStep}
 
@@ -224,7 +236,7 @@ class CreateIFSFlatPipeline(IrisPipeline):
         return flat
 
 
-class CreateRectmatPipeline(IrisPipeline):
+class CreateRectmatPipeline(IFSCalibrationPipeline):
     """Single-lenslet scan exposures -> IFS_TRACE with measured trace centres and profile widths.
 
     Each scan lights a sparse set of lenslets whose profiles do not overlap; the lit spectra are
@@ -235,7 +247,7 @@ class CreateRectmatPipeline(IrisPipeline):
     class_alias = "create_rectmat"
     spec = """
     useafter = string(default=None)  # USEAFTER of the reference file (default: 24 h before the exposure)
-    add_to_store = boolean(default=True)  # write the reference in output_dir and add it to the store (refstore)
+    add_to_store = boolean(default=True)  # add the reference (written in output_dir either way) to the store (refstore)
     """  # noqa: E501
     step_defs = {"extract": ExtractIFSStep}
 
