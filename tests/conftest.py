@@ -28,6 +28,14 @@ RAW_KEYWORDS = {
     "FILTER": "Kbb",
 }
 BIAS_DN = 1000.0
+
+
+def pytest_configure(config):
+    """Checksums cached by the tests stay in a folder of their own, not the user's cache."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("IRIS_DIGEST_CACHE", tempfile.mkdtemp(prefix="iris_digests_"))
 GAIN_E_PER_DN = 3.0
 READ_NOISE_DN = 2.0
 SATURATION_DN = 60000.0

@@ -180,6 +180,30 @@ def test_a_reference_changed_after_registration_is_refused_naming_the_file(tmp_p
     assert "\n" not in message and len(hashed) == 1
 
 
+def test_checksums_are_kept_on_disk_for_the_next_process_and_a_change_is_still_seen(tmp_path, monkeypatch):
+    """A later run (a new process: empty in-memory cache) does not hash an unchanged reference again."""
+    monkeypatch.setenv("IRIS_DIGEST_CACHE", str(tmp_path / "digests"))
+    root = write_refstore(tmp_path / "refs", SHAPE)
+    ReferenceStore(root).select("dark", exposure())
+    assert len(list((tmp_path / "digests").iterdir())) == 1
+    monkeypatch.setattr(store_module, "_DIGESTS", {})
+    hashed = []
+    monkeypatch.setattr(store_module, "sha256_of", lambda path: hashed.append(path) or sha256_of(path))
+    ReferenceStore(root).select("dark", exposure())
+    assert not hashed
+    with fits.open(root / "iris_img1_dark.fits", mode="update") as hdul:
+        hdul["SCI"].data += 1000
+    monkeypatch.setattr(store_module, "_DIGESTS", {})
+    with pytest.raises(ReferenceFileError, match="changed since it was registered"):
+        ReferenceStore(root).select("dark", exposure())
+    assert len(hashed) == 1
+    (tmp_path / "locked").mkdir(mode=0o500)
+    monkeypatch.setenv("IRIS_DIGEST_CACHE", str(tmp_path / "locked" / "digests"))
+    monkeypatch.setattr(store_module, "_DIGESTS", {})
+    with pytest.raises(ReferenceFileError, match="changed since it was registered"):
+        ReferenceStore(root).select("dark", exposure())
+
+
 @pytest.mark.parametrize("other_name", ["aa_dark.fits", "zz_dark.fits"])
 def test_equally_specific_references_warn_naming_both_and_indexing_keeps_the_choice(tmp_path, caplog, other_name):
     root = write_refstore(tmp_path / "refs", SHAPE)

@@ -20,11 +20,14 @@ from ..lib.atomic import atomic_path
 from .selection import WILDCARD, ExposureSelectors, ReferenceMatch, RuleEntry, parse_date
 
 __all__ = [
+    "DEFAULT_DIGEST_CACHE",
     "DEFAULT_STORE_PATH",
+    "DIGEST_CACHE_ENV",
     "REFSTORE_ENV",
     "RULES_FILENAME",
     "ReferenceStore",
     "cached_sha256",
+    "digest_cache_dir",
     "resolve_store_path",
     "sha256_of",
 ]
@@ -71,19 +74,54 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
-# SHA-256 of files already hashed by this process, by (path, device, inode, size, mtime): a night
-# selects the same references for every exposure, and a rewrite or replacement changes the key.
+# SHA-256 of files already hashed, by (path, device, inode, size, mtime): a night selects the same
+# references for every exposure, and a rewrite or replacement changes the key. Kept in this process
+# and on disk (one small file per key), so that a run after the first pays nothing either.
 _DIGESTS: dict[tuple, str] = {}
+DIGEST_CACHE_ENV = "IRIS_DIGEST_CACHE"
+DEFAULT_DIGEST_CACHE = Path("~/.iris_pipeline/cache/sha256")
+
+
+def digest_cache_dir() -> Path:
+    """Folder of the on-disk digests: ``$IRIS_DIGEST_CACHE``, else ``~/.iris_pipeline/cache/sha256``."""
+    return Path(os.environ.get(DIGEST_CACHE_ENV) or DEFAULT_DIGEST_CACHE).expanduser()
 
 
 def cached_sha256(path) -> str:
-    """`sha256_of`, computed once per version of the file (path, inode, size, mtime) in this process."""
+    """`sha256_of`, computed once per version of the file (path, device, inode, size, mtime).
+
+    A file rewritten in place keeps its inode but changes its mtime (and usually its size); only
+    a change that restores both, deliberately, would go unseen. An unwritable cache folder only
+    costs the hashing.
+    """
     stat = os.stat(path)
     key = (str(Path(path).resolve()), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
     digest = _DIGESTS.get(key)
     if digest is None:
-        digest = _DIGESTS[key] = sha256_of(path)
+        stored = digest_cache_dir() / hashlib.sha256(repr(key).encode()).hexdigest()
+        digest = _read_digest(stored) or sha256_of(path)
+        _DIGESTS[key] = digest
+        _write_digest(stored, digest)
     return digest
+
+
+def _read_digest(stored: Path) -> str | None:
+    try:
+        text = stored.read_text().strip()
+    except OSError:
+        return None
+    return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
+
+
+def _write_digest(stored: Path, digest: str) -> None:
+    if stored.is_file():
+        return
+    try:
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(stored) as tmp:
+            tmp.write_text(digest)
+    except OSError:
+        log.debug("digest cache %s not writable", stored.parent)
 
 
 def _entry_from_header(path: Path, root: Path) -> RuleEntry:
