@@ -20,6 +20,7 @@ from .io import (
     is_association,
     read_association,
     science_exposures,
+    stage3_members,
     write_association,
 )
 from .rules import ExposureInfo, background_members, calibration_key, read_exposure_info, stage3_key
@@ -41,6 +42,7 @@ __all__ = [
     "is_association",
     "read_association",
     "science_exposures",
+    "stage3_members",
     "read_exposure_info",
     "stage2_association",
     "stage3_association",

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ __all__ = [
     "is_association",
     "read_association",
     "science_exposures",
+    "stage3_members",
     "write_association",
 ]
 
@@ -237,6 +239,31 @@ def science_exposures(step_input) -> list[ScienceExposure]:
             exposures += [ScienceExposure(str(path), skies, name) for path in science]
         return exposures
     return [ScienceExposure(str(step_input) if isinstance(step_input, Path) else step_input)]
+
+
+def stage3_members(step_input) -> tuple[list, str | None]:
+    """The members of a stage-3 input and the product they make.
+
+    An association file gives the ``science`` members (paths) of its first product and that
+    product's name; a file, a model or a list of them is returned as a list, with no name.
+
+    Raises
+    ------
+    InputFileError
+        If the association has no product, or its product no science member.
+    """
+    if isinstance(step_input, str | os.PathLike) and is_association(step_input):
+        association = read_association(step_input)
+        if not association.products:
+            raise InputFileError(step_input, "association has no products")
+        product = association.products[0]
+        members = product.members_of("science")
+        if not members:
+            raise InputFileError(step_input, f"product {product.name!r} has no science members")
+        return list(members), product.name
+    if isinstance(step_input, list | tuple):
+        return list(step_input), None
+    return [step_input], None
 
 
 def write_association(association: Association, path) -> Path:

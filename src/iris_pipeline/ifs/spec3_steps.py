@@ -9,7 +9,6 @@ algorithms are in `combine` and `point_source`. See ``docs/ifs.md``.
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from .. import datamodels, dqflags
-from ..associations import is_association, read_association
+from ..associations import stage3_members
 from ..exceptions import InputFileError
 from ..quicklook import white_light_image
 from .combine import (
@@ -61,17 +60,8 @@ def open_cubes(step_input) -> tuple[list, str | None]:
     list of cube files or models. Members that are not cubes are returned as they are (the
     pipeline reduces them with spec2 first).
     """
-    if isinstance(step_input, str | os.PathLike) and is_association(step_input):
-        association = read_association(step_input)
-        if not association.products:
-            raise InputFileError(step_input, "association has no products")
-        product = association.products[0]
-        members = product.members_of("science")
-        if not members:
-            raise InputFileError(step_input, f"product {product.name} has no science member")
-        return [datamodels.open(path) for path in members], product.name
-    items = step_input if isinstance(step_input, list | tuple) else [step_input]
-    return [item if isinstance(item, datamodels.IrisDataModel) else datamodels.open(item) for item in items], None
+    members, product = stage3_members(step_input)
+    return [item if isinstance(item, datamodels.IrisDataModel) else datamodels.open(item) for item in members], product
 
 
 def check_cubes(cubes) -> None:

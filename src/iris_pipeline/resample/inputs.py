@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from .. import datamodels, exptypes
-from ..associations import is_association, read_association
+from ..associations import stage3_members
 from ..datamodels import ImageModel
 from ..exceptions import InputFileError, NoPipelineError
 from ..stpipe.base import remove_known_suffix
@@ -55,20 +54,10 @@ def open_images(step_input) -> tuple[list[ImageModel], str | None]:
     product : str or None
         The association product's name.
     """
-    if isinstance(step_input, str | os.PathLike) and is_association(step_input):
-        association = read_association(step_input)
-        if not association.products:
-            raise InputFileError(step_input, "association has no products")
-        product = association.products[0]
-        members = product.members_of("science")
-        if not members:
-            raise InputFileError(step_input, f"product {product.name!r} has no science members")
-        return [_open_image(path) for path in members], product.name
-    if isinstance(step_input, Sequence) and not isinstance(step_input, str):
-        if not step_input:
-            raise InputFileError("<input list>", "no input images")
-        return [_open_image(item) for item in step_input], None
-    return [_open_image(step_input)], None
+    members, product = stage3_members(step_input)
+    if not members:
+        raise InputFileError("<input list>", "no input images")
+    return [_open_image(member) for member in members], product
 
 
 def science_images(images: Sequence[ImageModel], what: str = "image3") -> list[ImageModel]:

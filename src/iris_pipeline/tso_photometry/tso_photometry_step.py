@@ -9,14 +9,13 @@ duration is given, fits its depth and mid-time (`fit_transit`). See ``docs/steps
 from __future__ import annotations
 
 import logging
-import os
 import warnings
 
 import numpy as np
 from astropy.table import Table, vstack
 
 from .. import datamodels
-from ..associations import is_association, read_association
+from ..associations import stage3_members
 from ..exceptions import InputFileError
 from ..instruments import get_instrument
 from ..stpipe import IrisStep
@@ -38,17 +37,8 @@ def open_integrations(step_input) -> tuple[list, str | None]:
     ``step_input``: an association JSON (the ``science`` members of its first product), one
     file or model, or a list of them.
     """
-    if isinstance(step_input, str | os.PathLike) and is_association(step_input):
-        association = read_association(step_input)
-        if not association.products:
-            raise InputFileError(step_input, "association has no products")
-        product = association.products[0]
-        members = product.members_of("science")
-        if not members:
-            raise InputFileError(step_input, f"product {product.name} has no science member")
-        return [datamodels.open(path) for path in members], product.name
-    items = step_input if isinstance(step_input, list | tuple) else [step_input]
-    return [item if isinstance(item, datamodels.IrisDataModel) else datamodels.open(item) for item in items], None
+    members, product = stage3_members(step_input)
+    return [item if isinstance(item, datamodels.IrisDataModel) else datamodels.open(item) for item in members], product
 
 
 def _median_image(cube, max_planes: int = 50) -> np.ndarray:
