@@ -97,15 +97,15 @@ class TsoRates:
 
     Attributes
     ----------
-    data, err : ndarray, float32, shape (nint, ny, nx)
+    data, err : ndarray, float32 (nint, ny, nx)
         Rate per integration and its 1-sigma error, DN/s.
     dq : ndarray, uint32
         Pixel flags (``DO_NOT_USE`` on the dead pixels drawn with ``bad_pixel_fraction``).
     mid_time_s : ndarray
         Middle of each integration, seconds from the exposure start.
-    positions : ndarray, shape (nstar, 2)
+    positions : ndarray (nstar, 2)
         Mean (x, y) of each star, 0-based array coordinates; the first is the target.
-    flux_e_s : ndarray, shape (nstar,)
+    flux_e_s : ndarray (nstar,)
         Out-of-transit detected flux of each star, e-/s.
     target_relative_flux : ndarray
         True target flux relative to out of transit, per integration.

@@ -275,9 +275,9 @@ def measure_time_series(data, err, dq, positions, settings: ApertureSettings | N
 
     Parameters
     ----------
-    data, err : ndarray, shape (nint, ny, nx)
+    data, err : ndarray (nint, ny, nx)
         Per-integration images and their 1-sigma errors (same units).
-    dq : ndarray of uint32, shape (nint, ny, nx)
+    dq : ndarray of uint32 (nint, ny, nx)
         Pixel flags; ``DO_NOT_USE`` pixels are not used.
     positions : sequence of (x, y)
         Starting position of each star (0-based array coordinates); the first is the target.
