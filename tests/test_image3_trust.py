@@ -193,6 +193,15 @@ def test_tweakreg_aligns_to_a_reference_catalog_file(wide_truth, four_exposures,
     errors = [_wcs_error_pix(image.meta.wcs, wcs) for image, wcs in zip(aligned, true_wcs, strict=True)]
     assert max(errors) < 0.1, errors
     assert all(image.meta.cal_step.tweakreg == "COMPLETE" for image in aligned)
+    # The residuals against the catalogue are recorded in each image and in the mosaic's header.
+    alignment = aligned[0].meta.alignment
+    assert alignment.refcat == "gaia.ecsv" and alignment.refcat_matches >= 10
+    assert 0 < alignment.refcat_rms_arcsec < 0.1 * PIXEL_SCALE_ARCSEC
+    mosaic_path = ResampleStep.call(aligned).save(tmp_path / "field_i2d.fits")
+    header = fits.getheader(mosaic_path)
+    assert (header["ALNCAT"], header["ALNCATN"]) == ("gaia.ecsv", alignment.refcat_matches)
+    assert header["ALNCATRM"] == pytest.approx(alignment.refcat_rms_arcsec)
+    assert header["ALNRMS"] == pytest.approx(alignment.relative_rms_arcsec)
     with pytest.raises(InputFileError, match="reference catalog without RA/Dec"):
         Table({"x": [1.0]}).write(tmp_path / "bad.ecsv")
         TweakRegStep.call(images, abs_refcat=str(tmp_path / "bad.ecsv"))

@@ -36,6 +36,10 @@ def make_mosaic_model(images, result, grid, product: str, parameters: dict) -> M
         setattr(mosaic.meta.wcsinfo, key, value)
     # Tools written for JWST products (jdaviz's Imviz aligning by WCS) read the fiducial point here.
     mosaic.meta.wcsinfo.ra_ref, mosaic.meta.wcsinfo.dec_ref = map(float, grid.crval_deg)
+    # One alignment serves every input: its residuals describe the mosaic's astrometry.
+    alignment = images[0].meta.alignment.instance
+    if alignment:
+        mosaic.meta.alignment = dict(alignment)
     detectors = sorted({image.meta.instrument.detector for image in images if image.meta.instrument.detector})
     mosaic.meta.instrument.detector = detectors[0] if len(detectors) == 1 else "MULTIPLE"
     mosaic.meta.bunit_data = images[0].meta.bunit_data or "MJy/sr"
