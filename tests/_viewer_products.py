@@ -49,6 +49,22 @@ def gaussian_source(shape, x, y, sigma_pix, amplitude) -> np.ndarray:
     return amplitude * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma_pix**2))
 
 
+def star_field(side, nstars, seed) -> np.ndarray:
+    """A ``side`` x ``side`` rate-like image: sky 100 +- 5, ``nstars`` stars (peaks 30 to 20 000, sigma 1.3
+    to 2 pixels), saturated hot pixels (60 000) and NaN pixels, one of each per 5000 pixels."""
+    rng = np.random.default_rng(seed)
+    image = rng.normal(100.0, 5.0, (side, side)).astype(np.float32)
+    yy, xx = np.mgrid[-10:11, -10:11]
+    for _ in range(nstars):
+        x, y = rng.integers(10, side - 10, 2)
+        peak, sigma = 10 ** rng.uniform(1.5, 4.3), rng.uniform(1.3, 2.0)
+        image[y - 10 : y + 11, x - 10 : x + 11] += peak * np.exp(-(xx**2 + yy**2) / (2 * sigma**2))
+    for value in (6.0e4, np.nan):
+        rows, columns = rng.integers(0, side, (2, side * side // 5000))
+        image[rows, columns] = value
+    return image
+
+
 def four_detector_exposure(folder, side=64, seed=1, stem="exp1", kind="rate") -> list[Path]:
     """Four ``side`` x ``side`` windows at the inner corners of IMG1..IMG4, each with a star and a WCS."""
     rng = np.random.default_rng(seed)

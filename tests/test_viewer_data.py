@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from _viewer_products import four_detector_exposure, gaussian_source, write_cube, write_image
+from _viewer_products import four_detector_exposure, gaussian_source, star_field, write_cube, write_image
 from astropy.io import fits
 from astropy.wcs import WCS
 
@@ -17,8 +17,10 @@ from iris_pipeline.viewer.data import (
     display_limits,
     exposure_siblings,
     header_report,
+    limit_sample,
     oh_lines_um,
     open_canvas,
+    pixel_range,
     quick_fwhm,
     region_stats,
 )
@@ -92,6 +94,40 @@ def test_stretch_limits_and_colours():
     assert tuple(rgba[0, 0]) == (0, 0, 0, 255) and tuple(rgba[0, 1][:3]) == (128, 128, 128)
     assert tuple(rgba[1, 0]) == (255, 42, 42, 255)  # DO_NOT_USE in red
     assert tuple(rgba[1, 1]) == (31, 58, 95, 255)  # no data
+
+
+def test_limit_sample_reads_every_kth_pixel_of_every_kth_row_of_each_array():
+    arrays = [np.arange(100 * 100, dtype=np.float32).reshape(100, 100), np.ones((50, 100), np.float32)]
+    sample = limit_sample(arrays, n_samples=1500)  # 15 000 pixels: stride 3
+    assert np.array_equal(sample, np.concatenate([arrays[0][::3, ::3].ravel(), arrays[1][::3, ::3].ravel()]))
+    assert sample.dtype == np.float32 and limit_sample(arrays, n_samples=10**6).size == 15_000
+
+
+def test_display_limits_from_the_sample_agree_with_every_pixel_on_a_star_field():
+    """Four 1024^2 detectors, 160 stars, hot and NaN pixels; the viewer's 200 000-pixel sample (stride 4)."""
+    tiles = [star_field(1024, 40, seed) for seed in range(4)]
+    every_pixel = np.concatenate([tile.ravel() for tile in tiles])
+    sample = limit_sample(tiles)
+    for stretch in ("asinh", "99%", "95%"):
+        full, sampled = display_limits(every_pixel, stretch), display_limits(sample, stretch)
+        assert np.allclose(sampled, full, rtol=0, atol=0.01 * (full[1] - full[0])), stretch
+    # zscale is itself a statistic of 1000 samples (astropy, as IRAF and DS9): from the full array it
+    # moves by several % of its range between samples of the same image, so it is held to 10 %
+    full, sampled = display_limits(every_pixel, "zscale"), display_limits(sample, "zscale")
+    assert np.allclose(sampled, full, rtol=0, atol=0.1 * (full[1] - full[0]))
+
+
+def test_minmax_limits_are_those_of_every_pixel_which_a_sample_misses(tmp_path):
+    sci = np.random.default_rng(4).normal(10.0, 1.0, (1024, 1024)).astype(np.float32)
+    sci[333, 333], sci[35, 35], sci[0, 1] = 5000.0, -50.0, np.nan  # off the stride-2 grid of the sample
+    assert -50.0 < limit_sample([sci]).min() and limit_sample([sci]).max() < 5000.0
+    sci_with_inf = sci.copy()
+    sci_with_inf[2, 2] = np.inf
+    assert pixel_range([sci_with_inf], rows=16) == (-50.0, 5000.0)
+    assert pixel_range([np.full((4, 4), np.nan, np.float32)]) is None
+    canvas = open_canvas(write_image(tmp_path / "one_rate.fits", sci))
+    assert canvas.limits("minmax") == (-50.0, 5000.0)
+    canvas.close()
 
 
 def test_box_and_circle_statistics_match_numpy_and_fwhm_the_injected_star(tmp_path):

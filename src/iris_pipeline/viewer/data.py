@@ -43,8 +43,10 @@ __all__ = [
     "display_limits",
     "exposure_siblings",
     "header_report",
+    "limit_sample",
     "oh_lines_um",
     "open_canvas",
+    "pixel_range",
     "quick_fwhm",
     "region_stats",
 ]
@@ -180,13 +182,19 @@ class ImageCanvas:
         return Rendered(values, dq, xmin, ymin, xmax - xmin, ymax - ymin)
 
     def limits(self, stretch: str) -> tuple[float, float]:
-        """Display limits of the whole canvas for ``stretch`` (cached: panning does not rescale)."""
+        """Display limits of the whole canvas for ``stretch`` (cached: panning does not rescale).
+
+        Computed on `limit_sample` of the tiles, except ``minmax``, whose limits are single pixels
+        (a star's peak, a hot pixel) that a sample misses: its maximum, and its minimum unless the
+        limits come from the lit pixels, are those of every pixel (`pixel_range`).
+        """
         if stretch not in self._limits:
-            samples = []
-            for tile in self.tiles:
-                step = max(1, int(math.sqrt(tile.sci.size * len(self.tiles) / _LIMIT_SAMPLES)))
-                samples.append(np.asarray(tile.sci[::step, ::step], dtype=np.float32).ravel())
-            self._limits[stretch] = display_limits(np.concatenate(samples), stretch, lit_only=self.lit_only)
+            arrays = [tile.sci for tile in self.tiles]
+            vmin, vmax = display_limits(limit_sample(arrays), stretch, lit_only=self.lit_only)
+            extremes = pixel_range(arrays) if stretch == "minmax" else None
+            if extremes is not None and extremes[1] > extremes[0]:
+                vmin, vmax = (vmin if self.lit_only else extremes[0]), extremes[1]
+            self._limits[stretch] = (vmin, vmax)
         return self._limits[stretch]
 
     def locate(self, x: float, y: float) -> tuple[Tile, int, int] | None:
@@ -209,6 +217,40 @@ class ImageCanvas:
             ra, dec = tile.wcs.pixel_to_world_values(ix, iy)
             info["ra_deg"], info["dec_deg"] = float(ra), float(dec)
         return info
+
+
+def limit_sample(arrays, n_samples: int = _LIMIT_SAMPLES) -> np.ndarray:
+    """About ``n_samples`` values spread evenly over 2-D ``arrays``: every k-th pixel of every k-th row.
+
+    One stride ``k`` for all arrays, so each contributes in proportion to its size; of a memory map
+    only every k-th row is read (a 4096^2 detector of four, 200 000 samples: every 18th row). The
+    result is float32 and may hold NaN. Display limits from it agree with those from every pixel
+    within 1 % of the range for the ``asinh``, ``99%`` and ``95%`` stretches on a star field
+    (``tests/test_viewer_data.py``); ``zscale`` is itself a statistic of 1000 of these samples.
+    """
+    arrays = list(arrays)
+    step = max(1, int(math.sqrt(sum(array.size for array in arrays) / n_samples)))
+    return np.concatenate([np.asarray(array[::step, ::step], dtype=np.float32).ravel() for array in arrays])
+
+
+def pixel_range(arrays, rows: int = 256) -> tuple[float, float] | None:
+    """(smallest, largest) finite value of every pixel of 2-D ``arrays``; None when none is finite.
+
+    Read ``rows`` rows at a time (memory maps are not loaded whole): about 50 ms for four 4096^2
+    float32 detectors in the page cache.
+    """
+    low, high = math.inf, -math.inf
+    for array in arrays:
+        for start in range(0, array.shape[0], rows):
+            block = np.asarray(array[start : start + rows])
+            block_low, block_high = np.fmin.reduce(block, axis=None), np.fmax.reduce(block, axis=None)  # skip NaN
+            if not (np.isfinite(block_low) and np.isfinite(block_high)):  # all NaN, or infinities
+                block = block[np.isfinite(block)]
+                if block.size == 0:
+                    continue
+                block_low, block_high = block.min(), block.max()
+            low, high = min(low, float(block_low)), max(high, float(block_high))
+    return (low, high) if low <= high else None
 
 
 def open_canvas(paths) -> ImageCanvas:
