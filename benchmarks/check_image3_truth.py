@@ -14,9 +14,19 @@ next ones. Runs raw -> detector1 -> image2 -> image3 and prints:
   positions gives the false-alarm rate. Counted by how many exposures cover the position: the
   median needs at least three to reject anything.
 
+As a user's data would come (issue 11): ``--minimal-headers`` strips the raw files' optional
+keywords that stage 3 does not need (program, observation, visit and exposure numbers, dither
+pattern, exposure times), keeping those of `docs/data-formats.md` that stage 2 requires;
+``--pointing-error-arcsec S`` moves each exposure's ``RA_REF``/``DEC_REF`` (all its detectors
+alike) by a known random offset of RMS ``S`` arcsec, so that its WCS is that far off until
+tweakreg corrects it; ``--refcat`` then gives tweakreg the truth stars as a reference catalogue
+(absolute astrometry, as a Gaia export would), without which the mosaic is registered to the
+reference exposure and inherits its error.
+
 Usage::
 
     .venv/bin/python benchmarks/check_image3_truth.py [--size 256] [--n-stars 120] [--workdir DIR]
+        [--minimal-headers] [--pointing-error-arcsec 0.02] [--refcat]
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.coordinates import SkyCoord
+from astropy.io import fits
 from astropy.table import Table
 
 from iris_pipeline import datamodels
@@ -55,7 +66,31 @@ def detector_pitch_arcsec(instrument) -> float:
     )
 
 
-def run_chain(manifest, products: Path, margin_pix: int, full_mosaic: bool) -> Path:
+OPTIONAL_KEYWORDS = ("PROGRAM", "OBS_ID", "OBSERVTN", "VISIT", "EXPOSURE", "PATTTYPE", "PATT_NUM", "NUMDTHPT",
+                     "XOFFSET", "YOFFSET", "EXPSTART", "EXPMID", "EXPEND", "EFFEXPTM", "NREADS")  # fmt: skip
+
+
+def degrade_headers(manifest, minimal: bool, pointing_error_arcsec: float, seed: int) -> dict:
+    """Strip optional keywords and/or move each exposure's pointing; the offsets applied, arcsec."""
+    rng = np.random.default_rng(seed)
+    offsets = {}
+    for path in manifest.science:
+        with fits.open(path, mode="update") as hdul:
+            header = hdul[0].header
+            exposure = (header.get("EXPSTART"), header.get("DATE-OBS"))
+            if pointing_error_arcsec > 0:
+                if exposure not in offsets:
+                    offsets[exposure] = rng.normal(0.0, pointing_error_arcsec, 2)
+                d_ra, d_dec = offsets[exposure]
+                header["DEC_REF"] = header["DEC_REF"] + d_dec / 3600.0
+                header["RA_REF"] = header["RA_REF"] + d_ra / 3600.0 / np.cos(np.radians(header["DEC_REF"]))
+            if minimal:
+                for keyword in OPTIONAL_KEYWORDS:
+                    header.remove(keyword, ignore_missing=True, remove_all=True)
+    return {str(key[1]): [float(v) for v in value] for key, value in offsets.items()}
+
+
+def run_chain(manifest, products: Path, margin_pix: int, full_mosaic: bool, refcat: Path | None = None) -> Path:
     """detector1 and image2 for every science exposure, image3 on all of them; the i2d path.
 
     Unless ``full_mosaic``, the mosaic is the sky of IMG4's window at the first position (seen
@@ -73,14 +108,14 @@ def run_chain(manifest, products: Path, margin_pix: int, full_mosaic: bool) -> P
         cal.append(products / path.name.replace("_uncal", "_cal"))
     association = Association.from_files("image3", "iris_image3_check", cal)
     asn_path = write_association(association, products / "iris_image3_check_asn.json")
-    steps = {}
+    steps = {"tweakreg": {"abs_refcat": str(refcat)}} if refcat else {}
     if not full_mosaic:
         first_img4 = next(p for p in cal if p.name.endswith("_e001_img4_cal.fits"))
         with datamodels.open(first_img4) as model:
             ny, nx = model.data.shape
             ra, dec = model.meta.wcs((nx - 1) / 2.0, (ny - 1) / 2.0)
         shape = [nx + 2 * margin_pix, ny + 2 * margin_pix]
-        steps = {"resample": {"crval": [float(ra), float(dec)], "output_shape": shape}}
+        steps["resample"] = {"crval": [float(ra), float(dec)], "output_shape": shape}
     Image3Pipeline.call(str(asn_path), output_dir=str(products), save_results=True, save_crf=True, steps=steps,
                         configure_log=False)  # fmt: skip
     return products / "iris_image3_check_i2d.fits"
@@ -224,6 +259,9 @@ def main() -> None:
     parser.add_argument("--margin", type=int, default=24, help="mosaic margin around IMG4's window (pixels)")
     parser.add_argument("--full-mosaic", action="store_true", help="mosaic of every window (~10 GB of memory)")
     parser.add_argument("--workdir", default=None, help="keep the files here (default: a temporary folder)")
+    parser.add_argument("--minimal-headers", action="store_true", help="strip the raw files' optional keywords")
+    parser.add_argument("--pointing-error-arcsec", type=float, default=0.0, help="RMS pointing error per exposure")
+    parser.add_argument("--refcat", action="store_true", help="align to the truth stars as a reference catalogue")
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="check_image3_"))
     instrument = get_instrument("IRIS")
@@ -235,8 +273,15 @@ def main() -> None:
         dither_step_arcsec=detector_pitch_arcsec(instrument),
     )  # fmt: skip
     print(f"simulated {len(manifest.science)} science exposures in {time.perf_counter() - start:.0f} s")
+    offsets = degrade_headers(manifest, args.minimal_headers, args.pointing_error_arcsec, args.seed)
+    refcat = None
+    if args.refcat:
+        truth = Table.read(manifest.catalog)
+        stars = truth[truth["kind"] == "star"]
+        refcat = workdir / "reference_catalog.ecsv"
+        Table({"ra": stars["ra_deg"], "dec": stars["dec_deg"]}).write(refcat, overwrite=True)
     products = workdir / "products"
-    i2d = run_chain(manifest, products, args.margin, args.full_mosaic)
+    i2d = run_chain(manifest, products, args.margin, args.full_mosaic, refcat)
     chain_s = time.perf_counter() - start
     catalog = Table.read(i2d.with_name(i2d.name.replace("_i2d.fits", "_cat.ecsv")))
     scale = instrument.detectors["IMG1"].pixel_scale_arcsec
@@ -244,6 +289,9 @@ def main() -> None:
         "catalog": catalog_figures(catalog, Table.read(manifest.catalog), Table.read(manifest.positions), scale),
         "cosmic_rays": cosmic_ray_figures(i2d, products, Table.read(manifest.cosmic_rays), np.random.default_rng(1)),
         "wall_s_simulation_and_chain": chain_s,
+        "pointing_offsets_arcsec": offsets,
+        "mosaic_header": {key: fits.getval(i2d, key) for key in ("S_TWKREG", "ALNRMS", "ALNCATN", "ALNCATRM")
+                          if key in fits.getheader(i2d)},
     }
     print(json.dumps(result, indent=2))
     print(f"files kept in {workdir}")
