@@ -119,10 +119,11 @@ def check_mode(mode, args, workdir: Path) -> dict:
     start = time.perf_counter()
     nx, ny = args.spaxels
     config = IFSConfiguration.create(mode, spaxels=(nx, ny), wave_range_um=tuple(args.band), window_size=args.window)
-    # A compact extended source far enough from the point source that neither spills into the other's box.
-    scene = IFSScene(point_xy_spax=(0.33 * (nx - 1) + 0.23, 0.3 * (ny - 1) + 0.31),
+    # 8.5 spaxels apart, the extended source's light in the point source's box is < 0.3 % of the latter's.
+    scene = IFSScene(point_xy_spax=(0.2 * (nx - 1) + 0.23, 0.3 * (ny - 1) + 0.31),
                      extended_xy_spax=(0.8 * (nx - 1), 0.3 * (ny - 1) - 0.4), extended_sigma_spax=(1.2, 1.0),
-                     line_flux_peak_w_m2=1.5e-20)  # fmt: skip
+                     extended_peak_w_m2_um=3e-18, line_flux_peak_w_m2=1.5e-20,
+                     point_flux_w_m2_um=args.point_flux)  # fmt: skip
     cr_exposure = min(2, args.dithers - 1)
     sim = simulate_ifs_observation(workdir / "sim", config, scene, seed=args.seed, dithers=args.dithers,
                                    pointing_error_spax=args.pointing_error, cosmic_rays=args.cosmic_rays,
@@ -146,6 +147,8 @@ def check_mode(mode, args, workdir: Path) -> dict:
     pipeline.output_dir = str(products / "spec3")
     pipeline.save_results = True
     pipeline.quicklook = False
+    for step in args.skip:
+        getattr(pipeline, step).skip = True
     combined = pipeline.run(str(asn))
     figures = {"mode": mode, "exposures": len(cubes), "reduce_seconds": time.perf_counter() - start,
                "cube_align": combined.meta.cal_step.cube_align,
@@ -203,6 +206,12 @@ def check_mode(mode, args, workdir: Path) -> dict:
                 if 0 <= yy < data.shape[1] and 0 <= xx < data.shape[2] and np.isfinite(data[:, yy, xx]).sum() > 100:
                     worst = max(worst, _significance(data[:, yy, xx], wave, row["wavelength_um"]))
         remaining.append(worst)
+        if args.verbose:
+            cover = np.nanmin(combined.exposure_map[:, max(int(np.floor(oy[0])), 0):int(np.floor(oy[0])) + 2,
+                                                    max(int(np.floor(ox[0])), 0):int(np.floor(ox[0])) + 2])
+            print(f"    outlier spaxel ({row['spax_x']}, {row['spax_y']}) of exposure {row['exposure']} at "
+                  f"{row['wavelength_um']:.4f} um -> combined ({ox[0]:.2f}, {oy[0]:.2f}), min coverage {cover:.2f}: "
+                  f"{visible[-1]:.1f} sigma alone, {worst:.1f} sigma combined")  # fmt: skip
     figures["outliers_injected"] = len(outliers)
     figures["outliers_visible_single"] = float(np.mean(np.asarray(visible) > 5)) if visible else float("nan")
     figures["outliers_remaining"] = float(np.mean(np.asarray(remaining) > 5)) if remaining else float("nan")
@@ -219,6 +228,7 @@ def check_mode(mode, args, workdir: Path) -> dict:
         figures[f"x1d_ratio_{method.lower()}"] = float(np.median(f[good] / truth_jy[good]))
         figures[f"x1d_pull_std_{method.lower()}"] = float(np.std((f[good] - truth_jy[good]) / e[good]))
         figures[f"x1d_pull_mean_{method.lower()}"] = float(np.mean((f[good] - truth_jy[good]) / e[good]))
+    figures["x1d_snr_median"] = float(np.median(np.asarray(spectrum["FLUX"])[good] / np.asarray(spectrum["FLUX_ERROR"])[good]))
 
     # 5. Noise: sky-dominated spaxels fully covered by every exposure, single exposure vs combined.
     ny_ref, nx_ref = single_data.shape[1:]
@@ -264,6 +274,10 @@ def check_mode(mode, args, workdir: Path) -> dict:
     figures["noise_gain_expected_per_spaxel"] = expected["per_spaxel"]
     figures["noise_gain_expected_box3"] = expected["box3"]
     figures["noise_gain_sqrt_n"] = float(np.sqrt(len(cubes)))
+    sky_err_single = np.where(sky[None], single.err, np.nan)
+    figures["sky_pull_std_single"] = float(robust_std((resid_single / single.err)[:, sky]))
+    figures["sky_pull_std_combined"] = float(robust_std((resid_comb / err)[:, yc_[sky], xc_[sky]]))
+    del sky_err_single
     figures["err_gain_median"] = float(np.nanmedian(single.err[:, sky]) / np.nanmedian(combined.err[:, yc_[sky], xc_[sky]]))
     figures["seconds"] = time.perf_counter() - start
     return figures
@@ -297,6 +311,9 @@ def main():
     parser.add_argument("--cosmic-rays", type=int, default=8)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--workdir", default=None)
+    parser.add_argument("--point-flux", type=float, default=2e-17, help="point source, W m-2 um-1 at the band centre")
+    parser.add_argument("--verbose", action="store_true", help="print every outlier")
+    parser.add_argument("--skip", nargs="*", default=[], help="spec3 steps to skip (diagnosis), e.g. cube_skymatch")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="check_spec3_"))
