@@ -91,15 +91,19 @@ def _box_ratio(data, truth, cx, cy, half):
     return float(np.median(num[good] / den[good]))
 
 
-def _significance(spectrum, wave, centre_um, window_planes=2):
-    """Largest |spectrum - running median| within ``window_planes`` of ``centre_um``, in robust sigmas."""
+def _significance(spectrum, error, wave, centre_um, window_planes=2):
+    """Largest |spectrum - running median| / error within ``window_planes`` of ``centre_um``.
+
+    The error is the cube's ERR, rescaled by the robust scatter of (residual / ERR) on the planes
+    around (OH-line residuals and noise are both in it).
+    """
     filled = np.where(np.isfinite(spectrum), spectrum, np.nanmedian(spectrum))
-    residual = filled - median_filter(filled, size=15, mode="nearest")
+    residual = (filled - median_filter(filled, size=15, mode="nearest")) / error
     k = int(np.argmin(np.abs(wave - centre_um)))
     near = np.abs(np.arange(wave.size) - k) <= window_planes
-    side = (np.abs(np.arange(wave.size) - k) > 4) & (np.abs(np.arange(wave.size) - k) <= 60)
-    noise = 1.4826 * np.median(np.abs(residual[side] - np.median(residual[side])))
-    return float(np.max(np.abs(residual[near])) / noise)
+    side = (np.abs(np.arange(wave.size) - k) > 4) & (np.abs(np.arange(wave.size) - k) <= 60) & np.isfinite(residual)
+    scale = 1.4826 * np.median(np.abs(residual[side] - np.median(residual[side])))
+    return float(np.nanmax(np.abs(residual[near])) / scale)
 
 
 def check_mode(mode, args, workdir: Path) -> dict:
@@ -161,6 +165,7 @@ def check_mode(mode, args, workdir: Path) -> dict:
         comb_wcs = WCS(hdul["SCI"].header).celestial
     wave = combined.wavelength.astype(float)
     data = np.where((combined.dq & 1) == 0, combined.data.astype(float), np.nan)
+    err = combined.err.astype(float)
     truth_ref = truth_on_grid(truth_dir, wave)
     truth_comb = _truth_in_frame(truth_ref, ref_wcs, comb_wcs, data.shape)
     single = datamodels.open(cubes[0])
@@ -174,7 +179,6 @@ def check_mode(mode, args, workdir: Path) -> dict:
     figures["flux_ratio_point"] = _box_ratio(data, truth_comb, pcx[0], pcy[0], BOX_HALF)
     figures["flux_ratio_extended"] = _box_ratio(data, truth_comb, ecx[0], ecy[0], BOX_HALF)
     figures["flux_ratio_point_single"] = _box_ratio(single_data, truth_ref, px, py, BOX_HALF)
-    err = combined.err.astype(float)
     use = np.isfinite(data) & np.isfinite(truth_comb)
     flux = np.where(use, data, 0).sum(axis=0)
     noise = np.sqrt(np.where(use, err**2, 0).sum(axis=0))
@@ -194,28 +198,35 @@ def check_mode(mode, args, workdir: Path) -> dict:
 
     # 3. Outliers: significance at their known positions, in the combined cube and in their own exposure.
     outliers = Table.read(truth_dir / "outliers.ecsv") if args.cosmic_rays else Table()
-    remaining, visible = [], []
+    remaining, visible, covered = [], [], []
     injected = datamodels.open(cubes[cr_exposure])
     injected_data = np.where((injected.dq & 1) == 0, injected.data.astype(float), np.nan)
+    coverage = np.nanmin(combined.exposure_map, axis=0)
     for row in outliers:
-        visible.append(_significance(injected_data[:, row["spax_y"], row["spax_x"]], wave, row["wavelength_um"]))
+        y, x = int(row["spax_y"]), int(row["spax_x"])
+        visible.append(_significance(injected_data[:, y, x], injected.err[:, y, x], wave, row["wavelength_um"]))
         ox, oy = _to_frame(np.array([row["x_ref"]]), np.array([row["y_ref"]]), ref_wcs, comb_wcs)
         worst = 0.0
         for yy in range(int(np.floor(oy[0])), int(np.floor(oy[0])) + 2):
             for xx in range(int(np.floor(ox[0])), int(np.floor(ox[0])) + 2):
                 if 0 <= yy < data.shape[1] and 0 <= xx < data.shape[2] and np.isfinite(data[:, yy, xx]).sum() > 100:
-                    worst = max(worst, _significance(data[:, yy, xx], wave, row["wavelength_um"]))
+                    worst = max(worst, _significance(data[:, yy, xx], err[:, yy, xx], wave, row["wavelength_um"]))
         remaining.append(worst)
+        # Outlier detection needs the median of at least 3 cubes (min_cubes): not so at the grid's edges.
+        nearest_cover = coverage[min(max(int(round(oy[0])), 0), data.shape[1] - 1),
+                                 min(max(int(round(ox[0])), 0), data.shape[2] - 1)]  # fmt: skip
+        covered.append(nearest_cover >= 2.99)
         if args.verbose:
-            cover = np.nanmin(combined.exposure_map[:, max(int(np.floor(oy[0])), 0):int(np.floor(oy[0])) + 2,
-                                                    max(int(np.floor(ox[0])), 0):int(np.floor(ox[0])) + 2])
-            print(f"    outlier spaxel ({row['spax_x']}, {row['spax_y']}) of exposure {row['exposure']} at "
-                  f"{row['wavelength_um']:.4f} um -> combined ({ox[0]:.2f}, {oy[0]:.2f}), min coverage {cover:.2f}: "
+            print(f"    outlier spaxel ({x}, {y}) of exposure {row['exposure']} at {row['wavelength_um']:.4f} um -> "
+                  f"combined ({ox[0]:.2f}, {oy[0]:.2f}), coverage {nearest_cover:.2f} exposures: "
                   f"{visible[-1]:.1f} sigma alone, {worst:.1f} sigma combined")  # fmt: skip
+    remaining, covered = np.asarray(remaining), np.asarray(covered, dtype=bool)
     figures["outliers_injected"] = len(outliers)
+    figures["outliers_covered_by_3"] = int(covered.sum())
     figures["outliers_visible_single"] = float(np.mean(np.asarray(visible) > 5)) if visible else float("nan")
-    figures["outliers_remaining"] = float(np.mean(np.asarray(remaining) > 5)) if remaining else float("nan")
-    figures["outlier_max_sigma_combined"] = float(np.max(remaining)) if remaining else float("nan")
+    figures["outliers_remaining"] = float(np.mean(remaining[covered] > 5)) if covered.any() else float("nan")
+    figures["outliers_remaining_all"] = float(np.mean(remaining > 5)) if remaining.size else float("nan")
+    figures["outlier_max_sigma_covered"] = float(np.max(remaining[covered])) if covered.any() else float("nan")
 
     # 4. Extracted spectrum of the point source against the truth spectrum.
     truth_spectrum = Table.read(truth_dir / "point_spectrum.ecsv")
@@ -287,7 +298,7 @@ TARGETS = {
     "flux_ratio_point": ("within 2 % of 1", lambda f: abs(f["flux_ratio_point"] - 1) < 0.02),
     "flux_ratio_extended": ("within 2 % of 1", lambda f: abs(f["flux_ratio_extended"] - 1) < 0.02),
     "centroid_error_spax": ("< 0.1 spaxel", lambda f: f["centroid_error_spax"] < 0.1),
-    "outliers_remaining": ("0 above 5 sigma (and all visible in their exposure)",
+    "outliers_remaining": ("0 above 5 sigma where the nearest spaxel has >= 3 exposures; all > 5 sigma alone",
                            lambda f: f["outliers_remaining"] == 0 and f["outliers_visible_single"] == 1),
     "x1d_ratio_aperture": ("within 2 % of 1", lambda f: abs(f["x1d_ratio_aperture"] - 1) < 0.02),
     "x1d_pull_std_aperture": ("within 10 % of 1", lambda f: abs(f["x1d_pull_std_aperture"] - 1) < 0.1),
