@@ -443,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--groupgap", type=int, help="reads dropped between groups (MCDS: between the Fowler sets)")
     p.add_argument("--nints", type=int, default=1, help="integrations per exposure")
     p.add_argument("--dithers", type=int, default=None,
-                   help="dither positions (default 4; with --ifs 1: N science exposures at half-spaxel steps)")  # fmt: skip
+                   help="dither positions (default 4; with --ifs 1, half-spaxel steps)")  # fmt: skip
     p.add_argument("--filter", default="Kbb", help="imager filter")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     ifs = p.add_argument_group("IFS (with --ifs; --size is then the IFS detector window)")

@@ -346,9 +346,9 @@ def simulate_ifs_observation(
         ex, ey = errors[target]
         avoid = (point_xy[0] - dx - ex, point_xy[1] - dy - ey)
         science_images[target] = science_images[target].copy()
+        rng = make_rng(seed, Stream.EXPOSURE, IFS_STREAM_KEY, COSMIC_RAY_KEY)
         cosmic_ray_rows = _inject_cosmic_rays(science_images[target], config, trace, cosmic_rays, avoid,
-                                              exposure_time_s, cosmic_ray_snr,
-                                              make_rng(seed, Stream.EXPOSURE, IFS_STREAM_KEY, COSMIC_RAY_KEY))  # fmt: skip
+                                              exposure_time_s, cosmic_ray_snr, rng)  # fmt: skip
         for row in cosmic_ray_rows:
             row.update({"exposure": target, "x_ref": row["spax_x"] + dx + ex, "y_ref": row["spax_y"] + dy + ey})
     science_image = science_images[0]
@@ -387,8 +387,15 @@ def simulate_ifs_observation(
         if ndithers == 1:
             return None
         dx, dy = offsets[k]
-        return {"RA_REF": pointings[k][0], "DEC_REF": pointings[k][1], "PATTTYPE": DITHER_PATTERN_NAME,
-                "PATT_NUM": k + 1, "NUMDTHPT": ndithers, "XOFFSET": dx * scale_arcsec, "YOFFSET": dy * scale_arcsec}
+        return {
+            "RA_REF": pointings[k][0],
+            "DEC_REF": pointings[k][1],
+            "PATTTYPE": DITHER_PATTERN_NAME,
+            "PATT_NUM": k + 1,
+            "NUMDTHPT": ndithers,
+            "XOFFSET": dx * scale_arcsec,
+            "YOFFSET": dy * scale_arcsec,
+        }
 
     def write(number, tag, exp_type, signal, seconds, keywords=None, suffix="e001"):
         rng = make_rng(seed, Stream.EXPOSURE, IFS_STREAM_KEY, number)
@@ -446,8 +453,14 @@ def simulate_ifs_observation(
         dither_associations=[str(p) for p in dither_associations],
     )  # fmt: skip
     if ndithers > 1:
-        result.config.update({"dithers": ndithers, "dither_offsets_spax": [list(o) for o in offsets],
-                              "pointing_errors_spax": [list(e) for e in errors], "cosmic_rays": cosmic_rays})
+        result.config.update(
+            {
+                "dithers": ndithers,
+                "dither_offsets_spax": [list(o) for o in offsets],
+                "pointing_errors_spax": [list(e) for e in errors],
+                "cosmic_rays": cosmic_rays,
+            }
+        )
     (out / "manifest.json").write_text(json.dumps(asdict(result), indent=2))
     return result
 
@@ -496,8 +509,10 @@ def dither_offsets(ndithers: int, step_spax: float = 0.5) -> list[tuple[float, f
     return offsets
 
 
-def commanded_pointing(config: IFSConfiguration, dx_spax: float, dy_spax: float,
-                       ra_deg: float = TARGET_RA_DEG, dec_deg: float = TARGET_DEC_DEG) -> tuple[float, float]:  # fmt: skip
+def commanded_pointing(
+    config: IFSConfiguration, dx_spax: float, dy_spax: float, ra_deg: float = TARGET_RA_DEG,
+    dec_deg: float = TARGET_DEC_DEG,
+) -> tuple[float, float]:  # fmt: skip
     """RA, Dec (deg) of the field centre moved by ``(dx, dy)`` spaxels of the reference frame.
 
     The reference frame is the cube of the undithered pointing (field centre at ``ra_deg``,
@@ -579,7 +594,8 @@ def _write_dither_table(path: Path, config, offsets, errors, pointings, science,
         "exposure": np.arange(len(offsets)), "file": [os.path.relpath(p, out) for p in science],
         "sky": [os.path.relpath(p, out) for p in skies],
         "dx_spax": [o[0] for o in offsets], "dy_spax": [o[1] for o in offsets],
-        "xoffset_arcsec": [o[0] * scale_arcsec for o in offsets], "yoffset_arcsec": [o[1] * scale_arcsec for o in offsets],
+        "xoffset_arcsec": [o[0] * scale_arcsec for o in offsets],
+        "yoffset_arcsec": [o[1] * scale_arcsec for o in offsets],
         "error_x_spax": [e[0] for e in errors], "error_y_spax": [e[1] for e in errors],
         "ra_ref": [p[0] for p in pointings], "dec_ref": [p[1] for p in pointings],
         "ra_true": [p[0] for p in true], "dec_true": [p[1] for p in true],
