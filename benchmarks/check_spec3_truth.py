@@ -205,7 +205,7 @@ def check_mode(mode, args, workdir: Path) -> dict:
     remaining, visible, covered = [], [], []
     injected = datamodels.open(cubes[cr_exposure])
     injected_data = np.where((injected.dq & 1) == 0, injected.data.astype(float), np.nan)
-    coverage = np.nanmin(combined.exposure_map, axis=0)
+    coverage = np.nanmedian(combined.exposure_map, axis=0)
     for row in outliers:
         y, x = int(row["spax_y"]), int(row["spax_x"])
         # The truth where this spaxel of the injected exposure looked (its dither and pointing error).
@@ -261,7 +261,8 @@ def check_mode(mode, args, workdir: Path) -> dict:
     xc_, yc_ = np.rint(xc_).astype(int), np.rint(yc_).astype(int)
     inside = (xc_ >= 0) & (xc_ < data.shape[2]) & (yc_ >= 0) & (yc_ < data.shape[1])
     full = np.zeros_like(faint)
-    full[inside] = np.nanmin(combined.exposure_map, axis=0)[yc_[inside], xc_[inside]] > len(cubes) - 0.01
+    # Median over planes: voxels flagged as outliers lower the exposure map on a few planes only.
+    full[inside] = np.nanmedian(combined.exposure_map, axis=0)[yc_[inside], xc_[inside]] > len(cubes) - 0.01
     sky = faint & full
     boxes = [(y, x) for y in range(0, ny_ref - SKY_BOX + 1, SKY_BOX) for x in range(0, nx_ref - SKY_BOX + 1, SKY_BOX)
              if sky[y:y + SKY_BOX, x:x + SKY_BOX].all()]  # fmt: skip
@@ -274,9 +275,11 @@ def check_mode(mode, args, workdir: Path) -> dict:
     resid_single = single_data - truth_ref
     resid_comb = data - truth_comb
     per_spaxel = robust_std(resid_single[:, sky]) / robust_std(resid_comb[:, yc_[sky], xc_[sky]])
-    box_single = np.concatenate([resid_single[:, y : y + SKY_BOX, x : x + SKY_BOX].sum(axis=(1, 2)) for y, x in boxes])
+    box_single = np.concatenate(
+        [resid_single[:, y : y + SKY_BOX, x : x + SKY_BOX].sum(axis=(1, 2)) for y, x in boxes] + [np.zeros(0)]
+    )
     box_comb = np.concatenate([resid_comb[:, yc_[y, x]:yc_[y, x] + SKY_BOX, xc_[y, x]:xc_[y, x] + SKY_BOX]
-                               .sum(axis=(1, 2)) for y, x in boxes])  # fmt: skip
+                               .sum(axis=(1, 2)) for y, x in boxes] + [np.zeros(0)])  # fmt: skip
     figures["noise_gain_per_spaxel"] = float(per_spaxel)
     figures["noise_gain_box3"] = float(robust_std(box_single) / robust_std(box_comb)) if boxes else float("nan")
     # Expected gains for equal, independent input noise, from the drizzle map (covariance included).
