@@ -161,7 +161,7 @@ def cmd_simulate(args) -> int:
         nframes=args.nframes,
         groupgap=args.groupgap,
         nints=args.nints,
-        ndithers=args.dithers,
+        ndithers=4 if args.dithers is None else args.dithers,
         filter_name=args.filter,
         seed=args.seed,
     )
@@ -183,13 +183,16 @@ def _simulate_ifs_command(args) -> int:
     )  # fmt: skip
     simulation = simulate_ifs_observation(
         args.output_dir, config, seed=args.seed, level=args.level, calibrations=not args.no_calibrations,
-        standard=args.standard,
+        standard=args.standard, dithers=1 if args.dithers is None else args.dithers,
     )  # fmt: skip
     written = [simulation.science, simulation.sky, simulation.flat, simulation.arc, *simulation.scans]
+    written += [*simulation.dithers[1:], *simulation.dither_skies[1:]]
     written += [simulation.standard] if simulation.standard else []
     print(f"simulated {config.mode} IFS observation written to {Path(args.output_dir).resolve()}")
     print(f"  {args.level} files:       {sum(1 for path in written if path)}")
     print(f"  science:         {simulation.science}")
+    if len(simulation.dithers) > 1:
+        print(f"  dithers:         {len(simulation.dithers)} (spec2 associations: spec2_asn.json, spec2_eNNN_asn.json)")
     if simulation.refstore:
         print(f"  reference store: {simulation.refstore}  (use --refstore or IRIS_REFSTORE)")
     return EXIT_OK
@@ -439,7 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--nframes", type=int, help="reads averaged per group (MCDS: the Fowler number n)")
     p.add_argument("--groupgap", type=int, help="reads dropped between groups (MCDS: between the Fowler sets)")
     p.add_argument("--nints", type=int, default=1, help="integrations per exposure")
-    p.add_argument("--dithers", type=int, default=4, help="dither positions")
+    p.add_argument("--dithers", type=int, default=None,
+                   help="dither positions (default 4; with --ifs 1, half-spaxel steps)")  # fmt: skip
     p.add_argument("--filter", default="Kbb", help="imager filter")
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
     ifs = p.add_argument_group("IFS (with --ifs; --size is then the IFS detector window)")
