@@ -14,7 +14,7 @@ import pytest
 from astropy.io import fits
 
 from iris_pipeline import datamodels
-from iris_pipeline.ifs.combine import CubeGeometry, drizzle_cubes, linear_combination_variance
+from iris_pipeline.ifs.combine import CubeGeometry, blot, drizzle_cubes, linear_combination_variance
 from iris_pipeline.ifs.cube import spaxel_solid_angle_sr
 from iris_pipeline.ifs.point_source import psf_image
 from iris_pipeline.ifs.spec3_steps import set_cube_wcs
@@ -173,3 +173,17 @@ def test_an_association_file_gives_the_same_combined_cube_under_its_product_name
     combined = pipeline.run(str(asn))
     np.testing.assert_array_equal(combined.data, dithered["combined"].data)
     assert {"target_k_s3d.fits", "target_k_x1d.fits", "target_k_cat.ecsv"} <= {p.name for p in (tmp_path / "out").iterdir()}
+
+
+def test_blot_compares_the_edge_row_of_a_dithered_cube():
+    """A position a fraction of a spaxel beyond the last covered row takes that row's values
+    (the outliers of a cube's outermost row were never compared); further out it is NaN."""
+    median = np.arange(2 * 4 * 5, dtype=float).reshape(2, 4, 5)
+    median[:, 3, :] = np.nan  # the last row has too few exposures
+    x = np.array([1.0, 1.5, 2.0, 2.0])
+    y = np.array([2.07, 2.0, 2.7, 1.5])
+    values = blot(median, x, y)
+    np.testing.assert_allclose(values[:, 0], median[:, 2, 1])
+    np.testing.assert_allclose(values[:, 1], (median[:, 2, 1] + median[:, 2, 2]) / 2)
+    assert np.isnan(values[:, 2]).all(), "mostly beyond the covered rows"
+    np.testing.assert_allclose(values[:, 3], (median[:, 1, 2] + median[:, 2, 2]) / 2)

@@ -270,10 +270,13 @@ def linear_combination_variance(coefficients: np.ndarray, drizzle_map: DrizzleMa
     return total
 
 
-def blot(cube: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def blot(cube: np.ndarray, x: np.ndarray, y: np.ndarray, min_weight: float = 0.5) -> np.ndarray:
     """Values of ``cube`` (nwave, ny, nx) at positions ``x, y`` (spaxels), bilinearly interpolated.
 
-    NaN outside the grid or where a neighbour is NaN.
+    Neighbours that are NaN (beyond the field, or too few exposures there) are left out and the
+    weights of the others renormalised, as long as those carry at least ``min_weight`` of the
+    total: the edge row of a dithered cube, a fraction of a spaxel beyond the last fully covered
+    row, is still compared. NaN outside the grid or where the finite neighbours weigh less.
     """
     ny, nx = cube.shape[1:]
     # Positions on the last row or column (within rounding) are interpolated in the last cell.
@@ -282,9 +285,16 @@ def blot(cube: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     y0 = np.clip(np.floor(y).astype(int), 0, max(ny - 2, 0))
     x1, y1 = np.minimum(x0 + 1, nx - 1), np.minimum(y0 + 1, ny - 1)
     tx, ty = np.clip(x - x0, 0.0, 1.0), np.clip(y - y0, 0.0, 1.0)
-    out = ((1 - tx) * (1 - ty) * cube[:, y0, x0] + tx * (1 - ty) * cube[:, y0, x1]
-           + (1 - tx) * ty * cube[:, y1, x0] + tx * ty * cube[:, y1, x1])  # fmt: skip
-    return np.where(inside[None], out, np.nan)
+    total = np.zeros((cube.shape[0], *np.shape(x)))
+    weight = np.zeros_like(total)
+    for w, yy, xx in (((1 - tx) * (1 - ty), y0, x0), (tx * (1 - ty), y0, x1), ((1 - tx) * ty, y1, x0), (tx * ty, y1, x1)):
+        values = cube[:, yy, xx]
+        finite = np.isfinite(values)
+        total += np.where(finite, w * values, 0.0)
+        weight += np.where(finite, w, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = total / weight
+    return np.where(inside[None] & (weight >= min_weight), out, np.nan)
 
 
 def flag_outliers(data, err, good, blotted, blotted_derivative, snr: float = 5.0, scale: float = 1.0) -> np.ndarray:
