@@ -538,3 +538,20 @@ def test_auto_large_scales_follow_the_exposure_type_and_the_store(calibrated, tm
     auto_lamp = CreateFlatPipeline.call([str(p) for p in rates], refstore=str(no_flat_store), **common)
     np.testing.assert_array_equal(auto_lamp.data, kept.data)
     assert "the lamp's large scales are kept" in caplog.text
+
+
+def test_a_rerun_of_create_flat_never_takes_its_own_earlier_flat(calibrated, tmp_path):
+    """A lamp flat takes its large scales from the store's FLAT; a rerun (its first product now in
+    the store, newer) must still take them from that FLAT, and give the same flat."""
+    rates = [str(p) for p in sorted(calibrated["out"].glob("*_flat_e*_rate.fits"))]
+    store = tmp_path / "store"
+    shutil.copytree(calibrated["store"], store)
+    common = {"output_dir": str(tmp_path / "out"), "refstore": str(store), "large_scale": "reference",
+              "configure_log": False}  # fmt: skip
+    first = CreateFlatPipeline.call(rates, **common)
+    own = first.meta.filename
+    assert own in {Path(entry.file).name for entry in ReferenceStore(store).entries}
+    second = CreateFlatPipeline.call(rates, **common)
+    np.testing.assert_array_equal(second.data, first.data)
+    np.testing.assert_array_equal(second.dq, first.dq)
+    assert fits.getval(tmp_path / "out" / own, "R_FLAT") != own

@@ -540,6 +540,7 @@ class CreateFlatPipeline(CalibrationPipeline):
     """  # noqa: E501
     member_types = ("flat", "science")
     exp_type_suffixes = ("IMAGE_FLAT", "IMAGE_TWILIGHT")
+    produced_reftypes = ("flat",)
     normalize_inputs = True
 
     def group_key(self, exposure):
@@ -555,9 +556,11 @@ class CreateFlatPipeline(CalibrationPipeline):
         return "keep" if kinds == {"IMAGE_TWILIGHT"} else "reference"
 
     def _reference_surface(self, group, good) -> np.ndarray | None:
-        """Smooth part of the FLAT the store selects for the group's first exposure, or None."""
+        """Smooth part of the FLAT the store selects for the group's first exposure (never this
+        pipeline's own earlier product: a rerun must give the same flat), or None."""
         try:
-            arrays = self.get_reference_arrays(group.first, "flat", "data", "dq", shape=group.shape)
+            with self.excluding_references(self.own_reference_names(group)):
+                arrays = self.get_reference_arrays(group.first, "flat", "data", "dq", shape=group.shape)
         except ReferenceFileError as err:
             if self.large_scale == "auto":
                 log.warning("create_flat: %s; the lamp's large scales are kept", str(err).splitlines()[0])

@@ -28,13 +28,13 @@ class LocalBackend:
     def __init__(self, store_path=None):
         self.store = ReferenceStore(store_path)
 
-    def select(self, reftype: str, model) -> ReferenceMatch:
-        """Best reference of ``reftype`` for ``model``."""
+    def select(self, reftype: str, model, exclude=()) -> ReferenceMatch:
+        """Best reference of ``reftype`` for ``model``, never one of the files named in ``exclude``."""
         try:
             exposure = ExposureSelectors.from_model(model)
         except ValueError as err:
             raise ReferenceFileError(f"{model.meta.filename}: {err}") from None
-        return self.store.select(reftype, exposure)
+        return self.store.select(reftype, exposure, exclude=exclude)
 
 
 class CrdsBackend:
@@ -53,8 +53,9 @@ class CrdsBackend:
         self.observatory = observatory or os.environ.get(CRDS_OBSERVATORY_ENV)
         self.context = context or os.environ.get(CRDS_CONTEXT_ENV)
 
-    def select(self, reftype: str, model) -> ReferenceMatch:
-        """Ask CRDS for the best reference of ``reftype`` for ``model``."""
+    def select(self, reftype: str, model, exclude=()) -> ReferenceMatch:
+        """Ask CRDS for the best reference of ``reftype`` for ``model`` (``exclude``: the local
+        store's own products, which CRDS never serves)."""
         try:
             import crds
         except ImportError:

@@ -10,6 +10,7 @@ the local reference store.
 from __future__ import annotations
 
 import functools
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -189,11 +190,22 @@ class IrisStep(Step):
     """
 
     _outcome: str | None = None
+    _excluded_references: frozenset[str] = frozenset()
 
     spec = """
     output_ext = string(default='.fits')  # file extension of saved products
     refstore = string(default=None)  # reference store folder (default: $IRIS_REFSTORE or ~/.iris_pipeline/refstore)
     """  # noqa: E501
+
+    @contextlib.contextmanager
+    def excluding_references(self, names):
+        """References selected in the block are never the files ``names``: a calibration reads the
+        store's best reference of a type it makes, but never its own earlier product of it."""
+        previous, self._excluded_references = self._excluded_references, frozenset(names)
+        try:
+            yield
+        finally:
+            self._excluded_references = previous
 
     def record_outcome(self, status: str, message: str, *, by_design: bool = False) -> None:
         """Record ``status`` (SKIPPED or INCOMPLETE) instead of COMPLETE and log why.
@@ -402,7 +414,7 @@ class IrisStep(Step):
         else:
             model = datamodels.open(input_file)
             store = self.search_attr("refstore")
-            match = get_backend(store).select(reference_file_type, model)
+            match = get_backend(store).select(reference_file_type, model, exclude=self._excluded_references)
         log.info("Using %s reference file %s", reference_file_type.upper(), match.path)
         self._reference_files_used.append((reference_file_type, match))
         return str(match.path)
