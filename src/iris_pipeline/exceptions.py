@@ -11,8 +11,8 @@ __all__ = [
 ]
 
 
-def first_line(err: BaseException) -> str:
-    """The first line of an exception's message, or its class name when the message is empty."""
+def first_line(err: BaseException | str) -> str:
+    """The first line of an exception's message (or of a text), or its class name when empty."""
     text = str(err)
     return text.splitlines()[0] if text else type(err).__name__
 

@@ -402,7 +402,7 @@ class _PlanBuilder:
         """
         from ..exptypes import exposure_types
 
-        stages = [set(), set(), set()]
+        stages: list[set[str]] = [set(), set(), set()]
         for rule in exposure_types():
             for index, alias in enumerate(rule.stages):
                 stages[index].add(alias)
@@ -471,7 +471,7 @@ class _PlanBuilder:
         calibrated = {task_input for task, _ in calibrations for task_input in task.inputs}
         science = [info for info in infos if str(info.path) not in calibrated]
         rates = {info.path: self.add_stage1(info, calibrations) for info in science}
-        cals = {info.path: str(info.path) for info in calibrated_inputs}
+        cals: dict[Path, str | None] = {info.path: str(info.path) for info in calibrated_inputs}
         if self.last_stage >= 2:
             for info in science:
                 if info.calibration_pipeline is None:

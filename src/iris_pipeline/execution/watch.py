@@ -254,7 +254,7 @@ class Watch:
     # -- planning and submission ---------------------------------------------------------------
 
     def _fingerprint(self, task: TaskSpec) -> tuple:
-        states = []
+        states: list[tuple[int, int] | None] = []
         for path in task.inputs:
             try:
                 stat = os.stat(path)
