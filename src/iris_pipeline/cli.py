@@ -208,6 +208,8 @@ class DemoObservation:
 
 # Enough stars that every dither of the demo's small windows has sources to align on.
 DEMO_STARS = 150
+# IFS dithers of the demo: spec3 aligns, matches, cleans and combines them.
+DEMO_IFS_DITHERS = 4
 
 
 def _simulate_imager(folder: Path, args) -> tuple[list[Path], Path]:
@@ -228,14 +230,15 @@ def _simulate_imager(folder: Path, args) -> tuple[list[Path], Path]:
 
 
 def _ifs_simulator(mode: str):
-    """Demo simulation of one IFS mode: raw science, sky, flat, arc (and lenslet scans), K band."""
+    """Demo simulation of one IFS mode: dithered raw science with their skies, flat, arc (and lenslet
+    scans), K band."""
 
     def simulate(folder: Path, args) -> tuple[list[Path], Path]:
         from .simulate.ifs import IFSConfiguration, simulate_ifs_observation
 
         config = IFSConfiguration.create(mode, spaxels=(6, 6), wave_range_um=(2.05, 2.25), window_size=1024)
-        simulation = simulate_ifs_observation(folder, config, seed=args.seed, level="raw")
-        raw = [simulation.science, simulation.sky, simulation.flat, simulation.arc, *simulation.scans]
+        simulation = simulate_ifs_observation(folder, config, seed=args.seed, level="raw", dithers=DEMO_IFS_DITHERS)
+        raw = [*simulation.dithers, *simulation.dither_skies, simulation.flat, simulation.arc, *simulation.scans]
         return [Path(path) for path in raw], Path(simulation.refstore)
 
     return simulate
