@@ -185,6 +185,18 @@ def test_tweakreg_reports_exposures_it_cannot_align(four_exposures, caplog):
         TweakRegStep.call([image.copy() for image in images], fail_on_unaligned=True)
 
 
+def test_an_alignment_without_any_tie_still_writes_valid_products(four_exposures, tmp_path):
+    """No exposure matches the reference: INCOMPLETE, and no NaN RMS in the header (FITS refuses it)."""
+    images = [image.copy() for image in four_exposures[0]]
+    for number, image in enumerate(images):
+        error = SkyCorrection((RA0, DEC0), np.eye(2), np.array([3.0 * (number // 2), 0.0]))
+        image.meta.wcs = apply_sky_correction(image.meta.wcs, error)
+    aligned = TweakRegStep.call(images)
+    assert {image.meta.cal_step.tweakreg for image in aligned} == {"INCOMPLETE"}
+    path = aligned[0].save(tmp_path / "unaligned_cal.fits")
+    assert "ALNRMS" not in fits.getheader(path)
+
+
 def test_tweakreg_aligns_to_a_reference_catalog_file(wide_truth, four_exposures, tmp_path):
     images, true_wcs = four_exposures
     refcat = tmp_path / "gaia.ecsv"

@@ -137,12 +137,15 @@ class TweakRegStep(ImageListStep, IrisStep):
                 for i in members:
                     images[i].meta.wcs = apply_sky_correction(images[i].meta.wcs, correction)
         log.info("tweakreg: reference %s, residual RMS %.4f arcsec", alignment.reference, alignment.rms_arcsec)
+        # An RMS without matched pairs is NaN, which a FITS header cannot hold: it is left out.
         for image in images:
-            image.meta.alignment.relative_rms_arcsec = float(alignment.rms_arcsec)
+            if np.isfinite(alignment.rms_arcsec):
+                image.meta.alignment.relative_rms_arcsec = float(alignment.rms_arcsec)
             if reference_catalog is not None:
                 image.meta.alignment.refcat = Path(self.abs_refcat).name
                 image.meta.alignment.refcat_matches = int(alignment.reference_matches)
-                image.meta.alignment.refcat_rms_arcsec = float(alignment.reference_rms_arcsec)
+                if np.isfinite(alignment.reference_rms_arcsec):
+                    image.meta.alignment.refcat_rms_arcsec = float(alignment.reference_rms_arcsec)
         if reference_catalog is not None:
             log.info(
                 "tweakreg: %d sources matched to %s, RMS %.4f arcsec",
