@@ -20,14 +20,19 @@ def _info(capsys, *paths) -> tuple[int, str, str]:
 
 
 def test_info_on_a_catalogue(tmp_path, capsys):
+    from astropy.coordinates import SkyCoord
+
     table = Table({"id": [1, 2, 3], "flux": [1.0, 2.0, 3.0] * u.Jy})
+    # The catalogues of source_catalog have a SkyCoord column, as JWST's do.
+    table["sky_centroid"] = SkyCoord([150.0, 150.1, 150.2], [2.0, 2.1, 2.2], unit="deg")
     table.meta["filter"] = "Kbb"
     path = tmp_path / "x_cat.ecsv"
     table.write(path, format="ascii.ecsv")
     status, out, _ = _info(capsys, path)
     assert status == 0
-    assert "catalogue (ECSV), 3 rows, 2 columns" in out
+    assert "catalogue (ECSV), 3 rows, 3 columns" in out
     assert "[Jy]" in out.splitlines()[2] and "meta filter = Kbb" in out
+    assert "sky_centroid" in out and "SkyCoord" in out.splitlines()[3]
 
 
 def test_info_on_an_association_and_a_provenance_record(tmp_path, capsys):

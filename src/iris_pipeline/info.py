@@ -48,8 +48,10 @@ def _describe_table(path: Path) -> list[str]:
         raise IrisPipelineError(f"{path}: not a readable ECSV table ({err})") from err
     lines = [f"{path}: catalogue (ECSV), {len(table)} rows, {len(table.columns)} columns"]
     for name, column in table.columns.items():
-        unit = f" [{column.unit}]" if column.unit is not None else ""
-        lines.append(f"  {name:<22} {column.dtype}{unit}")
+        # Mixin columns (the catalogue's sky_centroid is a SkyCoord) have no dtype or unit.
+        kind = getattr(column, "dtype", None) or type(column).__name__
+        unit = getattr(column, "unit", None)
+        lines.append(f"  {name:<22} {kind}" + (f" [{unit}]" if unit is not None else ""))
     for key, value in table.meta.items():
         if isinstance(value, str | int | float | bool):
             lines.append(f"  meta {key} = {value}")
