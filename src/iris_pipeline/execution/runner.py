@@ -110,19 +110,6 @@ def local_cluster(workers: int | None = None, threads_per_worker: int = 1, memor
         )  # fmt: skip
 
 
-def close_local_cluster(cluster, timeout_s: float = 10.0) -> None:
-    """Retire the workers first, then stop the scheduler.
-
-    Closing the scheduler under running workers makes each report a lost heartbeat with a
-    traceback (e.g. after Ctrl-C); retired workers stop their heartbeats before it goes.
-    """
-    cluster.scale(0)
-    deadline = time.monotonic() + timeout_s
-    while cluster.workers and time.monotonic() < deadline:
-        time.sleep(0.05)
-    cluster.close()
-
-
 @contextlib.contextmanager
 def _workers_ignore_ctrl_c():
     """Start worker processes with SIGINT ignored (inherited through exec), then restore ours.
@@ -243,7 +230,7 @@ def run_plan(
                     _run_on_client(own_client, to_run, results, retries, progress)
             finally:
                 if cluster is not None:
-                    close_local_cluster(cluster)
+                    cluster.close()
     report.results = {task.task_id: results[task.task_id] for task in plan.tasks}
     report.wall_s = time.perf_counter() - start
     if not dry_run and to_run:

@@ -32,7 +32,7 @@ from pathlib import Path
 from ..exceptions import IrisPipelineError, first_line
 from .ledger import check_record, read_record
 from .plan import Plan, TaskSpec, available_pipelines, build_plan, import_class
-from .runner import RunReport, close_local_cluster, local_cluster, write_summary
+from .runner import RunReport, local_cluster, write_summary
 from .tasks import DONE, FAILED, OK, TaskResult, run_task
 
 __all__ = ["Watch", "WatchStats", "check_complete"]
@@ -232,9 +232,9 @@ class Watch:
             level = quiet.level
             quiet.setLevel(logging.CRITICAL)  # workers killed mid-task complain at length; the ledger knows
             try:
-                if self._cluster is not None:
-                    close_local_cluster(self._cluster)
                 self.client.close()
+                if self._cluster is not None:
+                    self._cluster.close()
             finally:
                 quiet.setLevel(level)
             self.client = self._cluster = None
