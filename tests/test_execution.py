@@ -267,3 +267,19 @@ def test_association_files_as_inputs(night):
     assert {r.status for r in report.results.values()} == {OK}, format_summary(report)
     np.testing.assert_allclose(fits.getdata(out / "sci1_cal.fits"), SCIENCE_RATES["sci1"] - SKY_RATE, rtol=1e-5)
     np.testing.assert_allclose(fits.getdata(out / "sky_cal.fits"), SKY_RATE, rtol=1e-5)
+
+
+def test_a_task_keeps_only_the_warnings_of_its_own_thread():
+    """Two tasks at once in one worker (threads_per_worker > 1) do not get each other's warnings."""
+    import logging
+    import threading
+
+    from iris_pipeline.execution.tasks import _collect_warnings
+
+    log = logging.getLogger("iris_pipeline.test")
+    with _collect_warnings() as mine:
+        other = threading.Thread(target=lambda: log.warning("another task's warning"))
+        other.start()
+        other.join()
+        log.warning("this task's warning")
+    assert mine == ["this task's warning"]

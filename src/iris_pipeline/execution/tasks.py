@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,15 +49,17 @@ class TaskResult:
 
 
 class _WarningCollector(logging.Handler):
-    """Keeps the distinct WARNING (and worse) messages of the package's loggers, first line each."""
+    """Keeps the distinct WARNING (and worse) messages of the package's loggers, first line each,
+    logged by this thread only: a worker with several threads runs several tasks at once."""
 
     def __init__(self):
         super().__init__(logging.WARNING)
         self.messages: list[str] = []
+        self.thread = threading.get_ident()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = first_line(record.getMessage())
-        if message not in self.messages:
+        if record.thread == self.thread and message not in self.messages:
             self.messages.append(message)
 
 
