@@ -16,7 +16,6 @@ from conftest import linear_ramp, write_raw, write_refstore
 
 from iris_pipeline import cli, datamodels
 from iris_pipeline.associations import read_association
-from iris_pipeline.associations.rules import CALIBRATION_ORDER
 from iris_pipeline.exceptions import InputFileError, ReferenceFileError
 from iris_pipeline.execution import build_plan, check_record, run_plan
 from iris_pipeline.execution import ledger as ledger_module

@@ -9,8 +9,8 @@ the local reference store.
 
 from __future__ import annotations
 
-import functools
 import contextlib
+import functools
 import logging
 import sys
 from pathlib import Path
