@@ -6,8 +6,11 @@ turn: a star in IMG4's window at the first position is seen by IMG3, IMG2 and IM
 next ones. Runs raw -> detector1 -> image2 -> image3 and prints:
 
 - the mosaic catalog matched to the truth catalog (stars): median and scatter of the flux
-  ratio (``aper_total_flux`` / truth), astrometric RMS in input pixels, overall and for sources
+  ratio (``aper_total_flux`` / truth), astrometric RMS in input pixels, overall, for sources
+  whose reference aperture is fully covered (not cut by the mosaic's edge), and for sources
   seen by more than one detector;
+- galaxies (``--n-galaxies``): the Kron, isophotal and aperture-total fluxes over truth, for
+  Sersic n < 2 and n >= 2;
 - cosmic rays: injected (science exposures), flagged in stage 1 (JUMP_DET) or by
   outlier_detection (OUTLIER), and surviving in the mosaic, i.e. a 5-sigma excess of the mosaic
   over the median of the single-exposure images at the CR's position; the same test at random
@@ -25,7 +28,7 @@ reference exposure and inherits its error.
 
 Usage::
 
-    .venv/bin/python benchmarks/check_image3_truth.py [--size 256] [--n-stars 120] [--workdir DIR]
+    .venv/bin/python benchmarks/check_image3_truth.py [--size 256] [--n-stars 120] [--n-galaxies 8] [--workdir DIR]
         [--minimal-headers] [--pointing-error-arcsec 0.02] [--refcat]
 """
 
@@ -147,14 +150,46 @@ def catalog_figures(catalog: Table, truth: Table, positions: Table, input_scale_
             "astrometric_rms_input_pix": float(np.sqrt(np.mean(offset_pix[selection] ** 2))),
         }
 
+    partial = (np.asarray(catalog["flags"]) & 1) > 0
     return {
         "catalog_sources": len(catalog),
         "truth_stars": len(stars),
         "matched_snr_gt_20": figures(matched),
+        "matched_snr_gt_20_full_coverage": figures(matched & ~partial),
         "matched_unflagged": figures(clean),
         "matched_on_several_detectors": figures(matched & multi),
         "truth_stars_on_several_detectors": int(sum(len(v) > 1 for v in detectors_per_source.values())),
     }
+
+
+def galaxy_figures(catalog: Table, truth: Table, input_scale_arcsec: float) -> dict:
+    """Isophotal, Kron and aperture-total fluxes of the catalogue sources matched to truth galaxies.
+
+    A galaxy is matched to the nearest catalogue source within `MATCH_RADIUS_PIX` of its centre,
+    with a flux S/N above `MIN_SNR`; figures are given for disc-like (Sersic n < 2) and
+    bulge-like (n >= 2) profiles, whose Kron apertures miss different fractions of the light.
+    """
+    galaxies = truth[truth["kind"] == "galaxy"]
+    if len(galaxies) == 0 or len(catalog) == 0:
+        return {"truth_galaxies": len(galaxies)}
+    found = SkyCoord(catalog["ra"], catalog["dec"], unit="deg")
+    index, separation, _ = SkyCoord(galaxies["ra_deg"], galaxies["dec_deg"], unit="deg").match_to_catalog_sky(found)
+    snr = np.asarray(catalog["kron_flux"]) / np.asarray(catalog["kron_flux_err"])
+    matched = (separation.arcsec / input_scale_arcsec < MATCH_RADIUS_PIX) & (snr[index] > MIN_SNR)
+    sersic_n = np.asarray(galaxies["sersic_n"])
+    result = {"truth_galaxies": len(galaxies)}
+    for label, selection in (("all", matched), ("sersic_n_lt_2", matched & (sersic_n < 2)),
+                             ("sersic_n_ge_2", matched & (sersic_n >= 2))):  # fmt: skip
+        if not np.any(selection):
+            result[label] = {"n": 0}
+            continue
+        truth_flux = np.asarray(galaxies["flux_jy"])[selection]
+        rows = index[selection]
+        result[label] = {"n": int(np.count_nonzero(selection))} | {
+            f"{name}_flux_ratio_median": float(np.median(np.asarray(catalog[f"{name}_flux"])[rows] / truth_flux))
+            for name in ("kron", "isophotal", "aper_total")
+        }
+    return result
 
 
 def cosmic_ray_figures(i2d_path: Path, products: Path, cosmic_rays: Table, rng) -> dict:
@@ -250,6 +285,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256, help="detector window side (pixels)")
     parser.add_argument("--n-stars", type=int, default=120, help="stars over the four windows")
+    parser.add_argument("--n-galaxies", type=int, default=8, help="galaxies over the four windows")
     parser.add_argument("--groupgap", type=int, default=100, help="reads dropped between groups (exposure length)")
     parser.add_argument("--cr-rate", type=float, default=1e-5, help="cosmic rays per pixel per second")
     parser.add_argument(
@@ -269,7 +305,8 @@ def main() -> None:
     manifest = simulate_observation(
         workdir / "sim", instrument="IRIS", size=args.size, read_mode=args.read_mode,
         ngroups=5 if args.read_mode == "UTR" else 2, groupgap=args.groupgap, ndithers=4,
-        n_stars=args.n_stars, n_galaxies=0, ndarks=0, nflats=0, seed=args.seed, cosmic_ray_rate_per_pix_s=args.cr_rate,
+        n_stars=args.n_stars, n_galaxies=args.n_galaxies, ndarks=0, nflats=0, seed=args.seed,
+        cosmic_ray_rate_per_pix_s=args.cr_rate,
         dither_step_arcsec=detector_pitch_arcsec(instrument),
     )  # fmt: skip
     print(f"simulated {len(manifest.science)} science exposures in {time.perf_counter() - start:.0f} s")
@@ -287,11 +324,15 @@ def main() -> None:
     scale = instrument.detectors["IMG1"].pixel_scale_arcsec
     result = {
         "catalog": catalog_figures(catalog, Table.read(manifest.catalog), Table.read(manifest.positions), scale),
+        "galaxies": galaxy_figures(catalog, Table.read(manifest.catalog), scale),
         "cosmic_rays": cosmic_ray_figures(i2d, products, Table.read(manifest.cosmic_rays), np.random.default_rng(1)),
         "wall_s_simulation_and_chain": chain_s,
         "pointing_offsets_arcsec": offsets,
-        "mosaic_header": {key: fits.getval(i2d, key) for key in ("S_TWKREG", "ALNRMS", "ALNCATN", "ALNCATRM")
-                          if key in fits.getheader(i2d)},
+        "mosaic_header": {
+            key: fits.getval(i2d, key)
+            for key in ("S_TWKREG", "ALNRMS", "ALNCATN", "ALNCATRM")
+            if key in fits.getheader(i2d)
+        },
     }
     print(json.dumps(result, indent=2))
     print(f"files kept in {workdir}")

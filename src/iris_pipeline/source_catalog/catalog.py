@@ -1,14 +1,16 @@
-"""Source detection and aperture photometry on a resampled image (photutils).
+"""Source detection and photometry on a resampled image (photutils).
 
 Pure function `make_source_catalog`: image in MJy/sr, catalog out with fluxes in Jy. Detection is
 image segmentation of the image smoothed by a Gaussian of the PSF's FWHM, thresholded at
-``snr_threshold`` times the smoothed image's own noise (ERR propagated through the kernel), with optional deblending (multi-thresholding and
-watershed); centroids are photutils' windowed centroids (SExtractor's ``XWIN``/``YWIN``) refined
-by 2-D Gaussian fits in a box of about 2 FWHM; photometry sums circular apertures of radii given in
-units of the FWHM, minus the sigma-clipped median of a local annulus. Total fluxes are the flux
-in the largest of these apertures times an aperture correction from the curve of growth of the
-image's isolated bright stars (a Moffat profile fitted to each star's curve of growth, as
-Stetson's DAOGROW does with its own model), so that they are not contaminated by neighbours.
+``snr_threshold`` times the smoothed image's own noise (ERR propagated through the kernel), with
+optional deblending (multi-thresholding and watershed). Centroids are photutils' windowed
+centroids (SExtractor's ``XWIN``/``YWIN``) refined by 2-D Gaussian fits in a box of about 2 FWHM
+that leave out masked pixels and their neighbours. Photometry sums circular apertures of radii
+given in units of the FWHM, minus the sigma-clipped median of a local annulus. Total fluxes are
+the flux in the largest of these apertures times an aperture correction measured on the image's
+isolated bright stars out to the annulus, extrapolated beyond it by a Moffat wing (Stetson's
+DAOGROW), so that they are not contaminated by neighbours. Isophotal and Kron fluxes and
+second-moment shapes describe extended sources. See ``docs/steps/source_catalog.md``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,13 @@ FLAGS = {
 DETECTION_FWHM_PIX = 3.0
 FWHM_ESTIMATE_SOURCES = 20
 FWHM_CUTOUT_HALF_SIZE = 32
-GROWTH_RADII_FWHM = (0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
+EDGE_EXCLUSION_PIX = 1
+"""Pixels next to masked ones are left out of the centroid fits (partly covered by the drizzle)."""
+GROWTH_RADII_FWHM = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
+GROWTH_MIN_RADII = 4
+"""Fewest growth-curve radii fitted (the Moffat has three free parameters)."""
+GROWTH_ANNULUS_GAP_FWHM = 1.0
+"""The outermost growth-curve aperture stays this far inside the background annulus."""
 GROWTH_ISOLATION_FWHM = 8.0
 GROWTH_MIN_SNR = 50.0
 GROWTH_MAX_STARS = 30
@@ -186,7 +194,6 @@ def make_source_catalog(
     y[fallback] = np.asarray(sources.y_centroid, dtype=float)[fallback]
     x, y = _refine_centroids(filled, bad, x, y, fwhm_pix)
     positions = np.column_stack([x, y])
-    ra, dec = wcs(x, y, with_bounding_box=False)
     jy_per_sum = pixel_area_sr * 1e6
 
     annulus = CircularAnnulus(positions, annulus_fwhm[0] * fwhm_pix, annulus_fwhm[1] * fwhm_pix)
@@ -201,37 +208,44 @@ def make_source_catalog(
     real = core_flux > 0
     if not real.any():
         return _empty_catalog(aperture_radii_fwhm), fwhm_pix
-    x, y, positions, background, deblended = x[real], y[real], positions[real], background[real], deblended[real]
-    ra, dec = np.asarray(ra)[real], np.asarray(dec)[real]
+    positions, background, deblended = positions[real], background[real], deblended[real]
 
-    table = Table()
-    table["id"] = np.asarray(sources.label, dtype=np.int32)[real]
-    table["xcentroid"] = x * u.pix
-    table["ycentroid"] = y * u.pix
-    table["ra"] = np.asarray(ra) * u.deg
-    table["dec"] = np.asarray(dec) * u.deg
-    table["fwhm_pix"] = np.full(len(x), fwhm_pix) * u.pix
-    table["aper_bkg_flux"] = background * jy_per_sum * u.Jy
-    flags = np.zeros(len(x), dtype=np.int32)
     reference_fwhm = max(aperture_radii_fwhm)
-    for radius_fwhm in sorted(aperture_radii_fwhm):
-        flux, flux_err, area = _aperture_fluxes(filled, error, bad, positions, radius_fwhm * fwhm_pix, background)
-        _add_flux_columns(table, f"aper{radius_fwhm:g}fwhm", flux * jy_per_sum, flux_err * jy_per_sum)
-        if radius_fwhm == reference_fwhm:
-            reference_flux, reference_err = flux * jy_per_sum, flux_err * jy_per_sum
-            flags[area < 0.999 * np.pi * (radius_fwhm * fwhm_pix) ** 2] |= FLAGS["PARTIAL_COVERAGE"]
-    separation = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    reference_pix = reference_fwhm * fwhm_pix
+    flux, flux_err, area = _aperture_fluxes(filled, error, bad, positions, reference_pix, background)
+    flags = np.zeros(len(positions), dtype=np.int32)
+    flags[area < 0.999 * np.pi * reference_pix**2] |= FLAGS["PARTIAL_COVERAGE"]
+    separation = np.hypot(*(positions[:, None, :] - positions[None, :, :]).transpose(2, 0, 1))
     np.fill_diagonal(separation, np.inf)
     nearest = separation.min(axis=1)
-    flags[nearest < 2.0 * reference_fwhm * fwhm_pix] |= FLAGS["CROWDED"]
-    apcorr, nstars = 1.0, 0
+    flags[nearest < 2.0 * reference_pix] |= FLAGS["CROWDED"]
+    flags[deblended] |= FLAGS["DEBLENDED"]
+
+    apcorr, nstars, moffat_shape = 1.0, 0, None
     if aperture_correction:
         isolated = (nearest > GROWTH_ISOLATION_FWHM * fwhm_pix) & (flags & FLAGS["PARTIAL_COVERAGE"] == 0)
-        bright = isolated & (reference_flux > GROWTH_MIN_SNR * reference_err)
-        apcorr, nstars = _growth_curve_correction(filled, error, bad, positions[bright], background[bright],
-                                                  fwhm_pix, reference_fwhm * fwhm_pix)  # fmt: skip
-    _add_flux_columns(table, "aper_total", reference_flux * apcorr, reference_err * apcorr)
-    flags[deblended] |= FLAGS["DEBLENDED"]
+        bright = isolated & (flux > GROWTH_MIN_SNR * flux_err)
+        annulus_pix = (annulus_fwhm[0] * fwhm_pix, annulus_fwhm[1] * fwhm_pix)
+        apcorr, nstars, moffat_shape = _growth_curve_correction(
+            filled, error, bad, positions[bright], background[bright], fwhm_pix, reference_pix, annulus_pix
+        )
+
+    ra, dec = wcs(positions[:, 0], positions[:, 1], with_bounding_box=False)
+    table = Table()
+    table["id"] = np.asarray(sources.label, dtype=np.int32)[real]
+    table["xcentroid"] = positions[:, 0] * u.pix
+    table["ycentroid"] = positions[:, 1] * u.pix
+    table["ra"] = np.asarray(ra) * u.deg
+    table["dec"] = np.asarray(dec) * u.deg
+    table["fwhm_pix"] = np.full(len(positions), fwhm_pix) * u.pix
+    table["aper_bkg_flux"] = background * jy_per_sum * u.Jy
+    for radius_fwhm in sorted(aperture_radii_fwhm):
+        flux, flux_err, _ = _aperture_fluxes(filled, error, bad, positions, radius_fwhm * fwhm_pix, background)
+        _add_flux_columns(table, f"aper{radius_fwhm:g}fwhm", flux * jy_per_sum, flux_err * jy_per_sum)
+    reference = f"aper{reference_fwhm:g}fwhm"
+    _add_flux_columns(table, "aper_total", table[f"{reference}_flux"].value * apcorr,
+                      table[f"{reference}_flux_err"].value * apcorr)  # fmt: skip
+    _add_extended_source_columns(table, sources, real, jy_per_sum)
     table["flags"] = flags
     table.add_column(SkyCoord(table["ra"], table["dec"], frame="icrs"), name="sky_centroid", index=3)
     _describe(table)
@@ -240,6 +254,7 @@ def make_source_catalog(
     table.meta["aperture_correction"] = float(apcorr)
     table.meta["aperture_correction_radius_fwhm"] = float(reference_fwhm)
     table.meta["aperture_correction_stars"] = int(nstars)
+    table.meta["psf_moffat_alpha_pix"], table.meta["psf_moffat_beta"] = moffat_shape or (None, None)
     return table, fwhm_pix
 
 
@@ -253,6 +268,12 @@ COLUMN_DESCRIPTIONS = {
     "fwhm_pix": "PSF FWHM used for the detection kernel and the apertures",
     "aper_bkg_flux": "Local background per pixel: sigma-clipped median of the annulus",
     "flags": "Bit flags: 1 PARTIAL_COVERAGE, 2 CROWDED, 4 DEBLENDED",
+    "isophotal_area": "Area of the source's segment (pixels above the detection threshold)",
+    "kron_radius": "Unscaled first-moment Kron radius (the Kron ellipse is 2.5 times this)",
+    "semimajor_axis": "1-sigma extent along the semimajor axis (second moments of the segment)",
+    "semiminor_axis": "1-sigma extent along the semiminor axis (second moments of the segment)",
+    "ellipticity": "1 - semiminor_axis / semimajor_axis",
+    "orientation": "Angle of the semimajor axis from the mosaic's +x axis, counter-clockwise",
 }
 
 
@@ -265,41 +286,84 @@ def _describe(table: Table) -> None:
         elif name.endswith("_abmag_err"):
             table[name] = np.asarray(column, dtype=float) * u.mag
         description = COLUMN_DESCRIPTIONS.get(name)
-        if description is None and name.startswith("aper"):
-            aperture = name.split("_")[0]
-            what = (
-                "reference aperture, corrected to total" if aperture == "aper" else f"radius {aperture[4:-4]} FWHM aperture"
-            )
-            quantity = name[name.index("_", 5 if aperture == "aper" else len(aperture)) + 1 :]
-            description = {
-                "flux": f"Flux density in the {what}",
-                "flux_err": f"Flux density error in the {what}",
-                "abmag": f"AB magnitude of the {what} flux density",
-                "abmag_err": f"AB magnitude error of the {what} flux density",
-            }.get(quantity)
+        if description is None:
+            description = _flux_description(name)
         if description:
             table[name].info.description = description
+
+
+FLUX_QUANTITIES = {
+    "flux": "Flux density in the {}",
+    "flux_err": "Flux density error in the {}",
+    "abmag": "AB magnitude of the {} flux density",
+    "abmag_err": "AB magnitude error of the {} flux density",
+}
+
+
+def _flux_description(name: str) -> str | None:
+    """Description of a ``<measurement>_<quantity>`` flux column (`FLUX_QUANTITIES`), else None."""
+    for quantity, template in sorted(FLUX_QUANTITIES.items(), key=lambda item: -len(item[0])):
+        if not name.endswith("_" + quantity):
+            continue
+        measurement = name[: -len(quantity) - 1]
+        if measurement == "aper_total":
+            return template.format("reference aperture, corrected to total")
+        if measurement == "isophotal":
+            return template.format("source's segment (isophotal)")
+        if measurement == "kron":
+            return template.format("Kron ellipse")
+        if measurement.startswith("aper") and measurement.endswith("fwhm"):
+            return template.format(f"radius {measurement[4:-4]} FWHM aperture")
+    return None
+
+
+def _add_extended_source_columns(table, sources, real, jy_per_sum):
+    """Isophotal and Kron fluxes, Kron radius and shape of each segment.
+
+    Isophotal: the sum over the source's segment (pixels above the detection threshold, after
+    deblending). Kron: the sum in photutils' Kron ellipse (2.5 first-moment radii, at least 1.4
+    pixels when the moment is smaller), with neighbouring segments masked. Unlike the apertures,
+    these are not corrected by the local annulus, which lies inside a galaxy's own light: they
+    rely on the background subtraction of stage 2 and sky matching. They measure galaxies; for
+    point sources ``aper_total`` is the better total flux.
+    """
+    _add_flux_columns(table, "isophotal", np.asarray(sources.segment_flux, dtype=float)[real] * jy_per_sum,
+                      np.asarray(sources.segment_flux_err, dtype=float)[real] * jy_per_sum)  # fmt: skip
+    _add_flux_columns(table, "kron", np.asarray(sources.kron_flux, dtype=float)[real] * jy_per_sum,
+                      np.asarray(sources.kron_flux_err, dtype=float)[real] * jy_per_sum)  # fmt: skip
+    table["isophotal_area"] = np.asarray(sources.area.value, dtype=float)[real] * u.pix**2
+    table["kron_radius"] = np.asarray(sources.kron_radius.value, dtype=float)[real] * u.pix
+    table["semimajor_axis"] = np.asarray(sources.semimajor_axis.value, dtype=float)[real] * u.pix
+    table["semiminor_axis"] = np.asarray(sources.semiminor_axis.value, dtype=float)[real] * u.pix
+    table["ellipticity"] = np.asarray(sources.ellipticity.value, dtype=float)[real]
+    table["orientation"] = np.asarray(sources.orientation.value, dtype=float)[real] * u.deg
 
 
 def _refine_centroids(data, bad, x, y, fwhm_pix):
     """2-D Gaussian fits (plus a constant) in a box of about 2 FWHM around each centroid.
 
     The small box keeps a bright neighbour's wing out of faint sources' positions, which a
-    windowed centroid's larger window lets in. Sources whose box holds masked pixels (image
-    edges), and fits that fail or move by more than one FWHM, keep the windowed centroid.
+    windowed centroid's larger window lets in. Masked pixels are left out of the fit, and so are
+    their neighbours: at the edge of a mosaic's coverage a partly covered pixel holds the mean of
+    only its covered part, off its centre, which would pull the position outward. Fits that fail
+    or move by more than one FWHM keep the windowed centroid.
     """
     box = 2 * int(round(fwhm_pix)) + 1
-    ny, nx = data.shape
-    ix = np.clip(np.round(np.nan_to_num(x)).astype(int), 0, nx - 1)
-    iy = np.clip(np.round(np.nan_to_num(y)).astype(int), 0, ny - 1)
-    masked_nearby = ndimage.maximum_filter(bad, size=box + 2, mode="constant", cval=True)[iy, ix]
-    inside = np.isfinite(x) & np.isfinite(y) & ~masked_nearby
+    excluded = ndimage.binary_dilation(bad, iterations=EDGE_EXCLUSION_PIX) if bad.any() else bad
+    inside = np.isfinite(x) & np.isfinite(y)
     fitted_x, fitted_y = x.copy(), y.copy()
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=AstropyUserWarning)
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         fx, fy = (
-            centroid_sources(data, x[inside], y[inside], box_size=box, centroid_func=centroid_2dg)
+            centroid_sources(
+                np.where(excluded, 0.0, data),
+                x[inside],
+                y[inside],
+                box_size=box,
+                centroid_func=centroid_2dg,
+                mask=excluded,
+            )
             if np.any(inside)
             else (np.empty(0), np.empty(0))
         )
@@ -331,16 +395,35 @@ def moffat_enclosed(radius, alpha, beta):
     return 1.0 - (1.0 + (np.asarray(radius) / alpha) ** 2) ** (1.0 - beta)
 
 
-def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, reference_pix):
-    """Median over stars of 1 / (enclosed fraction at ``reference_pix``) from Moffat growth-curve fits.
+def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, reference_pix, annulus_pix):
+    """Aperture correction from ``reference_pix`` to total flux, measured on isolated bright stars.
 
-    Each star's fluxes in apertures of `GROWTH_RADII_FWHM` are fitted by ``F * moffat_enclosed(r)``
-    (free F, alpha, beta); the brightest `GROWTH_MAX_STARS` are used. Returns (1.0, n) with fewer
-    than `GROWTH_MIN_STARS` good fits.
+    For each star the flux is measured in apertures of `GROWTH_RADII_FWHM` from ``reference_pix``
+    (at least `GROWTH_MIN_RADII` of them) up to `GROWTH_ANNULUS_GAP_FWHM` inside the background
+    annulus ``annulus_pix`` (inner, outer). The
+    correction is the measured ratio of the flux at the outermost radius to the flux at
+    ``reference_pix``, divided by the fraction of the total light that the outermost aperture
+    holds after the annulus background is subtracted. That fraction comes from a Moffat profile
+    fitted to the star's curve of growth (free F, alpha, beta), as Stetson's DAOGROW extrapolates
+    with its model: the model measured as the data are, ``EE(r) - pi r^2 <I>_annulus``, because
+    the annulus holds some of the star's own wing light. The measured part carries most of the
+    correction, so a PSF that is not a Moffat (an AO core on a halo) still gets nearly the right
+    one; the model supplies the light beyond the outermost aperture and in the annulus. The
+    stars' corrections are combined by an inverse-variance mean after a 3-sigma clip about their
+    median. Uses the brightest `GROWTH_MAX_STARS`. Returns the correction, the number of stars
+    and the median fitted Moffat ``(alpha, beta)`` in pixels, or ``(1.0, n, None)`` with fewer
+    than `GROWTH_MIN_STARS` good stars.
     """
     if len(positions) < GROWTH_MIN_STARS:
-        return 1.0, len(positions)
-    radii = np.array(GROWTH_RADII_FWHM) * fwhm_pix
+        return 1.0, len(positions), None
+    outer_pix = annulus_pix[0] - GROWTH_ANNULUS_GAP_FWHM * fwhm_pix
+    available = np.union1d([r * fwhm_pix for r in GROWTH_RADII_FWHM if r * fwhm_pix <= outer_pix], [reference_pix])
+    # The model describes the wing beyond the reference radius, where it is used; the core would
+    # pull a single Moffat away from the wing of a PSF with an AO core and a halo.
+    radii = available[available >= reference_pix]
+    if radii.size < GROWTH_MIN_RADII:
+        radii = available[-GROWTH_MIN_RADII:]
+    reference_index = int(np.searchsorted(radii, reference_pix))
     curves, errors = [], []
     for radius in radii:
         flux, flux_err, _ = _aperture_fluxes(data, error, bad, positions, radius, background)
@@ -348,20 +431,42 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
         errors.append(flux_err)
     curves, errors = np.array(curves).T, np.array(errors).T
     brightest = np.argsort(-curves[:, -1])[:GROWTH_MAX_STARS]
-    enclosed = []
+
+    def measured_fraction(radius, alpha, beta):
+        annulus_area = np.pi * (annulus_pix[1] ** 2 - annulus_pix[0] ** 2)
+        annulus_light = moffat_enclosed(annulus_pix[1], alpha, beta) - moffat_enclosed(annulus_pix[0], alpha, beta)
+        annulus_mean = annulus_light / annulus_area
+        return moffat_enclosed(radius, alpha, beta) - np.pi * np.asarray(radius) ** 2 * annulus_mean
+
+    corrections, variances, shapes = [], [], []
     for curve, curve_err in zip(curves[brightest], errors[brightest], strict=True):
+        if curve[reference_index] <= 0 or curve[-1] <= 0:
+            continue
         sigma = np.hypot(curve_err, 1e-3 * curve[-1])
 
         def residuals(p, curve=curve, sigma=sigma):
-            return (curve - p[0] * moffat_enclosed(radii, math.exp(p[1]), 1.0 + math.exp(p[2]))) / sigma
+            return (curve - p[0] * measured_fraction(radii, math.exp(p[1]), 1.0 + math.exp(p[2]))) / sigma
 
         start = [curve[-1] * 1.05, math.log(fwhm_pix / 1.13), math.log(1.5)]
         fit = least_squares(residuals, start, bounds=([0.0, -5.0, -3.0], [np.inf, 5.0, 3.0]))
-        if fit.success:
-            enclosed.append(moffat_enclosed(reference_pix, math.exp(fit.x[1]), 1.0 + math.exp(fit.x[2])))
-    if len(enclosed) < GROWTH_MIN_STARS:
-        return 1.0, len(enclosed)
-    return float(1.0 / np.median(enclosed)), len(enclosed)
+        if not fit.success:
+            continue
+        alpha, beta = math.exp(fit.x[1]), 1.0 + math.exp(fit.x[2])
+        shapes.append((alpha, beta))
+        outer_fraction = float(measured_fraction(radii[-1], alpha, beta))
+        corrections.append(curve[-1] / curve[reference_index] / outer_fraction)
+        # The outer aperture contains the reference one: the ratio's error is that of the flux
+        # between the two radii.
+        between_var = max(curve_err[-1] ** 2 - curve_err[reference_index] ** 2, 0.0)
+        variances.append(between_var / (curve[reference_index] * outer_fraction) ** 2)
+    if len(corrections) < GROWTH_MIN_STARS:
+        return 1.0, len(corrections), None
+    moffat_shape = tuple(float(v) for v in np.median(np.array(shapes), axis=0))
+    corrections, variances = np.array(corrections), np.maximum(np.array(variances), 1e-12)
+    spread = np.sqrt(variances + (1.4826 * np.median(np.abs(corrections - np.median(corrections)))) ** 2)
+    kept = np.abs(corrections - np.median(corrections)) <= 3.0 * spread
+    weights = 1.0 / variances[kept]
+    return float(np.sum(weights * corrections[kept]) / np.sum(weights)), int(np.count_nonzero(kept)), moffat_shape
 
 
 def _estimate_fwhm(data, err, bad, snr_threshold, npixels) -> float:

@@ -12,7 +12,7 @@ from ..datamodels import MosaicModel
 from ..exceptions import InputFileError
 from ..lib.atomic import atomic_path
 from ..stpipe import IrisStep
-from .catalog import make_source_catalog
+from .catalog import GROWTH_MIN_SNR, GROWTH_MIN_STARS, make_source_catalog
 
 __all__ = ["SourceCatalogStep", "write_catalog"]
 
@@ -42,6 +42,7 @@ class SourceCatalogStep(IrisStep):
     aperture_radii = string(default='1.0 2.0')  # aperture radii, in FWHM; the largest is the total-flux reference
     aperture_correction = boolean(default=True)  # correct to total flux by the stars' curve of growth
     annulus = string(default='7.0 10.0')  # inner and outer background-annulus radii, in FWHM
+    fail_on_incomplete = boolean(default=False)  # fail (instead of a WARNING and S_SRCCAT=INCOMPLETE) when the aperture correction cannot be measured
     """  # noqa: E501
 
     def process(self, step_input):
@@ -79,7 +80,19 @@ class SourceCatalogStep(IrisStep):
             catalog.meta["aperture_correction"],
             catalog.meta["aperture_correction_stars"],
         )
-        mosaic.meta.cal_step.source_catalog = "COMPLETE"
+        stars = catalog.meta["aperture_correction_stars"]
+        if self.aperture_correction and len(catalog) and stars < GROWTH_MIN_STARS:
+            message = (
+                f"aperture correction not measured: {stars} isolated stars with S/N > {GROWTH_MIN_SNR:g} "
+                f"({GROWTH_MIN_STARS} needed); aper_total_flux is the "
+                f"{catalog.meta['aperture_correction_radius_fwhm']:g}-FWHM aperture's flux, not corrected to total"
+            )
+            if self.fail_on_incomplete:
+                raise InputFileError(mosaic.meta.filename, f"source_catalog: {message}")
+            self.record_outcome("INCOMPLETE", f"{mosaic.meta.filename}: {message}")
+        status = self._outcome or "COMPLETE"
+        mosaic.meta.cal_step.source_catalog = status
+        catalog.meta["S_SRCCAT"] = status
         if self.save_results:
             stem = Path(mosaic.meta.filename or "mosaic_i2d.fits").stem.removesuffix("_i2d")
             written = write_catalog(catalog, Path(self.output_dir or ".") / f"{stem}_cat.ecsv")
