@@ -53,6 +53,8 @@ FWHM_CUTOUT_HALF_SIZE = 32
 EDGE_EXCLUSION_PIX = 1
 """Pixels next to masked ones are left out of the centroid fits (partly covered by the drizzle)."""
 GROWTH_RADII_FWHM = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
+GROWTH_MAX_CHI2 = 3.0
+"""Largest reduced chi-square of a star's curve-of-growth fit (errors with a 0.1 % floor) to use it."""
 GROWTH_MIN_RADII = 4
 """Fewest growth-curve radii fitted (the Moffat has three free parameters)."""
 GROWTH_ANNULUS_GAP_FWHM = 1.0
@@ -254,6 +256,7 @@ def make_source_catalog(
     table.meta["aperture_correction"] = float(apcorr)
     table.meta["aperture_correction_radius_fwhm"] = float(reference_fwhm)
     table.meta["aperture_correction_stars"] = int(nstars)
+    table.meta["aperture_correction_measured"] = moffat_shape is not None
     table.meta["psf_moffat_alpha_pix"], table.meta["psf_moffat_beta"] = moffat_shape or (None, None)
     return table, fwhm_pix
 
@@ -408,11 +411,13 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
     with its model: the model measured as the data are, ``EE(r) - pi r^2 <I>_annulus``, because
     the annulus holds some of the star's own wing light. The measured part carries most of the
     correction, so a PSF that is not a Moffat (an AO core on a halo) still gets nearly the right
-    one; the model supplies the light beyond the outermost aperture and in the annulus. The
-    stars' corrections are combined by an inverse-variance mean after a 3-sigma clip about their
-    median. Uses the brightest `GROWTH_MAX_STARS`. Returns the correction, the number of stars
+    one; the model supplies the light beyond the outermost aperture and in the annulus. Stars
+    whose curve the model does not fit (reduced chi-square above `GROWTH_MAX_CHI2`: a neighbour's
+    light in the outer apertures or the annulus) are left out; the others' corrections are
+    combined by an inverse-variance mean after a 3-sigma clip about their median. Uses the
+    brightest `GROWTH_MAX_STARS`. Returns the correction, the number of stars kept by the clip
     and the median fitted Moffat ``(alpha, beta)`` in pixels, or ``(1.0, n, None)`` with fewer
-    than `GROWTH_MIN_STARS` good stars.
+    than `GROWTH_MIN_STARS` good fits.
     """
     if len(positions) < GROWTH_MIN_STARS:
         return 1.0, len(positions), None
@@ -449,7 +454,9 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
 
         start = [curve[-1] * 1.05, math.log(fwhm_pix / 1.13), math.log(1.5)]
         fit = least_squares(residuals, start, bounds=([0.0, -5.0, -3.0], [np.inf, 5.0, 3.0]))
-        if not fit.success:
+        # A neighbour's light in the outer apertures or in the annulus bends a star's curve of
+        # growth away from any single profile.
+        if not fit.success or np.sum(fit.fun**2) / max(radii.size - 3, 1) > GROWTH_MAX_CHI2:
             continue
         alpha, beta = math.exp(fit.x[1]), 1.0 + math.exp(fit.x[2])
         shapes.append((alpha, beta))
@@ -513,5 +520,6 @@ def _empty_catalog(aperture_radii_fwhm) -> Table:
             table[name].unit = u.Jy
     table.add_column(SkyCoord(table["ra"], table["dec"], frame="icrs"), name="sky_centroid", index=3)
     _describe(table)
-    table.meta.update({"flags": dict(FLAGS), "aperture_correction": 1.0, "aperture_correction_stars": 0})
+    table.meta.update({"flags": dict(FLAGS), "aperture_correction": 1.0, "aperture_correction_stars": 0,
+                       "aperture_correction_measured": False})  # fmt: skip
     return table

@@ -80,11 +80,11 @@ class SourceCatalogStep(IrisStep):
             catalog.meta["aperture_correction"],
             catalog.meta["aperture_correction_stars"],
         )
-        stars = catalog.meta["aperture_correction_stars"]
-        if self.aperture_correction and len(catalog) and stars < GROWTH_MIN_STARS:
+        if self.aperture_correction and len(catalog) and not catalog.meta["aperture_correction_measured"]:
             message = (
-                f"aperture correction not measured: {stars} isolated stars with S/N > {GROWTH_MIN_SNR:g} "
-                f"({GROWTH_MIN_STARS} needed); aper_total_flux is the "
+                f"aperture correction not measured: fewer than {GROWTH_MIN_STARS} isolated stars with S/N > "
+                f"{GROWTH_MIN_SNR:g} and a clean curve of growth"
+                "; aper_total_flux is the "
                 f"{catalog.meta['aperture_correction_radius_fwhm']:g}-FWHM aperture's flux, not corrected to total"
             )
             if self.fail_on_incomplete:
