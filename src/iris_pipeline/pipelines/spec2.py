@@ -111,6 +111,7 @@ class Spec2Pipeline(IrisPipeline):
             nspax_x=spectra.meta.ifs_format.nspax_x, nspax_y=spectra.meta.ifs_format.nspax_y,
         )  # fmt: skip
         result = self.tso_extract_1d.run(rateints, template, calibration)
+        self.integration_calibration = calibration
         copy_provenance(result, [template], warn=False)
         stem, _ = remove_known_suffix(Path(exposure.product_name or rateints.meta.filename).stem)
         result.meta.filename = f"{stem}_x1dints.fits"

@@ -16,6 +16,8 @@ Two levels:
 - `simulate_ifs_tso_rates` (no I/O): the count rate of every integration with Gaussian noise of
   the Poisson and read-noise variances of the integration (as `write_rate`), and those variances;
   with the truth format, spectral flat and photometric conversion of the configuration;
+- `write_ifs_tso_rateints` writes such rates as a ``_rateints`` file (RateIntsModel format) with
+  the truth IFS_TRACE and IFS_PHOTOM references and ``refstore.yaml``;
 - `simulate_ifs_tso_observation` (writes files): a raw ``_uncal`` exposure (``TSOVISIT = T``,
   ``NINTS`` integrations; read by read through the detector model of `simulate_ramp`), the truth
   references (IFS_TRACE, IFS_PHOTOM, the detector references), ``refstore.yaml`` and
@@ -37,11 +39,21 @@ from ..geometry import Pointing, make_detector_geometry
 from ..parameters import Stream, make_rng
 from ..ramp import simulate_ramp
 from ..tso import TransitTruth, default_transit
-from ..writers import RESET_READS, SECONDS_PER_DAY, ExposureInfo, raw_keywords, write_raw, write_reference_files, \
-    write_refstore  # fmt: skip
+from ..writers import (
+    RESET_READS,
+    SECONDS_PER_DAY,
+    ExposureInfo,
+    mjd_utc,
+    raw_keywords,
+    write_raw,
+    write_reference_files,
+    write_refstore,
+)
 from .format import IFSConfiguration, nominal_format
 from .observation import (
     DATE_OBS,
+    _atomic_fits,
+    _primary,
     TARGET_DEC_DEG,
     TARGET_RA_DEG,
     USEAFTER,
@@ -52,7 +64,8 @@ from .observation import (
 )
 from .scene import IFS_STREAM_KEY, IFSScene, column_signal_dn_s, disperse, scene_spectra, spaxel_throughputs
 
-__all__ = ["IFSTsoRates", "simulate_ifs_tso_observation", "simulate_ifs_tso_rates", "tso_star_scene"]
+__all__ = ["IFSTsoRates", "simulate_ifs_tso_observation", "simulate_ifs_tso_rates", "tso_star_scene",
+           "write_ifs_tso_rateints"]
 
 TSO_KEY = 77
 """Random stream key (Stream.EXPOSURE, after IFS_STREAM_KEY) of the time-series draws."""
@@ -140,11 +153,14 @@ def simulate_ifs_tso_rates(
     jitter_spax: float = 0.02,
     transparency_rms: float = 0.0,
     seed: int = 0,
+    noise_seed: int | None = None,
 ) -> IFSTsoRates:
     """Count rate of every integration of a transit observed with the IFS (module docstring; no I/O).
 
     ``integration_time_s`` is the exposure time of one integration (the noise); the period adds a
-    reset frame. The same arguments give identical arrays.
+    reset frame. ``seed`` draws the instrument (spaxel throughputs) and, unless ``noise_seed`` is
+    given, the noise and jitter: realisations of one instrument differ by ``noise_seed`` only. The
+    same arguments give identical arrays.
     """
     scene = scene or tso_star_scene(config)
     trace = nominal_format(config)
@@ -154,7 +170,7 @@ def simulate_ifs_tso_rates(
     gain = float(inst.detector_defaults["gain_e_per_dn"])
     read_noise_dn = float(inst.detector_defaults["read_noise_e"]) / gain
     period = integration_time_s + inst.read_time_s(config.window.ny) * RESET_READS
-    rng = make_rng(seed, Stream.EXPOSURE, IFS_STREAM_KEY, TSO_KEY)
+    rng = make_rng(seed if noise_seed is None else noise_seed, Stream.EXPOSURE, IFS_STREAM_KEY, TSO_KEY)
     mid_time, transit, relative, jitter, transparency = _draws(nints, period, transit, jitter_spax,
                                                                transparency_rms, rng)  # fmt: skip
     shape = (nints, *sky.shape)
@@ -169,6 +185,44 @@ def simulate_ifs_tso_rates(
                        target_relative_flux=relative, transparency=transparency, jitter_spax=jitter,
                        transit=transit, trace=trace, throughput=throughput,
                        integration_time_s=float(integration_time_s), integration_period_s=float(period))  # fmt: skip
+
+
+def _prefix(config: IFSConfiguration) -> str:
+    return f"{config.instrument}_{config.mode}_{config.grating}_r{config.resolving_power}".lower()
+
+
+def _write_ifs_references(out: Path, config: IFSConfiguration, trace: Table, throughput: np.ndarray) -> Path:
+    references = out / "references"
+    prefix = _prefix(config)
+    write_trace_reference(references / "ifs_trace" / f"{prefix}_ifs_trace_truth.fits", config, trace)
+    write_photom_reference(references / "ifs_photom" / f"{prefix}_ifs_photom_truth.fits", config,
+                           float(np.median(throughput)))  # fmt: skip
+    return references
+
+
+def write_ifs_tso_rateints(output_dir, config: IFSConfiguration, rates: IFSTsoRates) -> dict:
+    """Write `simulate_ifs_tso_rates` output as ``rate/<prefix>_tso_e001_ifs_rateints.fits`` with
+    the truth IFS references and ``refstore.yaml``; returns ``rateints`` and ``refstore`` paths."""
+    from astropy.io import fits
+
+    out = Path(output_dir).resolve()
+    references = _write_ifs_references(out, config, rates.trace, rates.throughput)
+    write_refstore(references)
+    nints = rates.data.shape[0]
+    start = mjd_utc(DATE_OBS)
+    header = _primary(config, config.mode, "RateIntsModel", rates.integration_time_s, 1, {
+        "TSOVISIT": True, "NINTS": nints, "EXPSTART": start,
+        "EXPEND": start + nints * rates.integration_period_s / SECONDS_PER_DAY, "TARGNAME": "SIMULATED TRANSIT"})
+    hdus = [fits.PrimaryHDU(header=header)]
+    err = np.sqrt(rates.var_poisson + rates.var_rnoise)
+    for name, array in (("SCI", rates.data), ("ERR", err), ("DQ", np.zeros(rates.data.shape, np.uint32)),
+                        ("VAR_POISSON", rates.var_poisson), ("VAR_RNOISE", rates.var_rnoise)):  # fmt: skip
+        hdu = fits.ImageHDU(array, name=name)
+        if name in ("SCI", "ERR"):
+            hdu.header["BUNIT"] = "DN/s"
+        hdus.append(hdu)
+    path = _atomic_fits(fits.HDUList(hdus), out / "rate" / f"{_prefix(config)}_tso_e001_ifs_rateints.fits")
+    return {"rateints": path, "refstore": references}
 
 
 def simulate_ifs_tso_observation(
@@ -211,11 +265,8 @@ def simulate_ifs_tso_observation(
                              make_rng(seed, Stream.EXPOSURE, IFS_STREAM_KEY, TSO_KEY, i + 1))  # fmt: skip
         data[i] = ramp.data[0]
 
-    prefix = f"{config.instrument}_{config.mode}_{config.grating}_r{config.resolving_power}".lower()
-    references = out / "references"
-    write_trace_reference(references / "ifs_trace" / f"{prefix}_ifs_trace_truth.fits", config, trace)
-    write_photom_reference(references / "ifs_photom" / f"{prefix}_ifs_photom_truth.fits", config,
-                           float(np.median(throughput)))  # fmt: skip
+    prefix = _prefix(config)
+    references = _write_ifs_references(out, config, trace, throughput)
     geometry = make_detector_geometry(config.description, "IMG1", make_rng(seed, Stream.GEOMETRY, IFS_STREAM_KEY))
     write_reference_files(references, config.description, detector_model, geometry, config.grating, 0.3, USEAFTER)
     write_refstore(references)
