@@ -35,7 +35,8 @@ logging.getLogger("stpipe").setLevel(logging.WARNING)
 
 SECONDS_PER_DAY = 86400.0
 N_REALISATIONS = 24
-NINTS = 40
+NINTS = 40  # end to end
+NINTS_REALISATIONS = 80  # 6 integrations per ingress (with 3, the depth pulls' spread is 1.12 over 60 realisations)
 EXTRACTION = {"background_radius": 2.0}
 
 
@@ -79,7 +80,7 @@ def first_realisation(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("ifs_tso_rates")
     config = _config()
-    sim = simulate_ifs_tso_rates(config, nints=NINTS, seed=200)
+    sim = simulate_ifs_tso_rates(config, nints=NINTS_REALISATIONS, seed=200)
     paths = write_ifs_tso_rateints(root, config, sim)
     pipeline = Spec2Pipeline(refstore=str(paths["refstore"]), quicklook=False,
                              steps={"tso_extract_1d": EXTRACTION})  # fmt: skip
@@ -101,7 +102,7 @@ def _white_light(pipeline, sim):
 
 def test_per_integration_path_equals_what_spec2_wrote(first_realisation):
     config, pipeline, x1dints, sim = first_realisation
-    assert isinstance(x1dints, datamodels.MultiSpecIntsModel) and len(x1dints.spec) == NINTS
+    assert isinstance(x1dints, datamodels.MultiSpecIntsModel) and len(x1dints.spec) == NINTS_REALISATIONS
     assert x1dints.meta.cal_step.tso_extract_1d == "COMPLETE" and x1dints.meta.cal_step.extract == "COMPLETE"
     white, white_err, flags, used = _white_light(pipeline, sim)
     flux = np.array([s.spec_table["FLUX"] for s in x1dints.spec])
@@ -114,14 +115,16 @@ def test_per_integration_path_equals_what_spec2_wrote(first_realisation):
 
 
 def test_depth_and_mid_time_recovered_with_calibrated_errors(first_realisation):
-    """24 realisations (count rates with photon and read noise and 0.02-spaxel pointing jitter),
+    """24 realisations of 80 integrations (count rates with photon, sky and read noise and
+    0.02-spaxel pointing jitter),
     each integration through spec2's per-integration path and the white light: depth and mid-time
     within 2 sigma in >= 85 % / 80 % of them, the spread of the depth pulls 1 within 0.3."""
     config, pipeline, _, first = first_realisation
     transit = first.transit
     depth_pulls, time_pulls, noise_ratios = [], [], []
     for seed in range(N_REALISATIONS):
-        sim = first if seed == 0 else simulate_ifs_tso_rates(config, nints=NINTS, seed=200, noise_seed=300 + seed)
+        sim = first if seed == 0 else simulate_ifs_tso_rates(config, nints=NINTS_REALISATIONS, seed=200,
+                                                             noise_seed=300 + seed)  # fmt: skip
         white, white_err, flags, _ = _white_light(pipeline, sim)
         fit = fit_transit(sim.mid_time_s / SECONDS_PER_DAY, white, white_err, transit.duration_s / SECONDS_PER_DAY,
                           transit.ingress_s / SECONDS_PER_DAY, good=flags == 0)  # fmt: skip
@@ -139,3 +142,117 @@ def test_depth_and_mid_time_recovered_with_calibrated_errors(first_realisation):
     assert 0.7 <= depth_pulls.std(ddof=1) <= 1.3
     assert abs(depth_pulls.mean()) < 0.6
     assert 0.5 <= time_pulls.std(ddof=1) <= 1.5
+
+
+# -- end to end: raw IFS TSO exposure -> process (detector1, spec2, tso3) -> strun tso3 ------------
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    """A simulated raw IFS TSO exposure (the only file of its folder) through ``iris-pipeline process``."""
+    from iris_pipeline.cli import main
+    from iris_pipeline.simulate.ifs.tso import simulate_ifs_tso_observation
+
+    root = tmp_path_factory.mktemp("ifs_tso")
+    sim = simulate_ifs_tso_observation(root / "sim", _config(), nints=NINTS, seed=1)
+    out = root / "out"
+    status = main(["process", str(sim["raw"].parent), "-o", str(out), "--refstore", str(sim["refstore"]),
+                   "--no-progress"])  # fmt: skip
+    return sim, out, status
+
+
+def test_process_routes_the_ifs_time_series_to_spec2_and_tso3(processed):
+    from iris_pipeline.execution.plan import build_plan
+
+    sim, out, status = processed
+    assert status == 0
+    plan = build_plan([sim["raw"].parent], out, refstore=str(sim["refstore"]))
+    kinds = {task.kind: task for task in plan.tasks}
+    assert kinds["stage1"].options.get("save_rateints") is True
+    assert kinds["stage2"].alias == "spec2" and kinds["stage2"].inputs[0].endswith("_rateints.fits")
+    assert kinds["stage2"].required_outputs[0].name.endswith("_x1dints.fits")
+    assert kinds["stage3"].alias == "tso3" and kinds["stage3"].inputs[0].endswith("_x1dints.fits")
+    assert kinds["stage3"].required_outputs[0].name.endswith("_whtlt.ecsv")
+    assert not any("not implemented" in note for unit in plan.units for note in unit.notes)
+    (whtlt,) = out.glob("*_whtlt.ecsv")
+    assert whtlt.with_suffix(".png").is_file() and not list(out.glob(".*partial*"))
+    table = Table.read(whtlt)
+    assert len(table) == NINTS and table.meta["S_WHTLT"] == "COMPLETE"
+    assert str(table["whitelight_flux"].unit) == "Jy" and str(table["time_bjd_tdb"].unit) == "d"
+    assert all(table[name].description for name in table.colnames)
+    truth = Table.read(sim["truth"])
+    np.testing.assert_allclose(table["time_mjd_utc"], truth["mid_time_mjd_utc"], rtol=0, atol=1e-3 / SECONDS_PER_DAY)
+
+
+def test_x1dints_has_one_spectrum_per_integration_and_passes_fitsverify(processed):
+    from astropy.io import fits
+
+    _, out, _ = processed
+    (path,) = out.glob("*_x1dints.fits")
+    with fits.open(path) as hdul:
+        extract = [hdu for hdu in hdul if hdu.name == "EXTRACT1D"]
+        assert len(extract) == NINTS and [hdu.header["INT_NUM"] for hdu in extract] == list(range(1, NINTS + 1))
+        assert extract[0].header["SRCTYPE"] == "POINT" and extract[0].columns["FLUX"].unit == "Jy"
+        times = hdul["INT_TIMES"].data
+        assert np.all(np.diff(times["int_mid_MJD_UTC"]) > 0)
+        np.testing.assert_allclose(times["int_end_MJD_UTC"][:-1], times["int_start_MJD_UTC"][1:], rtol=0, atol=1e-9)
+        assert hdul[0].header["S_TSOEXT"] == "COMPLETE" and hdul[0].header["TSOVISIT"] is True
+    if shutil.which("fitsverify") is None:
+        pytest.skip("HEASARC fitsverify is not installed (Debian package 'fitsverify'); .ci/run installs it")
+    report = subprocess.run(["fitsverify", "-q", "-e", str(path)], capture_output=True, text=True)
+    assert report.returncode == 0, report.stdout + report.stderr
+
+
+def test_x1dints_reads_with_specutils_jwst_x1d_multi(processed):
+    specutils = pytest.importorskip("specutils")
+    import warnings
+
+    from astropy import units as u
+
+    _, out, _ = processed
+    (path,) = out.glob("*_x1dints.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spectra = specutils.SpectrumList.read(str(path), format="JWST x1d multi")
+    assert len(spectra) == NINTS
+    with datamodels.open(path) as model:
+        first = model.spec[0].spec_table
+        np.testing.assert_allclose(spectra[0].spectral_axis.to_value(u.um), first["WAVELENGTH"])
+        np.testing.assert_allclose(spectra[0].flux.to_value(u.Jy), first["FLUX"])
+        np.testing.assert_allclose(spectra[0].uncertainty.array, first["FLUX_ERROR"])
+
+
+def test_strun_tso3_fits_the_transit_of_the_x1dints(processed, tmp_path):
+    from iris_pipeline.instruments import get_instrument
+    from iris_pipeline.tso_photometry import mjd_utc_to_bjd_tdb
+
+    sim, out, _ = processed
+    meta = Table.read(sim["truth"]).meta
+    (x1dints,) = out.glob("*_x1dints.fits")
+    command = [str(Path(sys.executable).parent / "strun"), "tso3", str(x1dints), f"--output_dir={tmp_path}",
+               f"--steps.white_light.transit_duration={meta['duration_s']}",
+               f"--steps.white_light.transit_ingress={meta['ingress_s']}"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = Table.read(tmp_path / x1dints.name.replace("_x1dints.fits", "_whtlt.ecsv"))
+    fit = table.meta["transit_fit"]
+    bjd_truth = mjd_utc_to_bjd_tdb([meta["mid_time_mjd_utc"]], meta["target_ra_deg"], meta["target_dec_deg"],
+                                   get_instrument("IRIS").site)[0]  # fmt: skip
+    print(f"end to end: depth {fit['depth']:.5f} +- {fit['depth_err']:.5f} (truth {meta['depth']}), pull "
+          f"{(fit['depth'] - meta['depth']) / fit['depth_err']:+.2f}; mid-time pull "
+          f"{(fit['mid_time_bjd_tdb'] - bjd_truth) * SECONDS_PER_DAY / fit['mid_time_err_s']:+.2f}; "
+          f"chi2/dof {fit['chi2_reduced']:.2f}")  # fmt: skip
+    assert abs(fit["depth"] - meta["depth"]) < 2 * fit["depth_err"]
+    assert abs(fit["mid_time_bjd_tdb"] - bjd_truth) * SECONDS_PER_DAY < 2 * fit["mid_time_err_s"]
+    assert (tmp_path / x1dints.name.replace("_x1dints.fits", "_whtlt.png")).is_file()
+
+
+def test_tso3_refuses_imaging_and_ifs_integrations_together(processed, tmp_path):
+    from iris_pipeline.exceptions import InputFileError
+    from iris_pipeline.pipelines.tso3 import Tso3Pipeline
+
+    _, out, _ = processed
+    (x1dints,) = out.glob("*_x1dints.fits")
+    (rateints,) = out.glob("*_rateints.fits")
+    with pytest.raises(InputFileError, match="separate runs"):
+        Tso3Pipeline.call([str(rateints), str(x1dints)], output_dir=str(tmp_path), configure_log=False)
