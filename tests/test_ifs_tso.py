@@ -28,7 +28,6 @@ from iris_pipeline import datamodels
 from iris_pipeline.ifs.tso import adjacent_plane_covariance, extract_integration, plane_interpolation
 from iris_pipeline.simulate.ifs import IFSConfiguration
 from iris_pipeline.simulate.ifs.tso import simulate_ifs_tso_rates, write_ifs_tso_rateints
-from iris_pipeline.simulate.tso import TransitTruth
 from iris_pipeline.tso_photometry import fit_transit, white_light_flux
 
 logging.getLogger("stpipe").setLevel(logging.WARNING)

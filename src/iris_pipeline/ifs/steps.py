@@ -120,7 +120,6 @@ class ExtractIFSStep(IFSStep):
         spectra = spectra_model(rate, spectral_format, flux, var, valid)
         return spectra
 
-
     def spectral_format(self, rate) -> SpectralFormat:
         """The spectral format of the IFS_TRACE reference of ``rate``'s configuration."""
         with datamodels.IFSTraceModel(self.get_reference_file(rate, "ifs_trace")) as trace:

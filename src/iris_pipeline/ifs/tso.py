@@ -375,9 +375,9 @@ class IFSTsoExtractStep(IrisStep):
         target_ra = rateints.meta.target.ra if rateints.meta.target.ra is not None else ra
         target_dec = rateints.meta.target.dec if rateints.meta.target.dec is not None else dec
         try:
-            spectra.int_times = integration_times(nints, exposure.start_time, exposure.end_time, exposure.nreads,
-                                                  exposure.frame_time, float(target_ra), float(target_dec),
-                                                  get_instrument(rateints.meta.instrument.name or "IRIS").site)  # fmt: skip
+            site = get_instrument(rateints.meta.instrument.name or "IRIS").site
+            timing = (exposure.start_time, exposure.end_time, exposure.nreads, exposure.frame_time)
+            spectra.int_times = integration_times(nints, *timing, float(target_ra), float(target_dec), site)
         except ValueError as err:
             raise InputFileError(name, f"tso_extract_1d: {err}") from None
         self.aperture = aperture

@@ -1,4 +1,4 @@
-"""Stage 3 time series: imaging (``_calints`` -> ``_phot.ecsv``) and IFS (``_x1dints`` -> ``_whtlt.ecsv``), with plots."""
+"""Stage 3 time series: imaging ``_calints`` -> ``_phot.ecsv``, IFS ``_x1dints`` -> ``_whtlt.ecsv``; plots."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ REFERENCE_MODEL_CLASSES = {
 }
 
 PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "calints", "s3d", "i2d", "cat", "x1d", "phot",
-                    "x1dints", "whtlt")
+                    "x1dints", "whtlt")  # fmt: skip
 
 
 def _known_suffixes() -> set[str]:

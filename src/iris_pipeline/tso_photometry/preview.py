@@ -1,4 +1,4 @@
-"""Quick-look figure of tso3: the light curve (with the transit fit), and for imaging the background and centroid per integration."""
+"""Quick-look figure of tso3: light curve and transit fit; background and centroids (imaging) or residuals (IFS)."""
 
 from __future__ import annotations
 

@@ -88,8 +88,9 @@ def fit_light_curve(table, flux_column: str, good, duration_s: float, ingress_s:
     ingress = (ingress_s or duration_s / 8.0) / SECONDS_PER_DAY
     zero = float(np.floor(np.min(table["time_bjd_tdb"])))
     try:
-        fit = fit_transit(np.asarray(table["time_bjd_tdb"]) - zero, np.asarray(table[flux_column]),
-                          np.asarray(table[f"{flux_column}_err"]), duration, ingress, good=np.asarray(good))  # fmt: skip
+        time = np.asarray(table["time_bjd_tdb"]) - zero
+        fit = fit_transit(time, np.asarray(table[flux_column]), np.asarray(table[f"{flux_column}_err"]), duration,
+                          ingress, good=np.asarray(good))  # fmt: skip
     except ValueError as err:
         return None, [f"transit fit failed ({err})"]
     table.meta["transit_fit"] = {

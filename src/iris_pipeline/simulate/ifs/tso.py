@@ -52,20 +52,25 @@ from ..writers import (
 from .format import IFSConfiguration, nominal_format
 from .observation import (
     DATE_OBS,
-    _atomic_fits,
-    _primary,
     TARGET_DEC_DEG,
     TARGET_RA_DEG,
     USEAFTER,
+    _atomic_fits,
     _ifs_detector_model,
+    _primary,
     raw_read_pattern,
     write_photom_reference,
     write_trace_reference,
 )
 from .scene import IFS_STREAM_KEY, IFSScene, column_signal_dn_s, disperse, scene_spectra, spaxel_throughputs
 
-__all__ = ["IFSTsoRates", "simulate_ifs_tso_observation", "simulate_ifs_tso_rates", "tso_star_scene",
-           "write_ifs_tso_rateints"]
+__all__ = [
+    "IFSTsoRates",
+    "simulate_ifs_tso_observation",
+    "simulate_ifs_tso_rates",
+    "tso_star_scene",
+    "write_ifs_tso_rateints",
+]
 
 TSO_KEY = 77
 """Random stream key (Stream.EXPOSURE, after IFS_STREAM_KEY) of the time-series draws."""
@@ -118,6 +123,7 @@ class IFSTsoRates:
 
 def _star_and_sky(config: IFSConfiguration, scene: IFSScene, trace: Table, throughput: np.ndarray):
     """Noiseless detector images (DN/s) of the sky, the star, and the star's derivatives along x and y."""
+
     def image(spectra):
         return disperse(config, trace, column_signal_dn_s(config, trace, spectra, throughput))
 
@@ -210,9 +216,20 @@ def write_ifs_tso_rateints(output_dir, config: IFSConfiguration, rates: IFSTsoRa
     write_refstore(references)
     nints = rates.data.shape[0]
     start = mjd_utc(DATE_OBS)
-    header = _primary(config, config.mode, "RateIntsModel", rates.integration_time_s, 1, {
-        "TSOVISIT": True, "NINTS": nints, "EXPSTART": start,
-        "EXPEND": start + nints * rates.integration_period_s / SECONDS_PER_DAY, "TARGNAME": "SIMULATED TRANSIT"})
+    header = _primary(
+        config,
+        config.mode,
+        "RateIntsModel",
+        rates.integration_time_s,
+        1,
+        {
+            "TSOVISIT": True,
+            "NINTS": nints,
+            "EXPSTART": start,
+            "EXPEND": start + nints * rates.integration_period_s / SECONDS_PER_DAY,
+            "TARGNAME": "SIMULATED TRANSIT",
+        },
+    )
     hdus = [fits.PrimaryHDU(header=header)]
     err = np.sqrt(rates.var_poisson + rates.var_rnoise)
     for name, array in (("SCI", rates.data), ("ERR", err), ("DQ", np.zeros(rates.data.shape, np.uint32)),
