@@ -78,9 +78,11 @@ def find_comparisons(image, exclude_xy, count: int, separation: float, margin: f
     return chosen
 
 
-def fit_light_curve(table, flux_column: str, good, duration_s: float, ingress_s: float | None):
+def fit_light_curve(table, flux_column: str, good, duration_s: float, ingress_s: float | None,
+                    scale_errors: bool = False):  # fmt: skip
     """Fit a transit (`fit_transit`) to ``table[flux_column]`` (error ``<flux_column>_err``) against
     ``time_bjd_tdb``, at the rows ``good``; record it in ``table.meta['transit_fit']``.
+    ``scale_errors`` scales the fit's errors by ``sqrt(max(chi2_reduced, 1))``.
 
     Returns the `TransitFit` (None when the fit failed) and the notes of a failure.
     """
@@ -90,7 +92,7 @@ def fit_light_curve(table, flux_column: str, good, duration_s: float, ingress_s:
     try:
         time = np.asarray(table["time_bjd_tdb"]) - zero
         fit = fit_transit(time, np.asarray(table[flux_column]), np.asarray(table[f"{flux_column}_err"]), duration,
-                          ingress, good=np.asarray(good))  # fmt: skip
+                          ingress, good=np.asarray(good), scale_errors=scale_errors)  # fmt: skip
     except ValueError as err:
         return None, [f"transit fit failed ({err})"]
     table.meta["transit_fit"] = {
@@ -99,7 +101,7 @@ def fit_light_curve(table, flux_column: str, good, duration_s: float, ingress_s:
         "depth": fit.depth, "depth_err": fit.depth_err,
         "mid_time_bjd_tdb": zero + fit.t0, "mid_time_err_s": fit.t0_err * SECONDS_PER_DAY,
         "duration_s": float(duration_s), "ingress_s": ingress * SECONDS_PER_DAY,
-        "chi2_reduced": fit.chi2_reduced, "n_points": fit.n_points,
+        "chi2_reduced": fit.chi2_reduced, "n_points": fit.n_points, "errors_scaled": bool(scale_errors),
     }  # fmt: skip
     log.info("transit depth %.5f +- %.5f, mid-time BJD_TDB %.6f +- %.1f s (chi2/dof %.2f)",
              fit.depth, fit.depth_err, zero + fit.t0, fit.t0_err * SECONDS_PER_DAY, fit.chi2_reduced)  # fmt: skip

@@ -87,6 +87,7 @@ class WhiteLightStep(IrisStep):
     max_wavelength = float(default=None)  # longest wavelength summed (um); default the last plane
     transit_duration = float(default=None, min=0)  # total transit duration T14 (s): fit depth and mid-time when set
     transit_ingress = float(default=None, min=0)  # ingress duration T12 (s); default T14 / 8
+    scale_errors = boolean(default=False)  # scale the fit's errors by sqrt(chi2/dof) when above 1 (lenslet: see docs)
     fail_on_incomplete = boolean(default=False)  # fail instead of recording SKIPPED / INCOMPLETE
     """  # noqa: E501
 
@@ -112,8 +113,8 @@ class WhiteLightStep(IrisStep):
             return self._give_up(first, "no integration has every summed plane usable")
         self._describe(table, first, models)
         if self.transit_duration:
-            self.transit_fit, fit_notes = fit_light_curve(table, "whitelight_flux", table["dq"] == 0,
-                                                          self.transit_duration, self.transit_ingress)  # fmt: skip
+            transit = (self.transit_duration, self.transit_ingress, self.scale_errors)
+            self.transit_fit, fit_notes = fit_light_curve(table, "whitelight_flux", table["dq"] == 0, *transit)
             notes += fit_notes
         status = "INCOMPLETE" if notes else "COMPLETE"
         if notes:
