@@ -1,8 +1,16 @@
-"""tso3 speed: per-integration photometry of 1000 integrations of a 256 x 256 subarray.
+"""tso3 speed: per-integration photometry of 1000 integrations of a 256 x 256 subarray; with ``--ifs``
+an IFS time series through spec2 (``_x1dints``) and tso3's white light.
 
 Usage::
 
     .venv/bin/python benchmarks/bench_tso3.py [--nints 1000] [--size 256] [--repeat 3]
+    .venv/bin/python benchmarks/bench_tso3.py --ifs [--nints 200] [--workdir DIR]
+
+``--ifs`` simulates (not timed) the count rates of a transit on a 10 x 10-spaxel slicer field
+(2.16-2.18 um, a 256^2 window; `iris_pipeline.simulate.ifs.tso`), writes them as ``_rateints``,
+and times ``spec2`` (the six steps on the template, then extraction, resampling and aperture of
+every integration) and ``tso3`` (white light, transit fit, plot) on the files, with the process's
+peak resident set.
 
 Simulates (not timed) a per-integration rate cube with `iris_pipeline.simulate.tso.simulate_tso_rates`
 (a transit on a target at the centre, two comparison stars, 3 groups per integration), then times
@@ -38,7 +46,12 @@ def main() -> None:
     parser.add_argument("--nints", type=int, default=1000)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--ifs", action="store_true", help="IFS time series: spec2 -> _x1dints -> tso3 white light")
+    parser.add_argument("--workdir", default=None, help="folder of the --ifs files (default: a temporary folder)")
     args = parser.parse_args()
+    if args.ifs:
+        ifs_main(args.nints if args.nints != 1000 else 200, args.workdir)
+        return
 
     from iris_pipeline.instruments import get_instrument
     from iris_pipeline.simulate.tso import simulate_tso_rates
@@ -92,6 +105,39 @@ def main() -> None:
     print(f"photometry peak allocation {peak_mb:.0f} MB (tracemalloc); process peak RSS {vm_hwm_mb():.0f} MB "
           f"(the {cube_mb:.0f} MB simulated arrays included)")  # fmt: skip
     print(f"depth {fit.depth:.5f} +- {fit.depth_err:.5f} (truth {sim.transit.depth})")
+
+
+def ifs_main(nints: int, workdir) -> None:
+    import logging
+    import tempfile
+    from pathlib import Path
+
+    from iris_pipeline.pipelines.spec2 import Spec2Pipeline
+    from iris_pipeline.pipelines.tso3 import Tso3Pipeline
+    from iris_pipeline.simulate.ifs import IFSConfiguration
+    from iris_pipeline.simulate.ifs.tso import simulate_ifs_tso_rates, write_ifs_tso_rateints
+
+    logging.getLogger("stpipe").setLevel(logging.WARNING)
+    root = Path(workdir or tempfile.mkdtemp(prefix="bench_ifs_tso_"))
+    config = IFSConfiguration.create("SLICER", spaxels=(10, 10), wave_range_um=(2.16, 2.18), window_size=256)
+    start = time.perf_counter()
+    sim = simulate_ifs_tso_rates(config, nints=nints, seed=1)
+    paths = write_ifs_tso_rateints(root, config, sim)
+    print(f"simulated {nints} integrations of a {config.window.nx}^2 window in {time.perf_counter() - start:.1f} s")
+    t0 = time.perf_counter()
+    Spec2Pipeline.call(str(paths["rateints"]), refstore=str(paths["refstore"]), output_dir=str(root / "out"),
+                       save_results=True, steps={"tso_extract_1d": {"background_radius": 2.0}})  # fmt: skip
+    spec2_s = time.perf_counter() - t0
+    (x1dints,) = (root / "out").glob("*_x1dints.fits")
+    t0 = time.perf_counter()
+    pipeline = Tso3Pipeline.call(str(x1dints), output_dir=str(root / "out"), save_results=True,
+                                 steps={"white_light": {"transit_duration": sim.transit.duration_s,
+                                                        "transit_ingress": sim.transit.ingress_s}})  # fmt: skip
+    tso3_s = time.perf_counter() - t0
+    del pipeline
+    print(f"spec2 (_rateints -> _x1dints) {spec2_s:7.2f} s ({1e3 * spec2_s / nints:.1f} ms per integration)")
+    print(f"tso3  (_x1dints -> _whtlt)    {tso3_s:7.2f} s")
+    print(f"process peak RSS {vm_hwm_mb():.0f} MB; products in {root / 'out'}")
 
 
 if __name__ == "__main__":

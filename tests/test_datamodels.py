@@ -34,8 +34,10 @@ EXPECTED_DTYPES = {"data": None, "dq": np.uint32, "pixeldq": np.uint32, "groupdq
 
 
 def test_every_model_class_has_a_round_trip_case():
-    # Table models; the _x1d spectra (MultiSpecModel) are read back by specutils in test_ifs_spec3.py.
-    tables = {"PhotomModel", "DistortionModel", "IFSTraceModel", "IFSWavecalModel", "IFSPhotomModel", "MultiSpecModel"}
+    # Table models; the _x1d spectra (MultiSpecModel) are read back by specutils in test_ifs_spec3.py,
+    # the _x1dints (MultiSpecIntsModel) in test_ifs_tso.py.
+    tables = {"PhotomModel", "DistortionModel", "IFSTraceModel", "IFSWavecalModel", "IFSPhotomModel", "MultiSpecModel",
+              "MultiSpecIntsModel"}  # fmt: skip
     assert set(ARRAY_SHAPES) | tables == set(MODEL_CLASSES)
 
 

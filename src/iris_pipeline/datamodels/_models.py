@@ -14,6 +14,7 @@ __all__ = [
     "ImageModel",
     "LinearityModel",
     "MaskModel",
+    "MultiSpecIntsModel",
     "MultiSpecModel",
     "PhotomModel",
     "RampModel",
@@ -86,6 +87,13 @@ class MultiSpecModel(IrisDataModel):
     """Extracted 1-D spectra (``_x1d``): one EXTRACT1D table per source, as JWST's x1d."""
 
     schema_name = "x1d"
+
+
+class MultiSpecIntsModel(IrisDataModel):
+    """Extracted 1-D spectrum of the target in every integration of a time series (``_x1dints``):
+    one EXTRACT1D table per integration (keyword INT_NUM) and the INT_TIMES table, as JWST's x1dints."""
+
+    schema_name = "x1dints"
 
 
 class MaskModel(ReferenceFileModel):

@@ -50,7 +50,7 @@ __all__ = [
 
 RAW_MODELS = ("RawRampModel",)
 RATE_MODELS = ("RateModel", "RateIntsModel")
-CAL_MODELS = ("ImageModel", "CubeModel", "IFUCubeModel")
+CAL_MODELS = ("ImageModel", "CubeModel", "IFUCubeModel", "MultiSpecIntsModel")
 
 # Calibrations that stage 1 needs (the others are used from stage 2 on).
 STAGE1_CALIBRATIONS = ("create_superbias", "create_dark")
@@ -58,13 +58,16 @@ STAGE1_CALIBRATIONS = ("create_superbias", "create_dark")
 # Product file suffixes each pipeline must write (required) and may write (optional); any other
 # new file named after the product is recorded too.
 # A time series (TSOVISIT = T, ``<alias>:tso``) keeps its integrations: detector1's ``_rateints``
-# is required and is stage 2's input, and image2 writes ``_calints``.
+# is required and is stage 2's input, image2 writes ``_calints``, spec2 ``_x1dints``; tso3 of IFS
+# spectra (its stage-3 task flagged tso) writes the white-light curve.
 STAGE_OUTPUTS = {
     "detector1": (("_rate.fits",), ("_rateints.fits",)),
     "detector1:tso": (("_rate.fits", "_rateints.fits"), ()),
     "image2": (("_cal.fits",), ()),
     "image2:tso": (("_calints.fits",), ()),
     "tso3": (("_phot.ecsv",), ("_phot.png",)),
+    "tso3:tso": (("_whtlt.ecsv",), ("_whtlt.png",)),
+    "spec2:tso": (("_x1dints.fits",), ()),
     "spec2": (("_s3d.fits",), ("_s3d.png",)),
     "image3": (("_i2d.fits",), ("_cat.ecsv", "_i2d.png")),
     "spec3": (("_s3d.fits", "_x1d.fits"), ("_cat.ecsv", "_s3d.png", "_x1d.png")),
@@ -200,17 +203,21 @@ class Plan:
 
 
 def _keeps_integrations(info: ExposureInfo) -> bool:
-    """Whether stages 1 and 2 keep the exposure's integrations (``_rateints`` -> ``_calints``):
-    a time series (TSOVISIT = T) whose stage 3 is tso3 and stage 2 image2, the imager TSO."""
-    rule = info.rule
-    return bool(info.tso_visit) and rule.stage3 == "tso3" and rule.stage2 == "image2"
+    """Whether stages 1 and 2 keep the exposure's integrations (``_rateints`` -> ``_calints`` for
+    the imager, ``_x1dints`` for the IFS): a time series (TSOVISIT = T) whose stage 3 is tso3."""
+    return bool(info.tso_visit) and info.rule.stage3 == "tso3"
 
 
 def _tso3_input(info: ExposureInfo) -> bool:
-    """Whether tso3 can measure what stage 2 makes of the exposure (imager integrations, not IFS cubes)."""
+    """Whether tso3 can measure what stage 2 makes of the exposure (integrations, not a cube of their sum)."""
     if info.datamodel in CAL_MODELS:
-        return info.datamodel == "CubeModel"
+        return info.datamodel in ("CubeModel", "MultiSpecIntsModel")
     return _keeps_integrations(info)
+
+
+def _ifs_spectra(info: ExposureInfo) -> bool:
+    """Whether stage 2 makes spectra per integration of the exposure (an IFS time series): tso3's white light."""
+    return info.datamodel == "MultiSpecIntsModel" or (_keeps_integrations(info) and info.rule.stage2 == "spec2")
 
 
 def _selectors(info: ExposureInfo) -> dict:
@@ -361,7 +368,7 @@ class _PlanBuilder:
     def stage2_product(path: str) -> str:
         """The product name of a stage-2 output file (``<product>_cal.fits``, ``<product>_s3d.fits``)."""
         name = Path(path).name
-        for key in ("image2:tso", "image2", "spec2"):
+        for key in ("image2:tso", "image2", "spec2:tso", "spec2"):
             name = name.removesuffix(STAGE_OUTPUTS[key][0][0])
         return name
 
@@ -376,7 +383,7 @@ class _PlanBuilder:
                 continue
             ready = [m for m in members if cals.get(m.path)]
             if key[0] == "tso3" and any(not _tso3_input(m) for m in ready):
-                unit.notes.append("stage 3 (tso3) of IFS time series not implemented yet")
+                unit.notes.append("tso3 needs the integrations (_calints, _x1dints), not a cube of their sum")
                 continue
             if not ready:
                 unit.notes.append("no member reaches stage 2")
@@ -387,6 +394,7 @@ class _PlanBuilder:
                 unit, task_id=f"stage3:{name}", kind="stage3", alias=key[0], product=name,
                 inputs=tuple(cals[m.path] for m in ready), roles=("science",) * len(ready),
                 depends_on=tuple(d for d in depends if d in self.tasks),
+                tso=key[0] == "tso3" and any(_ifs_spectra(m) for m in ready),
             )  # fmt: skip
 
     # -- association inputs -----------------------------------------------------------------

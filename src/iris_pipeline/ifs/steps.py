@@ -106,12 +106,8 @@ class ExtractIFSStep(IFSStep):
         mode = (rate.meta.instrument.ifs_mode or "").upper()
         if mode not in IFS_MODES:
             raise InputFileError(name, f"IFSMODE {mode or 'missing'}: not an IFS exposure (LENSLET or SLICER)")
-        with datamodels.IFSTraceModel(self.get_reference_file(rate, "ifs_trace")) as trace:
-            spectral_format = SpectralFormat.from_model(trace)
-        # Slicer spectra overlap their neighbours along the slice at the percent level, lenslet spectra
-        # by far more: both are fitted jointly with their neighbours unless Horne's estimator is asked for.
-        method = "deblend" if self.method == "auto" else self.method
-        bandwidth = self.bandwidth if method == "deblend" else 0
+        spectral_format = self.spectral_format(rate)
+        method, bandwidth = self.joint_bandwidth()
         variance = rate.var_poisson + rate.var_rnoise
         if not np.any(variance > 0):
             variance = np.square(rate.err)
@@ -123,6 +119,18 @@ class ExtractIFSStep(IFSStep):
         log.info("%s: %s extraction of %d spectra (%d columns each)", name, method, *flux.shape)
         spectra = spectra_model(rate, spectral_format, flux, var, valid)
         return spectra
+
+    def spectral_format(self, rate) -> SpectralFormat:
+        """The spectral format of the IFS_TRACE reference of ``rate``'s configuration."""
+        with datamodels.IFSTraceModel(self.get_reference_file(rate, "ifs_trace")) as trace:
+            return SpectralFormat.from_model(trace)
+
+    def joint_bandwidth(self) -> tuple[str, int]:
+        """The extraction method and the neighbours on each side fitted jointly (0: Horne's estimator)."""
+        # Slicer spectra overlap their neighbours along the slice at the percent level, lenslet spectra
+        # by far more: both are fitted jointly with their neighbours unless Horne's estimator is asked for.
+        method = "deblend" if self.method == "auto" else self.method
+        return method, (self.bandwidth if method == "deblend" else 0)
 
 
 def spectra_model(source, spectral_format: SpectralFormat, flux, var, valid) -> datamodels.IFSSpectraModel:

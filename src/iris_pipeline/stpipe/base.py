@@ -51,7 +51,8 @@ REFERENCE_MODEL_CLASSES = {
     if isinstance(cls, type) and issubclass(cls, ReferenceFileModel) and hasattr(cls, "reftype")
 }
 
-PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "calints", "s3d", "i2d", "cat", "x1d", "phot")
+PRODUCT_SUFFIXES = ("uncal", "ramp", "rate", "rateints", "cal", "calints", "s3d", "i2d", "cat", "x1d", "phot",
+                    "x1dints", "whtlt")  # fmt: skip
 
 
 def _known_suffixes() -> set[str]:
@@ -473,7 +474,7 @@ class IrisPipeline(Pipeline, IrisStep):
         from ..quicklook import write_cube_preview, write_image_preview
 
         png = str(Path(output_path).with_suffix(".png"))
-        ndim = getattr(model.data, "ndim", 0)
+        ndim = getattr(getattr(model, "data", None), "ndim", 0)  # spectra (_x1dints) have no image
         if isinstance(model, IFUCubeModel) and ndim == 3:
             write_cube_preview(output_path, png)
         elif ndim == 2:

@@ -66,7 +66,10 @@ def mjd_utc_to_bjd_tdb(mjd_utc, ra_deg: float, dec_deg: float, site: dict | None
     if site is not None:
         location = EarthLocation.from_geodetic(site["longitude_deg"] * u.deg, site["latitude_deg"] * u.deg,
                                                site["height_m"] * u.m)  # fmt: skip
-    with iers.conf.set_temp("auto_download", False), warnings.catch_warnings():
+    # No download, and no refusal of the bundled predictions for being older than 30 days (a
+    # ValueError from IERS_Auto once the installed table ages, whatever the observation's date).
+    with iers.conf.set_temp("auto_download", False), iers.conf.set_temp("auto_max_age", None), \
+            warnings.catch_warnings():  # fmt: skip
         # Dates past the bundled IERS table: mean polar motion (arcsecond level: < 1 us here);
         # past the leap-second table ("dubious year"): no leap second after its last one.
         warnings.filterwarnings("ignore", message=".*(IERS|polar motion|dubious year).*")

@@ -23,7 +23,7 @@ from .photometry import ApertureSettings, measure_time_series
 from .times import integration_mid_times_mjd, mjd_utc_to_bjd_tdb
 from .transit import fit_transit, relative_flux
 
-__all__ = ["TsoPhotometryStep", "open_integrations"]
+__all__ = ["TsoPhotometryStep", "fit_light_curve", "open_integrations"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,36 @@ def find_comparisons(image, exclude_xy, count: int, separation: float, margin: f
             if len(chosen) == count:
                 break
     return chosen
+
+
+def fit_light_curve(table, flux_column: str, good, duration_s: float, ingress_s: float | None,
+                    scale_errors: bool = False):  # fmt: skip
+    """Fit a transit (`fit_transit`) to ``table[flux_column]`` (error ``<flux_column>_err``) against
+    ``time_bjd_tdb``, at the rows ``good``; record it in ``table.meta['transit_fit']``.
+    ``scale_errors`` scales the fit's errors by ``sqrt(max(chi2_reduced, 1))``.
+
+    Returns the `TransitFit` (None when the fit failed) and the notes of a failure.
+    """
+    duration = duration_s / SECONDS_PER_DAY
+    ingress = (ingress_s or duration_s / 8.0) / SECONDS_PER_DAY
+    zero = float(np.floor(np.min(table["time_bjd_tdb"])))
+    try:
+        time = np.asarray(table["time_bjd_tdb"]) - zero
+        fit = fit_transit(time, np.asarray(table[flux_column]), np.asarray(table[f"{flux_column}_err"]), duration,
+                          ingress, good=np.asarray(good), scale_errors=scale_errors)  # fmt: skip
+    except ValueError as err:
+        return None, [f"transit fit failed ({err})"]
+    table.meta["transit_fit"] = {
+        "model": "trapezoid, known T14 and T12; least squares (docs/steps/tso3.md)",
+        "flux": flux_column,
+        "depth": fit.depth, "depth_err": fit.depth_err,
+        "mid_time_bjd_tdb": zero + fit.t0, "mid_time_err_s": fit.t0_err * SECONDS_PER_DAY,
+        "duration_s": float(duration_s), "ingress_s": ingress * SECONDS_PER_DAY,
+        "chi2_reduced": fit.chi2_reduced, "n_points": fit.n_points, "errors_scaled": bool(scale_errors),
+    }  # fmt: skip
+    log.info("transit depth %.5f +- %.5f, mid-time BJD_TDB %.6f +- %.1f s (chi2/dof %.2f)",
+             fit.depth, fit.depth_err, zero + fit.t0, fit.t0_err * SECONDS_PER_DAY, fit.chi2_reduced)  # fmt: skip
+    return fit, []
 
 
 class TsoPhotometryStep(IrisStep):
@@ -314,32 +344,14 @@ class TsoPhotometryStep(IrisStep):
 
     def _fit(self, table) -> list[str]:
         """Fit the transit on the relative flux (the target flux without comparisons); notes on failure."""
-        duration = self.transit_duration / SECONDS_PER_DAY
-        ingress = (self.transit_ingress or self.transit_duration / 8.0) / SECONDS_PER_DAY
         use_rel = "rel_flux" in table.colnames
-        flux = table["rel_flux"] if use_rel else table["flux"]
-        flux_err = table["rel_flux_err"] if use_rel else table["flux_err"]
         good = table["dq"] == 0
         if use_rel:
             good &= table["comparison_dq"] == 0
-        zero = float(np.floor(table["time_bjd_tdb"].min()))
-        try:
-            fit = fit_transit(np.asarray(table["time_bjd_tdb"]) - zero, np.asarray(flux), np.asarray(flux_err),
-                              duration, ingress, good=np.asarray(good))  # fmt: skip
-        except ValueError as err:
-            return [f"transit fit failed ({err})"]
+        fit, notes = fit_light_curve(table, "rel_flux" if use_rel else "flux", good, self.transit_duration,
+                                     self.transit_ingress)  # fmt: skip
         self.transit_fit = fit
-        table.meta["transit_fit"] = {
-            "model": "trapezoid, known T14 and T12; least squares (docs/steps/tso3.md)",
-            "flux": "rel_flux" if use_rel else "flux",
-            "depth": fit.depth, "depth_err": fit.depth_err,
-            "mid_time_bjd_tdb": zero + fit.t0, "mid_time_err_s": fit.t0_err * SECONDS_PER_DAY,
-            "duration_s": float(self.transit_duration), "ingress_s": ingress * SECONDS_PER_DAY,
-            "chi2_reduced": fit.chi2_reduced, "n_points": fit.n_points,
-        }  # fmt: skip
-        log.info("tso_photometry: transit depth %.5f +- %.5f, mid-time BJD_TDB %.6f +- %.1f s (chi2/dof %.2f)",
-                 fit.depth, fit.depth_err, zero + fit.t0, fit.t0_err * SECONDS_PER_DAY, fit.chi2_reduced)  # fmt: skip
-        return []
+        return notes
 
     def _give_up(self, model, status: str, reason: str):
         if self.fail_on_incomplete:
