@@ -17,6 +17,7 @@ import pytest
 from astropy.io import fits
 from conftest import linear_ramp, write_raw, write_reference, write_refstore
 
+from iris_pipeline import datamodels
 from iris_pipeline.associations import is_association, read_association
 from iris_pipeline.execution import FAILED, OK, SKIPPED, UP_TO_DATE, build_plan, format_summary, run_plan
 from iris_pipeline.references import ReferenceStore, sha256_of
@@ -70,9 +71,13 @@ class SkySubtractStandIn(IrisPipeline):
     """
 
     def process(self, step_input):
-        name, science, background = _members(step_input)
+        if isinstance(step_input, datamodels.RateModel):  # handed over in memory by stage 1
+            name, background = step_input.meta.filename.removesuffix("_rate.fits"), []
+            data = np.asarray(step_input.data, np.float64)
+        else:
+            name, science, background = _members(step_input)
+            data = fits.getdata(science[0], "SCI").astype(np.float64)
         output = Path(self.output_dir)
-        data = fits.getdata(science[0], "SCI").astype(np.float64)
         if background:
             data = data - np.mean([fits.getdata(p, "SCI") for p in background], axis=0)
         marker = output / f"died_{name}"
