@@ -174,7 +174,8 @@ def _run_on_client(client, tasks: list[TaskSpec], results: dict, retries: int, p
     for task in tasks:
         dependencies = [futures.get(d, results.get(d)) for d in task.depends_on if d in futures or d in results]
         futures[task.task_id] = client.submit(run_task, task, *dependencies, key=f"{task.task_id}-{time.time_ns()}",
-                                              pure=False, retries=retries, priority=STAGE_RANK.get(task.kind, 0))  # fmt: skip
+                                              pure=False, retries=retries,
+                                              priority=STAGE_RANK.get(task.kind, 0))  # fmt: skip
     by_key = {future.key: task_id for task_id, future in futures.items()}
     for future in tqdm(as_completed(futures.values()), total=len(futures), desc="tasks", unit="task",
                        disable=_bar_disabled(progress)):  # fmt: skip
