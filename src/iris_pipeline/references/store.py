@@ -172,10 +172,9 @@ class ReferenceStore:
         parsing the YAML cost ~0.06 s for a 40-file store; reading and hashing the file to know
         whether it changed costs microseconds.
         """
-        try:
-            text = self.rules_path.read_bytes()
-        except FileNotFoundError:
+        if not self.rules_path.exists():
             return []
+        text = self.rules_path.read_bytes()
         digest = hashlib.sha256(text).digest()
         key = str(self.rules_path.resolve())
         parsed = _parsed_rules.get(key)
