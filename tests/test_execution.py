@@ -197,6 +197,37 @@ def test_local_cluster_run_then_rerun_does_nothing_then_redoes_only_dependants(n
     _check_products(out)
 
 
+def _forget_handovers() -> None:
+    from iris_pipeline.execution.handover import rates
+
+    rates.clear()
+
+
+def _handovers_taken() -> int:
+    from iris_pipeline.execution.handover import rates
+
+    return rates.taken
+
+
+def test_stage2_on_the_worker_of_its_stage1_takes_the_rate_from_memory(tmp_path, client):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for number, (name, rate) in enumerate(SCIENCE_RATES.items()):
+        write_raw(raw / f"{name}_uncal.fits", linear_ramp(np.full(SHAPE, rate), ngroups=4), PROGRAM="001",
+                  OBSERVTN="001", TARGNAME="FIELD", **{"DATE-OBS": f"2030-03-01T05:0{number}:00"})  # fmt: skip
+    plan = build_plan([raw], tmp_path / "out", refstore=write_refstore(tmp_path / "refs", SHAPE), pipelines=PIPELINES,
+                      last_stage=2)  # fmt: skip
+    client.run(_forget_handovers)
+    report = run_plan(plan, client=client, progress=False)
+    assert not report.failed
+    results = report.results
+    same_worker = [name for name in SCIENCE_RATES if results[f"stage1:{name}"].worker == results[f"stage2:{name}"].worker]
+    assert same_worker, "dask runs a task where its dependency's result is"
+    assert sum(client.run(_handovers_taken).values()) == len(same_worker)
+    for name, rate in SCIENCE_RATES.items():
+        np.testing.assert_allclose(fits.getdata(tmp_path / "out" / f"{name}_cal.fits"), rate, rtol=1e-5)
+
+
 def test_killed_worker_is_retried_and_leaves_no_partial_file(night, client):
     raw, refstore, out = night
     report = run_plan(_plan(night, die_once="sci3"), client=client, progress=False)
