@@ -220,8 +220,8 @@ def test_stage2_on_the_worker_of_its_stage1_takes_the_rate_from_memory(tmp_path,
     client.run(_forget_handovers)
     report = run_plan(plan, client=client, progress=False)
     assert not report.failed
-    results = report.results
-    same_worker = [name for name in SCIENCE_RATES if results[f"stage1:{name}"].worker == results[f"stage2:{name}"].worker]
+    worker = {task_id: result.worker for task_id, result in report.results.items()}
+    same_worker = [name for name in SCIENCE_RATES if worker[f"stage1:{name}"] == worker[f"stage2:{name}"]]
     assert same_worker, "dask runs a task where its dependency's result is"
     assert sum(client.run(_handovers_taken).values()) == len(same_worker)
     for name, rate in SCIENCE_RATES.items():
