@@ -17,6 +17,7 @@ import pytest
 from astropy.io import fits
 from conftest import linear_ramp, write_raw, write_reference, write_refstore
 
+from iris_pipeline import datamodels
 from iris_pipeline.associations import is_association, read_association
 from iris_pipeline.execution import FAILED, OK, SKIPPED, UP_TO_DATE, build_plan, format_summary, run_plan
 from iris_pipeline.references import ReferenceStore, sha256_of
@@ -70,9 +71,13 @@ class SkySubtractStandIn(IrisPipeline):
     """
 
     def process(self, step_input):
-        name, science, background = _members(step_input)
+        if isinstance(step_input, datamodels.RateModel):  # handed over in memory by stage 1
+            name, background = step_input.meta.filename.removesuffix("_rate.fits"), []
+            data = np.asarray(step_input.data, np.float64)
+        else:
+            name, science, background = _members(step_input)
+            data = fits.getdata(science[0], "SCI").astype(np.float64)
         output = Path(self.output_dir)
-        data = fits.getdata(science[0], "SCI").astype(np.float64)
         if background:
             data = data - np.mean([fits.getdata(p, "SCI") for p in background], axis=0)
         marker = output / f"died_{name}"
@@ -190,6 +195,37 @@ def test_local_cluster_run_then_rerun_does_nothing_then_redoes_only_dependants(n
     assert sorted(third.ran) == ["stage1:sci2", "stage2:sci2", "stage3:iris_p001_field_kbb"]
     assert third.reasons["stage1:sci2"] == "output sci2_rate.fits is missing"
     _check_products(out)
+
+
+def _forget_handovers() -> None:
+    from iris_pipeline.execution.handover import rates
+
+    rates.clear()
+
+
+def _handovers_taken() -> int:
+    from iris_pipeline.execution.handover import rates
+
+    return rates.taken
+
+
+def test_stage2_on_the_worker_of_its_stage1_takes_the_rate_from_memory(tmp_path, client):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for number, (name, rate) in enumerate(SCIENCE_RATES.items()):
+        write_raw(raw / f"{name}_uncal.fits", linear_ramp(np.full(SHAPE, rate), ngroups=4), PROGRAM="001",
+                  OBSERVTN="001", TARGNAME="FIELD", **{"DATE-OBS": f"2030-03-01T05:0{number}:00"})  # fmt: skip
+    plan = build_plan([raw], tmp_path / "out", refstore=write_refstore(tmp_path / "refs", SHAPE), pipelines=PIPELINES,
+                      last_stage=2)  # fmt: skip
+    client.run(_forget_handovers)
+    report = run_plan(plan, client=client, progress=False)
+    assert not report.failed
+    worker = {task_id: result.worker for task_id, result in report.results.items()}
+    same_worker = [name for name in SCIENCE_RATES if worker[f"stage1:{name}"] == worker[f"stage2:{name}"]]
+    assert same_worker, "dask runs a task where its dependency's result is"
+    assert sum(client.run(_handovers_taken).values()) == len(same_worker)
+    for name, rate in SCIENCE_RATES.items():
+        np.testing.assert_allclose(fits.getdata(tmp_path / "out" / f"{name}_cal.fits"), rate, rtol=1e-5)
 
 
 def test_killed_worker_is_retried_and_leaves_no_partial_file(night, client):

@@ -102,6 +102,22 @@ def test_bad_rules_file_is_reported_in_one_line(tmp_path):
     assert "\n" not in str(info.value)
 
 
+def test_rules_are_parsed_once_per_content_of_the_file(tmp_path, monkeypatch):
+    make_store(tmp_path, [rule("old.fits")])
+    parsed = []
+    safe_load = yaml.safe_load
+    monkeypatch.setattr(yaml, "safe_load", lambda text: parsed.append(text) or safe_load(text))
+    assert ReferenceStore(tmp_path).select("dark", EXPOSURE).name == "old.fits"
+    assert parsed == []  # the same bytes as when the store was made: not parsed again
+    rules = tmp_path / "refstore.yaml"
+    before = rules.stat()
+    (tmp_path / "new.fits").write_bytes(b"new")
+    rules.write_text(rules.read_text().replace("old.fits", "new.fits"))  # in place: same size and inode
+    assert (rules.stat().st_size, rules.stat().st_ino) == (before.st_size, before.st_ino)
+    assert ReferenceStore(tmp_path).select("dark", EXPOSURE).name == "new.fits"
+    assert len(parsed) == 1
+
+
 def test_index_and_add_read_selectors_from_headers(tmp_path):
     source = tmp_path / "incoming"
     source.mkdir()

@@ -21,7 +21,7 @@ reported as "not implemented yet" and ends that exposure's chain.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import __version__
@@ -125,6 +125,11 @@ class TaskSpec:
         Summary row the task belongs to.
     selectors : dict or None
         Reference-selection keywords of the exposure (None for multi-exposure tasks).
+    tso : bool
+        A time series: outputs of ``STAGE_OUTPUTS["<alias>:tso"]``.
+    handover : bool
+        Stage 1 whose rate is the only input of its exposure's stage 2: the worker keeps the
+        rate model for that task (`iris_pipeline.execution.handover`).
     """
 
     task_id: str
@@ -141,7 +146,8 @@ class TaskSpec:
     depends_on: tuple[str, ...] = ()
     unit: str = ""
     selectors: dict | None = None
-    tso: bool = False  # a time series: outputs of STAGE_OUTPUTS["<alias>:tso"]
+    tso: bool = False
+    handover: bool = False
 
     @property
     def outputs_key(self) -> str:
@@ -362,7 +368,12 @@ class _PlanBuilder:
             depends_on=tuple(d for d in depends if d in self.tasks), selectors=_selectors(info),
             tso=_keeps_integrations(info),
         )  # fmt: skip
-        return None if task is None else str(task.required_outputs[0])
+        if task is None:
+            return None
+        stage1 = self.tasks.get(f"stage1:{self.stage1_product(info)}")
+        if stage1 is not None and task.inputs == (str(stage1.required_outputs[0]),):
+            self.tasks[stage1.task_id] = replace(stage1, handover=True)
+        return str(task.required_outputs[0])
 
     @staticmethod
     def stage2_product(path: str) -> str:

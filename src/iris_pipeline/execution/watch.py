@@ -32,7 +32,7 @@ from pathlib import Path
 from ..exceptions import IrisPipelineError, first_line
 from .ledger import check_record, read_record
 from .plan import Plan, TaskSpec, available_pipelines, build_plan, import_class
-from .runner import RunReport, local_cluster, write_summary
+from .runner import STAGE_RANK, RunReport, local_cluster, write_summary
 from .tasks import DONE, FAILED, OK, TaskResult, run_task
 
 __all__ = ["Watch", "WatchStats", "check_complete"]
@@ -40,7 +40,6 @@ __all__ = ["Watch", "WatchStats", "check_complete"]
 log = logging.getLogger(__name__)
 
 FITS_BLOCK_BYTES = 2880
-STAGE_RANK = {"calibration": 1, "stage1": 2, "stage2": 3, "stage3": 4}
 
 
 def check_complete(path) -> str | None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import dqflags
 
-__all__ = ["apply_linearity", "prepare_coefficients"]
+__all__ = ["apply_linearity", "linearity_tables", "prepare_coefficients"]
 
 NO_LIN_CORR = np.uint32(dqflags.PIXEL["NO_LIN_CORR"])
 SATURATED = np.uint8(dqflags.GROUP["SATURATED"])
@@ -39,14 +39,29 @@ def prepare_coefficients(coeffs: np.ndarray, lin_dq: np.ndarray, pixeldq: np.nda
     np.ndarray
         float32 coefficients (ncoeffs, ny, nx).
     """
+    prepared, pixel_flags = linearity_tables(coeffs, lin_dq)
+    pixeldq |= pixel_flags
+    return prepared
+
+
+def linearity_tables(coeffs: np.ndarray, lin_dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What `prepare_coefficients` makes of a reference, alone: the same for every exposure.
+
+    Returns
+    -------
+    prepared : np.ndarray
+        float32 coefficients (ncoeffs, ny, nx), the identity polynomial where unusable.
+    pixel_flags : np.ndarray
+        uint32 flags to OR into an exposure's pixel DQ: the reference's DQ and ``NO_LIN_CORR``
+        where the coefficients are unusable.
+    """
     if coeffs.ndim != 3 or coeffs.shape[0] < 2:
         raise ValueError(f"linearity coefficients must be (ncoeffs >= 2, ny, nx), got {coeffs.shape}")
     unusable = ~np.all(np.isfinite(coeffs), axis=0) | (coeffs[1] == 0) | ((lin_dq & NO_LIN_CORR) != 0)
     prepared = np.array(coeffs, dtype=np.float32)
     prepared[:, unusable] = 0.0
     prepared[1, unusable] = 1.0
-    pixeldq |= lin_dq.astype(np.uint32) | np.where(unusable, NO_LIN_CORR, np.uint32(0))
-    return prepared
+    return prepared, lin_dq.astype(np.uint32) | np.where(unusable, NO_LIN_CORR, np.uint32(0))
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

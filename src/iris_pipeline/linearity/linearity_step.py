@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..streaming import ExposureContext, Stage1Unit
 from ..streaming.step import Stage1Step
-from .linearity import apply_linearity, prepare_coefficients
+from .linearity import apply_linearity, linearity_tables
 
 __all__ = ["LinearityStep", "LinearityUnit"]
 
@@ -28,5 +28,7 @@ class LinearityStep(Stage1Step):
     reference_file_types = ["linearity"]
 
     def stage1_unit(self, model, context: ExposureContext) -> LinearityUnit:
-        coeffs, lin_dq = self.get_reference_arrays(model, "linearity", "coeffs", "dq", shape=context.shape)
-        return LinearityUnit(prepare_coefficients(coeffs, lin_dq, context.pixeldq))
+        prepared, pixel_flags = self.get_reference_arrays(model, "linearity", "coeffs", "dq", shape=context.shape,
+                                                          prepare=linearity_tables)  # fmt: skip
+        context.pixeldq |= pixel_flags
+        return LinearityUnit(prepared)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -108,6 +109,12 @@ def _native_arrays(model: IrisDataModel) -> IrisDataModel:
     return model
 
 
+def _read_only(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    for array in arrays:
+        array.setflags(write=False)
+    return arrays
+
+
 def provenance_of(model) -> tuple[dict, dict]:
     """The reference files (type -> ``{'name', 'sha256'}``, ``R_*``/``H_*``) and step statuses
     (``S_*``) a model records, as plain dictionaries that outlive the model."""
@@ -181,6 +188,21 @@ def _flag_non_finite(image: ImageModel) -> ImageModel:
     return image
 
 
+@contextlib.contextmanager
+def _no_full_collection():
+    """A ``gc.collect()`` in the block looks at no object made before it (`gc.freeze`), and costs
+    next to nothing; the objects are collectable again after it. Nothing is frozen when
+    something else (a worker's start-up) froze objects already: the collection is then cheap."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 class IrisStep(Step):
     """Base class of the package's steps.
 
@@ -227,10 +249,15 @@ class IrisStep(Step):
         Run by ``strun``, a bad input or reference (our own errors) ends the command with one
         line on stderr, ``strun: error: FILE: problem``, and status 1 instead of stpipe's box and
         traceback (``strun --debug`` keeps them). Called from Python, the error propagates as usual.
+
+        stpipe starts every run with a full ``gc.collect()``, ~0.2 s in a process that has imported
+        astropy, scipy and numba; a step run by a pipeline skips it (`_no_full_collection`): the
+        pipeline's own run has just collected, and what its steps leave is collected by the next.
         """
         self._outcome = None
         try:
-            return super().run(*args, **kwargs)
+            with _no_full_collection() if self.parent is not None else contextlib.nullcontext():
+                return super().run(*args, **kwargs)
         except IrisPipelineError as err:
             if self.parent is not None:
                 raise
@@ -339,7 +366,7 @@ class IrisStep(Step):
             )
         return reference
 
-    def get_reference_arrays(self, model, reference_file_type, *names, shape=None):
+    def get_reference_arrays(self, model, reference_file_type, *names, shape=None, prepare=None):
         """Arrays of a reference file cut to the model's detector window (read-only, native byte order).
 
         The arrays are read from the FITS extensions that the reference model's schema names,
@@ -358,11 +385,16 @@ class IrisStep(Step):
             Array attributes of the reference model (``'data'``, ``'dq'``, ``'coeffs'``).
         shape : tuple, optional
             Shape of the exposure's data (default ``model.data.shape``).
+        prepare : callable, optional
+            A function of the arrays that depends on them alone (a module-level function: its
+            name is part of the key), returning a tuple of arrays: what it returns is kept and
+            returned instead of the arrays, so that the work is done once per reference file.
 
         Returns
         -------
         tuple of np.ndarray, or None
-            The arrays, or None when the reference is overridden as ``N/A``.
+            The arrays (or what `prepare` made of them), or None when the reference is
+            overridden as ``N/A``.
         """
         path = self.get_reference_file(model, reference_file_type)
         if path == NOT_APPLICABLE:
@@ -370,8 +402,13 @@ class IrisStep(Step):
         window = Window.from_model(model, shape if shape is not None else model.data.shape)
         match = self._reference_files_used[-1][1]
         key = (match.sha256, reference_file_type, names, (window.xstart, window.ystart, window.xsize, window.ysize))
+        if prepare is None:
+            return prepared_references.get(
+                key, lambda: self._read_reference_arrays(path, reference_file_type, names, window)
+            )
         return prepared_references.get(
-            key, lambda: self._read_reference_arrays(path, reference_file_type, names, window)
+            (*key, f"{prepare.__module__}.{prepare.__qualname__}"),
+            lambda: _read_only(prepare(*self._read_reference_arrays(path, reference_file_type, names, window))),
         )
 
     @staticmethod
