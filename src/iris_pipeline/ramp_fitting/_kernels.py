@@ -398,8 +398,8 @@ def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels)
 
     ``S >= L`` is tested as ``s**2 >= L**2 * den`` (``s > 0``), which needs no square root or division.
     """
-    first = block[0, row, col0 : col0 + ncols]
-    last = block[block.shape[0] - 1, row, col0 : col0 + ncols]
+    first = tp.group_row(block, 0, row)[col0 : col0 + ncols]
+    last = tp.group_row(block, tp.block_shape(block)[0] - 1, row)[col0 : col0 + ncols]
     g_row = gain[col0 : col0 + ncols]
     rn_row = read_noise[col0 : col0 + ncols]
     inv_nframes = 1.0 / nframes
@@ -407,7 +407,7 @@ def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels)
     for c in range(ncols):
         g = np.float64(g_row[c])
         rn = np.float64(rn_row[c])
-        signal_e = (np.float64(last[c]) - np.float64(first[c])) * g
+        signal_e = (np.float64(tp.to_dn(block, last[c])) - np.float64(tp.to_dn(block, first[c]))) * g
         den = rn * rn * g * g * inv_nframes + signal_e
         s2 = signal_e * signal_e
         level = (
@@ -431,12 +431,12 @@ def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, present, 
             for c in range(ncols):
                 sums[level, c] = 0.0
     for k in range(diffs.shape[0]):
-        upper = block[k + 1, row, col0 : col0 + ncols]
-        lower = block[k, row, col0 : col0 + ncols]
+        upper = tp.group_row(block, k + 1, row)[col0 : col0 + ncols]
+        lower = tp.group_row(block, k, row)[col0 : col0 + ncols]
         out = diffs[k]
         scale = inv_dt[k]
         for c in range(ncols):
-            out[c] = (upper[c] - lower[c]) * scale
+            out[c] = (tp.to_dn(block, upper[c]) - tp.to_dn(block, lower[c])) * scale
         for level in range(NCLASSES):
             if present & (1 << level):
                 coef = coefficients[level, k]
@@ -500,7 +500,7 @@ def store_result(out, row, col, result):
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbours, out, scratch):
     """One row of :func:`fit_rows`; returns the number of primary jumps flagged in it (interior rows)."""
-    ngroups, nrows, nx = block.shape
+    ngroups, nrows, nx = tp.block_shape(block)
     interior = first_row <= row < last_row
     searched = fit.detect and ngroups >= tp.MIN_GROUPS
     out_row = row - first_row
@@ -596,7 +596,7 @@ def fit_rows(block, maps, fit, jump, networks, first_row, last_row, neighbours, 
     searched for jumps, to store their neighbour masks. Rows go to the threads in ``nchunks``
     chunks (one at a time under :func:`iris_pipeline.lib.blocks.dynamic_schedule`).
     """
-    ngroups, nrows, nx = block.shape
+    ngroups, nrows, nx = tp.block_shape(block)
     for chunk in numba.prange(nchunks):
         scratch = row_scratch(ngroups, networks.tile)
         for row in range(chunk * nrows // nchunks, (chunk + 1) * nrows // nchunks):
@@ -610,7 +610,7 @@ def fit_rows(block, maps, fit, jump, networks, first_row, last_row, neighbours, 
 @numba.njit(parallel=True, nogil=True, cache=True, error_model="numpy")
 def refit_neighbour_rows(block, maps, fit, first_row, last_row, neighbours, out):
     """Pass 2: JUMP_DET on the 4 neighbours of spreading jumps, and a new fit of the pixels that got one."""
-    ngroups, nrows, nx = block.shape
+    ngroups, nrows, nx = tp.block_shape(block)
     groupdq = maps.groupdq
     for row in numba.prange(first_row, last_row):
         ramp = np.empty(ngroups, np.float64)

@@ -86,6 +86,8 @@ FOUR_GROUP_REJECTION_THRESHOLD = 5.0
 _OUTPUTS = ("slope", "err", "var_poisson", "var_rnoise", "dq")
 _DUMMY_GROUPDQ = np.zeros((1, 1, 1), dtype=np.uint8)
 _DUMMY_PIXELDQ = np.zeros((1, 1), dtype=np.uint32)
+_IN_PLACE_DTYPES = tuple(np.dtype(t) for t in ("uint16", "int16", "uint32", "int32", "float32", "float64"))
+"""Stored types read in place (each compiles the kernels once more)."""
 
 
 def _clean_ramp_tables(times_s: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +156,8 @@ def _make_settings(read_times, ngroups: int, nframes, suppress_one_group, varian
 
 def _run_block(fit, jump, block, maps, first_row, last_row, out) -> int:
     """Both passes of :mod:`._kernels` over one contiguous block; the number of primary jumps."""
-    ngroups, nrows, nx = block.shape
+    ngroups, nrows, nx = (block.data.shape[0], block.nrows, block.data.shape[2]) if isinstance(
+        block, tp.RampRows) else block.shape  # fmt: skip
     # Neighbour masks (rows first, C-contiguous), whether a pixel has one, and jumps per row.
     shape = (nrows, nx) if fit.detect else (1, 1)
     neighbours = kern.NeighbourMasks(
@@ -221,9 +224,9 @@ def fit_block(
 
     Parameters
     ----------
-    block_dn : np.ndarray
+    block_dn : np.ndarray or iris_pipeline.lib.twopoint.RampRows
         float32 (ngroups, nrows, nx) ramp in DN, not modified. Another dtype or layout is converted
-        (a copy of the block).
+        (a copy of the block). A ``RampRows`` (rows of a stored integration) is read in place.
     groupdq_block : np.ndarray or None
         uint8 (ngroups, nrows, nx) group flags; JUMP_DET is added in place on interior rows when
         jumps are searched (halo rows are left to the block that fits them). ``None``: no flags
@@ -263,10 +266,14 @@ def fit_block(
     int
         Number of primary jumps flagged in the interior rows (neighbour flags not counted).
     """
-    block = np.ascontiguousarray(block_dn, dtype=np.float32)
-    if block.ndim != 3:
-        raise ValueError(f"block_dn must be (ngroups, nrows, nx), got shape {block.shape}")
-    ngroups, nrows, nx = block.shape
+    if isinstance(block_dn, tp.RampRows):
+        block = block_dn
+        ngroups, nrows, nx = block.data.shape[0], block.nrows, block.data.shape[2]
+    else:
+        block = np.ascontiguousarray(block_dn, dtype=np.float32)
+        if block.ndim != 3:
+            raise ValueError(f"block_dn must be (ngroups, nrows, nx), got shape {block.shape}")
+        ngroups, nrows, nx = block.shape
     last_row = nrows - halo_bottom
     if halo_top < 0 or halo_bottom < 0 or last_row <= halo_top:
         raise ValueError(f"halo_top={halo_top} and halo_bottom={halo_bottom} leave no interior rows of {nrows}")
@@ -276,10 +283,11 @@ def fit_block(
          max_jump_to_flag_neighbors, min_jump_to_flag_neighbors),
     )  # fmt: skip
     outputs = _check_out(out, out_rows, last_row - halo_top, nx)
-    if groupdq_block is not None and (groupdq_block.shape != block.shape or groupdq_block.dtype != np.uint8):
-        raise ValueError(f"groupdq_block must be uint8 {block.shape}, got {groupdq_block.dtype} {groupdq_block.shape}")
+    shape = (ngroups, nrows, nx)
+    if groupdq_block is not None and (groupdq_block.shape != shape or groupdq_block.dtype != np.uint8):
+        raise ValueError(f"groupdq_block must be uint8 {shape}, got {groupdq_block.dtype} {groupdq_block.shape}")
     if groupdq_block is None:
-        groupdq = np.zeros(block.shape, dtype=np.uint8) if fit.detect else _DUMMY_GROUPDQ
+        groupdq = np.zeros(shape, dtype=np.uint8) if fit.detect else _DUMMY_GROUPDQ
     elif fit.detect and not groupdq_block.flags.writeable:
         raise ValueError("groupdq_block must be writeable to receive JUMP_DET flags")
     else:
@@ -319,12 +327,14 @@ def fit_ramps(
     three_group_rejection_threshold: float = THREE_GROUP_REJECTION_THRESHOLD,
     four_group_rejection_threshold: float = FOUR_GROUP_REJECTION_THRESHOLD,
     dark_dn_s=None,
+    out: RampFitResult | None = None,
 ) -> RampFitResult:
     """Fit the ramps of one integration (optimally weighted OLS, stcal's OLS_C; see the module docstring).
 
-    The integration is read a block of rows at a time into one reused float32 buffer, so a memory
-    map of a raw file is never converted, copied or transposed whole. Every block goes through
-    :func:`fit_block`'s code.
+    The integration is read a block of rows at a time, in place when it is a C-contiguous array
+    (or memory map) of native byte order, otherwise converted into one reused float32 buffer, so a
+    memory map of a raw file is never converted, copied or transposed whole. Every block goes
+    through :func:`fit_block`'s code.
 
     Parameters
     ----------
@@ -361,11 +371,17 @@ def fit_ramps(
     dark_dn_s : float or np.ndarray, optional
         Dark current already subtracted from ``data``, DN/s, scalar or (ny, nx): its shot noise goes
         into ``var_poisson``.
+    out : RampFitResult, optional
+        Arrays to fill (float32 (ny, nx) slope, err, var_poisson, var_rnoise, uint32 dq,
+        C-contiguous), for instance those of the previous integration or exposure once written:
+        fresh arrays cost a page fault per 4 KiB on first touch, about as long as the fit of a
+        10-group ramp. New arrays when ``None``.
 
     Returns
     -------
     RampFitResult
-        float32 (ny, nx) slope (DN/s), err, var_poisson, var_rnoise ((DN/s)^2) and uint32 dq.
+        float32 (ny, nx) slope (DN/s), err, var_poisson, var_rnoise ((DN/s)^2) and uint32 dq
+        (``out`` when given).
     """
     if data.ndim != 3:
         raise ValueError(f"data must be one integration (ngroups, ny, nx), got shape {data.shape}")
@@ -384,9 +400,16 @@ def fit_ramps(
     gain_rows = _RowSource(gain, "gain", ny, nx, max_rows)
     dark_rows = _RowSource(0.0 if dark_dn_s is None else dark_dn_s, "dark_dn_s", ny, nx, max_rows)
     pixeldq = None if pixeldq is None else np.ascontiguousarray(pixeldq, dtype=np.uint32)
-    out = RampFitResult(**{name: np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS})
+    if out is None:
+        out = RampFitResult(
+            **{name: np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS}
+        )
+    else:
+        _check_out(out, slice(0, ny), ny, nx)
+    stored = data.view(np.ndarray) if isinstance(data, np.memmap) else data
+    in_place = stored.dtype.isnative and stored.dtype in _IN_PLACE_DTYPES and stored.flags.c_contiguous
     # Flat buffers viewed per block keep every block C-contiguous, the last (shorter) one included.
-    buffer = np.empty(ngroups * max_rows * nx, dtype=np.float32)
+    buffer = None if in_place else np.empty(ngroups * max_rows * nx, dtype=np.float32)
     gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8) if groupdq is not None or detect else None
     options = dict(
         nframes=nframes, jump_threshold=jump_threshold, flag_4_neighbors=flag_4_neighbors,
@@ -397,8 +420,11 @@ def fit_ramps(
     )  # fmt: skip
     for blk in plan_blocks(ny, rows, halo):
         nrows = blk.stop - blk.start
-        block = buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
-        convert_rows(data, blk.start, data_offset, block)
+        if in_place:
+            block = tp.RampRows(stored, blk.start, nrows, float(data_offset))
+        else:
+            block = buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
+            convert_rows(data, blk.start, data_offset, block)
         gdq = None
         if gdq_buffer is not None:
             gdq = gdq_buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
