@@ -50,6 +50,9 @@ POWERS = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
 """... and the exponent of the Fixsen et al. (2000) weights in each class."""
 NCLASSES = len(POWERS)
 
+ACCUMULATE_COLUMNS = 256
+"""Columns of a tile accumulated at once (their slopes and a group's samples stay in L1)."""
+
 # Indices into the float64 `timing` array built by ols.py: stcal's one-group time (mean time of the
 # first group) and group time (time between the first two groups), for single-group segments.
 T_ONE_GROUP, T_GROUP = 0, 1
@@ -394,7 +397,7 @@ def fit_pixel(ramp_dn, flags, fit, noise, pixeldq, work):
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels):
-    """S/N class (:func:`snr_class`) of the whole ramp of each pixel; returns the bit set of classes present.
+    """S/N class (:func:`snr_class`) of the whole ramp of each pixel, into ``levels``.
 
     ``S >= L`` is tested as ``s**2 >= L**2 * den`` (``s > 0``), which needs no square root or division.
     """
@@ -403,7 +406,6 @@ def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels)
     g_row = gain[col0 : col0 + ncols]
     rn_row = read_noise[col0 : col0 + ncols]
     inv_nframes = 1.0 / nframes
-    present = 0
     for c in range(ncols):
         g = np.float64(g_row[c])
         rn = np.float64(rn_row[c])
@@ -419,34 +421,47 @@ def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels)
         )
         level = level if (signal_e > 0.0 and den > 0.0) else 0
         levels[c] = level
-        present |= np.int64(1) << level
-    return present
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True, error_model="numpy")
-def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, present, diffs, sums):
-    """First differences into ``diffs`` and, per S/N class present, ``sums[l] = sum_k coef[l, k] * d_k``."""
-    for level in range(NCLASSES):
-        if present & (1 << level):
-            for c in range(ncols):
-                sums[level, c] = 0.0
-    for k in range(diffs.shape[0]):
-        upper = tp.group_row(block, k + 1, row)[col0 : col0 + ncols]
-        lower = tp.group_row(block, k, row)[col0 : col0 + ncols]
-        out = diffs[k]
-        scale = inv_dt[k]
-        for c in range(ncols):
-            out[c] = (tp.to_dn(block, upper[c]) - tp.to_dn(block, lower[c])) * scale
-        for level in range(NCLASSES):
-            if present & (1 << level):
-                coef = coefficients[level, k]
-                acc = sums[level]
-                for c in range(ncols):
-                    acc[c] += coef * out[c]
+@numba.njit(nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")
+def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, levels, fitted, diffs, slopes):
+    """First differences ``d_k`` (DN/s) into ``diffs`` and, if ``fitted``, ``slopes[c] = sum_k coef[levels[c], k] * d_k``.
+
+    One pass over the groups, a sub-tile of columns at a time so that the sub-tile's slopes stay in
+    L1; each pixel picks the coefficient of its S/N class (a select, not a gather). Only contraction
+    to fused multiply-adds is allowed, so the sums are those of the per-class accumulation order.
+    """
+    ndiffs = diffs.shape[0]
+    for sub0 in range(0, ncols, ACCUMULATE_COLUMNS):
+        nsub = min(ACCUMULATE_COLUMNS, ncols - sub0)
+        first = col0 + sub0
+        acc = slopes[sub0 : sub0 + nsub]
+        lev = levels[sub0 : sub0 + nsub]
+        for c in range(nsub):
+            acc[c] = 0.0
+        for k in range(ndiffs):
+            upper = tp.group_row(block, k + 1, row)[first : first + nsub]
+            lower = tp.group_row(block, k, row)[first : first + nsub]
+            out = diffs[k, sub0 : sub0 + nsub]
+            scale = inv_dt[k]
+            c0, c1, c2 = coefficients[0, k], coefficients[1, k], coefficients[2, k]
+            c3, c4, c5 = coefficients[3, k], coefficients[4, k], coefficients[5, k]
+            for c in range(nsub):
+                d = (tp.to_dn(block, upper[c]) - tp.to_dn(block, lower[c])) * scale
+                out[c] = d
+                if fitted:
+                    level = lev[c]
+                    coef = c5
+                    coef = c4 if level == 4 else coef
+                    coef = c3 if level == 3 else coef
+                    coef = c2 if level == 2 else coef
+                    coef = c1 if level == 1 else coef
+                    coef = c0 if level == 0 else coef
+                    acc[c] += coef * d
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def store_clean_results(sums, levels, present, medians, maps, fit, row, col0, ncols, out, out_row):
+def store_clean_results(slopes, levels, medians, maps, fit, row, col0, ncols, out, out_row):
     """Results of flag-free single-segment ramps for a tile (all columns; other pixels are overwritten later).
 
     The tile is columns ``col0 .. col0 + ncols - 1`` of block row ``row``, written to row ``out_row``
@@ -459,31 +474,47 @@ def store_clean_results(sums, levels, present, medians, maps, fit, row, col0, nc
     read_noise = maps.read_noise[row, cols]
     dark = maps.dark[row, cols]
     slope = out.slope[out_row, cols]
-    for level in range(NCLASSES):
-        if present & (1 << level):
-            for c in range(ncols):
-                if levels[c] == level:
-                    slope[c] = sums[level, c]
     inv_nframes = np.float32(1.0 / fit.nframes)
     zero = np.float32(0.0)
     err = out.err[out_row, cols]
     var_p = out.var_p[out_row, cols]
     var_r = out.var_r[out_row, cols]
     dq = out.dq[out_row, cols]
+    # Each pixel picks its class's factors by selects (a gather from a table does not vectorize).
+    f = fit.variance_factors
+    r0, r1, r2 = np.float32(f[0, 0]), np.float32(f[0, 1]), np.float32(f[0, 2])
+    r3, r4, r5 = np.float32(f[0, 3]), np.float32(f[0, 4]), np.float32(f[0, 5])
+    p0, p1, p2 = np.float32(f[1, 0]), np.float32(f[1, 1]), np.float32(f[1, 2])
+    p3, p4, p5 = np.float32(f[1, 3]), np.float32(f[1, 4]), np.float32(f[1, 5])
+    exact = fit.exact
+    has_pixeldq = maps.has_pixeldq
     for c in range(ncols):
         level = levels[c]
+        read_factor = r5
+        read_factor = r4 if level == 4 else read_factor
+        read_factor = r3 if level == 3 else read_factor
+        read_factor = r2 if level == 2 else read_factor
+        read_factor = r1 if level == 1 else read_factor
+        read_factor = r0 if level == 0 else read_factor
+        poisson_factor = p5
+        poisson_factor = p4 if level == 4 else poisson_factor
+        poisson_factor = p3 if level == 3 else poisson_factor
+        poisson_factor = p2 if level == 2 else poisson_factor
+        poisson_factor = p1 if level == 1 else poisson_factor
+        poisson_factor = p0 if level == 0 else poisson_factor
         rn = read_noise[c]
-        this_slope = slope[c]
-        rate = max(this_slope + dark[c], zero) if fit.exact else max(medians[c], zero) + dark[c]
-        this_var_r = rn * rn * inv_nframes * np.float32(fit.variance_factors[0, level])
-        this_var_p = rate / gain[c] * np.float32(fit.variance_factors[1, level])
-        flags = maps.pixeldq[row, col0 + c] if maps.has_pixeldq else np.uint32(0)
+        this_slope = slopes[c]
+        rate = max(this_slope + dark[c], zero) if exact else max(medians[c], zero) + dark[c]
+        this_var_r = rn * rn * inv_nframes * read_factor
+        this_var_p = rate / gain[c] * poisson_factor
+        flags = maps.pixeldq[row, col0 + c] if has_pixeldq else np.uint32(0)
         flags |= np.uint32(0) if math.isfinite(this_slope) else PIXEL_DO_NOT_USE
         bad = (flags & PIXEL_INVALID) != 0
         slope[c] = np.float32(np.nan) if bad else this_slope
         var_r[c] = zero if bad else this_var_r
         var_p[c] = zero if bad else this_var_p
-        err[c] = zero if bad else math.sqrt(this_var_p + this_var_r)
+        # float32 square root: the float64 one rounded to float32 is the same number.
+        err[c] = zero if bad else np.sqrt(this_var_p + this_var_r)
         dq[c] = flags
 
 
@@ -520,10 +551,10 @@ def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbou
         else:
             sc.clean[:ncols] = 1
         if ngroups >= 2:
-            present = 0
             if interior:
-                present = classify_columns(block, row, col0, ncols, gain_row, rn_row, fit.nframes, sc.levels)
-            load_and_accumulate(block, row, col0, ncols, fit.inv_dt, fit.coefficients, present, sc.diffs, sc.sums)
+                classify_columns(block, row, col0, ncols, gain_row, rn_row, fit.nframes, sc.levels)
+            load_and_accumulate(block, row, col0, ncols, fit.inv_dt, fit.coefficients, sc.levels, interior, sc.diffs,
+                                sc.slopes)  # fmt: skip
             # The median rate serves stcal's variances and the single-pass jump search only.
             if searched or not fit.exact:
                 tp.screen_tile(
@@ -531,7 +562,7 @@ def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbou
                     searched, not fit.exact, networks, sc.abs_diffs, sc.medians, sc.abs_medians, sc.terms, sc.found,
                 )  # fmt: skip
             if interior:
-                store_clean_results(sc.sums, sc.levels, present, sc.medians, maps, fit, row, col0, ncols, out, out_row)
+                store_clean_results(sc.slopes, sc.levels, sc.medians, maps, fit, row, col0, ncols, out, out_row)
         for c in range(ncols):
             col = col0 + c
             fast = ngroups >= 2 and sc.clean[c] and gain_row[col] > 0.0
@@ -562,7 +593,7 @@ class RowScratch(NamedTuple):
 
     diffs: np.ndarray
     abs_diffs: np.ndarray
-    sums: np.ndarray
+    slopes: np.ndarray
     levels: np.ndarray
     medians: np.ndarray
     abs_medians: np.ndarray
@@ -580,7 +611,7 @@ class RowScratch(NamedTuple):
 def row_scratch(ngroups, tile):
     ndiffs = max(ngroups - 1, 1)
     return RowScratch(
-        np.empty((ndiffs, tile), np.float32), np.empty((ndiffs, tile), np.float32), np.empty((NCLASSES, tile), np.float32),
+        np.empty((ndiffs, tile), np.float32), np.empty((ndiffs, tile), np.float32), np.empty(tile, np.float32),
         np.zeros(tile, np.int64), np.empty(tile, np.float32), np.empty(tile, np.float32), np.empty((2, tile), np.float32),
         np.zeros(tile, np.uint8), np.ones(tile, np.uint8), np.empty(ngroups, np.float64), np.empty(ngroups, np.uint8),
         np.empty((4, ngroups), np.float64), np.zeros(ngroups, np.uint8), np.empty(ngroups, np.uint8),

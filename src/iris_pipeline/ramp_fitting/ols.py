@@ -421,7 +421,7 @@ def fit_ramps(
     for blk in plan_blocks(ny, rows, halo):
         nrows = blk.stop - blk.start
         if in_place:
-            block = tp.RampRows(stored, blk.start, nrows, float(data_offset))
+            block = tp.ramp_rows(stored, blk.start, nrows, data_offset)
         else:
             block = buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
             convert_rows(data, blk.start, data_offset, block)
