@@ -423,13 +423,26 @@ def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels)
         levels[c] = level
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def by_class(level, v0, v1, v2, v3, v4, v5):
+    """The value of class ``level`` (0..5) by selects, which vectorise (a gather from a table does not)."""
+    value = v5
+    value = v4 if level == 4 else value
+    value = v3 if level == 3 else value
+    value = v2 if level == 2 else value
+    value = v1 if level == 1 else value
+    return v0 if level == 0 else value
+
+
 @numba.njit(nogil=True, cache=True, fastmath={"contract"}, error_model="numpy")
-def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, levels, fitted, diffs, slopes):
-    """First differences ``d_k`` (DN/s) into ``diffs`` and, if ``fitted``, ``slopes[c] = sum_k coef[levels[c], k] * d_k``.
+def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, levels, fitted, keep_diffs, diffs, slopes):
+    """First differences ``d_k`` (DN/s) into ``diffs`` (if ``keep_diffs``) and, if ``fitted``,
+    ``slopes[c] = sum_k coef[levels[c], k] * d_k``.
 
     One pass over the groups, a sub-tile of columns at a time so that the sub-tile's slopes stay in
-    L1; each pixel picks the coefficient of its S/N class (a select, not a gather). Only contraction
-    to fused multiply-adds is allowed, so the sums are those of the per-class accumulation order.
+    L1; each pixel picks the coefficient of its S/N class. Only contraction to fused multiply-adds
+    is allowed, so the sums are those of a per-class accumulation in group order. Each case has
+    its own loop: a test inside the loop over columns stops it from being vectorised.
     """
     ndiffs = diffs.shape[0]
     for sub0 in range(0, ncols, ACCUMULATE_COLUMNS):
@@ -446,18 +459,18 @@ def load_and_accumulate(block, row, col0, ncols, inv_dt, coefficients, levels, f
             scale = inv_dt[k]
             c0, c1, c2 = coefficients[0, k], coefficients[1, k], coefficients[2, k]
             c3, c4, c5 = coefficients[3, k], coefficients[4, k], coefficients[5, k]
-            for c in range(nsub):
-                d = (tp.to_dn(block, upper[c]) - tp.to_dn(block, lower[c])) * scale
-                out[c] = d
-                if fitted:
-                    level = lev[c]
-                    coef = c5
-                    coef = c4 if level == 4 else coef
-                    coef = c3 if level == 3 else coef
-                    coef = c2 if level == 2 else coef
-                    coef = c1 if level == 1 else coef
-                    coef = c0 if level == 0 else coef
-                    acc[c] += coef * d
+            if fitted and keep_diffs:
+                for c in range(nsub):
+                    d = (tp.to_dn(block, upper[c]) - tp.to_dn(block, lower[c])) * scale
+                    out[c] = d
+                    acc[c] += by_class(lev[c], c0, c1, c2, c3, c4, c5) * d
+            elif fitted:
+                for c in range(nsub):
+                    d = (tp.to_dn(block, upper[c]) - tp.to_dn(block, lower[c])) * scale
+                    acc[c] += by_class(lev[c], c0, c1, c2, c3, c4, c5) * d
+            else:
+                for c in range(nsub):
+                    out[c] = (tp.to_dn(block, upper[c]) - tp.to_dn(block, lower[c])) * scale
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -480,7 +493,6 @@ def store_clean_results(slopes, levels, medians, maps, fit, row, col0, ncols, ou
     var_p = out.var_p[out_row, cols]
     var_r = out.var_r[out_row, cols]
     dq = out.dq[out_row, cols]
-    # Each pixel picks its class's factors by selects (a gather from a table does not vectorize).
     f = fit.variance_factors
     r0, r1, r2 = np.float32(f[0, 0]), np.float32(f[0, 1]), np.float32(f[0, 2])
     r3, r4, r5 = np.float32(f[0, 3]), np.float32(f[0, 4]), np.float32(f[0, 5])
@@ -490,18 +502,8 @@ def store_clean_results(slopes, levels, medians, maps, fit, row, col0, ncols, ou
     has_pixeldq = maps.has_pixeldq
     for c in range(ncols):
         level = levels[c]
-        read_factor = r5
-        read_factor = r4 if level == 4 else read_factor
-        read_factor = r3 if level == 3 else read_factor
-        read_factor = r2 if level == 2 else read_factor
-        read_factor = r1 if level == 1 else read_factor
-        read_factor = r0 if level == 0 else read_factor
-        poisson_factor = p5
-        poisson_factor = p4 if level == 4 else poisson_factor
-        poisson_factor = p3 if level == 3 else poisson_factor
-        poisson_factor = p2 if level == 2 else poisson_factor
-        poisson_factor = p1 if level == 1 else poisson_factor
-        poisson_factor = p0 if level == 0 else poisson_factor
+        read_factor = by_class(level, r0, r1, r2, r3, r4, r5)
+        poisson_factor = by_class(level, p0, p1, p2, p3, p4, p5)
         rn = read_noise[c]
         this_slope = slopes[c]
         rate = max(this_slope + dark[c], zero) if exact else max(medians[c], zero) + dark[c]
@@ -529,6 +531,15 @@ def store_result(out, row, col, result):
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
+def any_scalar_pixel(clean, gain, found, searched, ncols):
+    """Whether a pixel of the tile needs the scalar path (flags, no usable gain, a jump candidate)."""
+    scalar = False
+    for c in range(ncols):
+        scalar = scalar | (clean[c] == 0) | (not gain[c] > 0.0) | (searched and found[c] != 0)
+    return scalar
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbours, out, scratch):
     """One row of :func:`fit_rows`; returns the number of primary jumps flagged in it (interior rows)."""
     ngroups, nrows, nx = tp.block_shape(block)
@@ -553,16 +564,19 @@ def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbou
         if ngroups >= 2:
             if interior:
                 classify_columns(block, row, col0, ncols, gain_row, rn_row, fit.nframes, sc.levels)
-            load_and_accumulate(block, row, col0, ncols, fit.inv_dt, fit.coefficients, sc.levels, interior, sc.diffs,
-                                sc.slopes)  # fmt: skip
-            # The median rate serves stcal's variances and the single-pass jump search only.
-            if searched or not fit.exact:
+            # The median rate (of the differences) serves stcal's variances and the jump search only.
+            need_medians = searched or not fit.exact
+            load_and_accumulate(block, row, col0, ncols, fit.inv_dt, fit.coefficients, sc.levels, interior,
+                                need_medians, sc.diffs, sc.slopes)  # fmt: skip
+            if need_medians:
                 tp.screen_tile(
                     block, row, col0, ncols, sc.diffs, fit.dt, gain_row[cols], rn_row[cols], fit.nframes, jump,
                     searched, not fit.exact, networks, sc.abs_diffs, sc.medians, sc.abs_medians, sc.terms, sc.found,
                 )  # fmt: skip
             if interior:
                 store_clean_results(sc.slopes, sc.levels, sc.medians, maps, fit, row, col0, ncols, out, out_row)
+        if ngroups >= 2 and not any_scalar_pixel(sc.clean, gain_row[cols], sc.found, searched, ncols):
+            continue
         for c in range(ncols):
             col = col0 + c
             fast = ngroups >= 2 and sc.clean[c] and gain_row[col] > 0.0

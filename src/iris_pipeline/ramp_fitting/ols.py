@@ -73,7 +73,7 @@ import numba
 import numpy as np
 
 from ..lib import twopoint as tp
-from ..lib.blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
+from ..lib.blocks import BLOCK_BYTES, convert_rows, default_block_rows, dynamic_schedule, plan_blocks
 from . import _kernels as kern
 from .result import RampFitResult
 
@@ -390,10 +390,20 @@ def fit_ramps(
         raise ValueError(f"groupdq must be uint8 {data.shape}, got {groupdq.dtype} {groupdq.shape}")
     if pixeldq is not None and np.shape(pixeldq) != (ny, nx):
         raise ValueError(f"pixeldq has shape {np.shape(pixeldq)}, expected {(ny, nx)}")
-    rows = int(block_rows) if block_rows is not None else default_block_rows(ngroups, nx)
+    stored = data.view(np.ndarray) if isinstance(data, np.memmap) else data
+    in_place = stored.dtype.isnative and stored.dtype in _IN_PLACE_DTYPES and stored.flags.c_contiguous
+    detect = jump_threshold is not None
+    with_groupdq = groupdq is not None or detect
+    if block_rows is not None:
+        rows = int(block_rows)
+    elif not in_place:
+        rows = default_block_rows(ngroups, nx)
+    else:
+        # Read in place, a block needs buffers only for its group DQ (1 byte a sample): each block
+        # costs a few ms of set-up, so they are as large as that buffer allows.
+        rows = default_block_rows(ngroups, nx, 4 * BLOCK_BYTES) if with_groupdq else ny
     if rows < 1:
         raise ValueError("block_rows must be positive")
-    detect = jump_threshold is not None
     halo = 1 if detect and flag_4_neighbors else 0
     max_rows = min(rows + 2 * halo, ny)
     read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx, max_rows)
@@ -406,11 +416,9 @@ def fit_ramps(
         )
     else:
         _check_out(out, slice(0, ny), ny, nx)
-    stored = data.view(np.ndarray) if isinstance(data, np.memmap) else data
-    in_place = stored.dtype.isnative and stored.dtype in _IN_PLACE_DTYPES and stored.flags.c_contiguous
     # Flat buffers viewed per block keep every block C-contiguous, the last (shorter) one included.
     buffer = None if in_place else np.empty(ngroups * max_rows * nx, dtype=np.float32)
-    gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8) if groupdq is not None or detect else None
+    gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8) if with_groupdq else None
     options = dict(
         nframes=nframes, jump_threshold=jump_threshold, flag_4_neighbors=flag_4_neighbors,
         max_jump_to_flag_neighbors=max_jump_to_flag_neighbors, min_jump_to_flag_neighbors=min_jump_to_flag_neighbors,
