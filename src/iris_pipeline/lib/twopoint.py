@@ -70,21 +70,21 @@ def to_dn(block, value):
     """A stored sample of ``block`` as float32 DN."""
 
 
-@overload(block_shape, inline="always")
+@overload(block_shape)
 def _block_shape(block):
     if isinstance(block, types.Array):
         return lambda block: block.shape
     return lambda block: (block.data.shape[0], block.nrows, block.data.shape[2])
 
 
-@overload(group_row, inline="always")
+@overload(group_row)
 def _group_row(block, group, row):
     if isinstance(block, types.Array):
         return lambda block, group, row: block[group, row]
     return lambda block, group, row: block.data[group, block.row0 + row]
 
 
-@overload(to_dn, inline="always")
+@overload(to_dn)
 def _to_dn(block, value):
     if isinstance(block, types.Array):
         return lambda block, value: value

@@ -85,11 +85,11 @@ class PixelMaps(NamedTuple):
     """Per-pixel inputs of a block of rows."""
 
     read_noise: np.ndarray
-    """float32 (nrows, nx) noise of one read, DN."""
+    """float32 (nrows, nx) noise of one read, DN; (1, nx): the same for every row (:func:`map_row`)."""
     gain: np.ndarray
-    """float32 (nrows, nx) e-/DN."""
+    """float32 (nrows or 1, nx) e-/DN."""
     dark: np.ndarray
-    """float32 (nrows, nx) dark current subtracted from the ramp, DN/s (its shot noise is in var_poisson)."""
+    """float32 (nrows or 1, nx) dark current subtracted from the ramp, DN/s (its shot noise is in var_poisson)."""
     pixeldq: np.ndarray
     """uint32 (nrows, nx) pixel flags (read only when has_pixeldq)."""
     has_pixeldq: bool
@@ -123,10 +123,16 @@ class NeighbourMasks(NamedTuple):
     has_mask: np.ndarray
 
 
+@numba.njit(nogil=True, cache=True)
+def map_row(values, row):
+    """Row ``row`` of a per-pixel map; a map of a single row serves every row (a constant value)."""
+    return values[row if values.shape[0] > 1 else 0]
+
+
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def pixel_noise(maps, row, col):
-    return PixelNoise(np.float64(maps.read_noise[row, col]), np.float64(maps.gain[row, col]),
-                      np.float64(maps.dark[row, col]))  # fmt: skip
+    return PixelNoise(np.float64(map_row(maps.read_noise, row)[col]), np.float64(map_row(maps.gain, row)[col]),
+                      np.float64(map_row(maps.dark, row)[col]))  # fmt: skip
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
@@ -423,7 +429,7 @@ def classify_columns(block, row, col0, ncols, gain, read_noise, nframes, levels)
         levels[c] = level
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
+@numba.njit(nogil=True, cache=True)
 def by_class(level, v0, v1, v2, v3, v4, v5):
     """The value of class ``level`` (0..5) by selects, which vectorise (a gather from a table does not)."""
     value = v5
@@ -483,9 +489,9 @@ def store_clean_results(slopes, levels, medians, maps, fit, row, col0, ncols, ou
     the dark current, not below 0 (``exact``), or stcal's ``max(median rate, 0) + dark``.
     """
     cols = slice(col0, col0 + ncols)
-    gain = maps.gain[row, cols]
-    read_noise = maps.read_noise[row, cols]
-    dark = maps.dark[row, cols]
+    gain = map_row(maps.gain, row)[cols]
+    read_noise = map_row(maps.read_noise, row)[cols]
+    dark = map_row(maps.dark, row)[cols]
     slope = out.slope[out_row, cols]
     inv_nframes = np.float32(1.0 / fit.nframes)
     zero = np.float32(0.0)
@@ -547,8 +553,8 @@ def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbou
     searched = fit.detect and ngroups >= tp.MIN_GROUPS
     out_row = row - first_row
     jumps = 0
-    gain_row = maps.gain[row]
-    rn_row = maps.read_noise[row]
+    gain_row = map_row(maps.gain, row)
+    rn_row = map_row(maps.read_noise, row)
     groupdq = maps.groupdq
     sc = scratch
     if fit.detect:

@@ -174,10 +174,10 @@ def _run_block(fit, jump, block, maps, first_row, last_row, out) -> int:
 
 
 def _rows_2d(value, name: str, nrows: int, nx: int) -> np.ndarray:
-    """A float32 C-contiguous (nrows, nx) array from a scalar or a 2-D array."""
+    """A float32 C-contiguous (nrows, nx) array from a 2-D array, or (1, nx) from a scalar (see ``kern.map_row``)."""
     array = np.asarray(value, dtype=np.float32)
     if array.ndim == 0:
-        return np.full((nrows, nx), array, dtype=np.float32)
+        return np.full((1, nx), array, dtype=np.float32)
     if array.shape != (nrows, nx):
         raise ValueError(f"{name} has shape {array.shape}, expected a scalar or {(nrows, nx)}")
     return np.ascontiguousarray(array)
@@ -406,9 +406,9 @@ def fit_ramps(
         raise ValueError("block_rows must be positive")
     halo = 1 if detect and flag_4_neighbors else 0
     max_rows = min(rows + 2 * halo, ny)
-    read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx, max_rows)
-    gain_rows = _RowSource(gain, "gain", ny, nx, max_rows)
-    dark_rows = _RowSource(0.0 if dark_dn_s is None else dark_dn_s, "dark_dn_s", ny, nx, max_rows)
+    read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx)
+    gain_rows = _RowSource(gain, "gain", ny, nx)
+    dark_rows = _RowSource(0.0 if dark_dn_s is None else dark_dn_s, "dark_dn_s", ny, nx)
     pixeldq = None if pixeldq is None else np.ascontiguousarray(pixeldq, dtype=np.uint32)
     if out is None:
         out = RampFitResult(
@@ -452,20 +452,16 @@ def fit_ramps(
 
 
 class _RowSource:
-    """Rows of a float32 (ny, nx) map; a scalar is expanded once to the largest block."""
+    """Rows of a float32 (ny, nx) map, or a scalar that holds for every row."""
 
-    def __init__(self, value, name: str, ny: int, nx: int, max_rows: int):
+    def __init__(self, value, name: str, ny: int, nx: int):
         array = np.asarray(value, dtype=np.float32)
-        self.constant = array.ndim == 0
-        if self.constant:
-            self.array = np.full((max_rows, nx), array, dtype=np.float32)
-        elif array.shape == (ny, nx):
-            self.array = np.ascontiguousarray(array)
-        else:
+        if array.ndim != 0 and array.shape != (ny, nx):
             raise ValueError(f"{name} has shape {array.shape}, expected a scalar or {(ny, nx)}")
+        self.array = array if array.ndim == 0 else np.ascontiguousarray(array)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        return self.array[: stop - start] if self.constant else self.array[start:stop]
+        return self.array if self.array.ndim == 0 else self.array[start:stop]
 
 
 def combine_integrations(results: list[RampFitResult], variance: str = "exact") -> RampFitResult:
