@@ -50,8 +50,9 @@ POWERS = (0.0, 0.4, 1.0, 3.0, 6.0, 10.0)
 """... and the exponent of the Fixsen et al. (2000) weights in each class."""
 NCLASSES = len(POWERS)
 
-ACCUMULATE_COLUMNS = 256
-"""Columns of a tile accumulated at once (their slopes and a group's samples stay in L1)."""
+ACCUMULATE_COLUMNS = 4096
+"""Columns of a tile accumulated at once: long runs of each group's row keep the reads streaming
+(4096: 10 % less time than 1024 and 15 % less than 256 for 100 groups; slopes and classes stay in L2)."""
 
 # Indices into the float64 `timing` array built by ols.py: stcal's one-group time (mean time of the
 # first group) and group time (time between the first two groups), for single-group segments.

@@ -165,6 +165,9 @@ def _run_block(fit, jump, block, maps, first_row, last_row, out) -> int:
     )
     row_jumps = np.zeros(nrows, dtype=np.int64)
     networks = tp.make_networks(max(ngroups - 1, 1), nx)
+    if fit.exact and not fit.detect:
+        # No medians, so no (ndiffs, tile) arrays to keep in L2: whole rows, fewer passes over the groups.
+        networks = networks._replace(tile=nx)
     with dynamic_schedule():
         kern.fit_rows(block, maps, fit, jump, networks, first_row, last_row, neighbours, row_jumps, out,
                       max(1, min(nrows, 8 * numba.get_num_threads())))  # fmt: skip
