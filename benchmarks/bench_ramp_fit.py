@@ -401,8 +401,15 @@ def gb(value: float) -> str:
 
 
 def run_case(
-    workdir: Path, size: int, ngroups: int, with_stcal: bool, stcal_reference: dict | None, prepare: bool, repeat: int,
-    input_options: tuple[str, str] = ("map", "fresh"), roofline: bool = False,
+    workdir: Path,
+    size: int,
+    ngroups: int,
+    with_stcal: bool,
+    stcal_reference: dict | None,
+    prepare: bool,
+    repeat: int,
+    input_options: tuple[str, str] = ("map", "fresh"),
+    roofline: bool = False,
 ) -> list[dict]:
     path = workdir / f"ramp_{size}x{ngroups}.u16"
     start = time.perf_counter()
@@ -429,8 +436,9 @@ def run_case(
         # One float32 block buffer and its group DQ, the 2-D outputs, some slack.
         prepare_gb = 1.2 * (2 * 48e6 + 24 * size * size) / 2**30 if prepare else 0.0
         runs = [
-            run_child(["ours", str(path), str(size), str(ngroups), variant, str(slope_path), str(prepare_gb),
-                       *input_options])  # fmt: skip
+            run_child(
+                ["ours", str(path), str(size), str(ngroups), variant, str(slope_path), str(prepare_gb), *input_options]
+            )  # fmt: skip
             for _ in range(repeat)
         ]
         # The machine may be shared: the fastest run is the one least disturbed by other work.
@@ -484,12 +492,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=None, help="runs of each of our fits, fastest shown (default 3; 1 quick)"
     )
-    parser.add_argument("--in-memory", action="store_true",
-                        help="fit an array read from the raw file before timing (default: its memory map)")
-    parser.add_argument("--reuse-out", action="store_true",
-                        help="fit into output arrays written before (fit_ramps(out=)); default: new arrays")
-    parser.add_argument("--roofline", action="store_true",
-                        help="also measure this machine's memory bandwidth and print where the fit's time goes")
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="fit an array read from the raw file before timing (default: its memory map)",
+    )
+    parser.add_argument(
+        "--reuse-out",
+        action="store_true",
+        help="fit into output arrays written before (fit_ramps(out=)); default: new arrays",
+    )
+    parser.add_argument(
+        "--roofline",
+        action="store_true",
+        help="also measure this machine's memory bandwidth and print where the fit's time goes",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

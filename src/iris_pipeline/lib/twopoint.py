@@ -42,6 +42,7 @@ SATURATED = np.uint8(dqflags.GROUP["SATURATED"])
 JUMP_DET = np.uint8(dqflags.GROUP["JUMP_DET"])
 UNUSABLE = np.uint8(dqflags.GROUP["DO_NOT_USE"] | dqflags.GROUP["SATURATED"])
 
+
 class RampRows(NamedTuple):
     """Rows ``row0 .. row0 + nrows - 1`` of a stored ramp, read in place: the kernels' block of rows.
 

@@ -604,7 +604,9 @@ def fit_row(row, block, maps, fit, jump, networks, first_row, last_row, neighbou
                     if sc.primary[k]:
                         sc.flags[k] |= JUMP_DET
                         groupdq[k, row, col] |= JUMP_DET
-            result = fit_pixel(sc.ramp, sc.flags, fit, pixel_noise(maps, row, col), pixel_flags(maps, row, col), sc.work)
+            result = fit_pixel(
+                sc.ramp, sc.flags, fit, pixel_noise(maps, row, col), pixel_flags(maps, row, col), sc.work
+            )
             store_result(out, out_row, col, result)
     return jumps
 
@@ -633,7 +635,8 @@ def row_scratch(ngroups, tile):
     ndiffs = max(ngroups - 1, 1)
     return RowScratch(
         np.empty((ndiffs, tile), np.float32), np.empty((ndiffs, tile), np.float32), np.empty(tile, np.float32),
-        np.zeros(tile, np.int64), np.empty(tile, np.float32), np.empty(tile, np.float32), np.empty((2, tile), np.float32),
+        np.zeros(tile, np.int64), np.empty(tile, np.float32), np.empty(tile, np.float32),
+        np.empty((2, tile), np.float32),
         np.zeros(tile, np.uint8), np.ones(tile, np.uint8), np.empty(ngroups, np.float64), np.empty(ngroups, np.uint8),
         np.empty((4, ngroups), np.float64), np.zeros(ngroups, np.uint8), np.empty(ngroups, np.uint8),
     )  # fmt: skip
