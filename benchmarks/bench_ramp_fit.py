@@ -21,6 +21,8 @@ Usage::
     .venv/bin/python benchmarks/bench_ramp_fit.py                 # 4096^2x10, 2048^2x100, 4096^2x100
     .venv/bin/python benchmarks/bench_ramp_fit.py --quick         # small sizes, seconds
     .venv/bin/python benchmarks/bench_ramp_fit.py --sizes 2048x10 4096x10 --no-stcal
+    # issue 14's figures: an in-memory uint16 array, outputs reused, bandwidth floors (docs/steps/ramp_fit.md)
+    .venv/bin/python benchmarks/bench_ramp_fit.py --sizes 4096x10 4096x100 --in-memory --reuse-out --roofline
 """
 
 from __future__ import annotations
@@ -337,13 +339,6 @@ def child_roofline(path: Path, size: int, ngroups: int, repeat: int) -> dict:
             fastest(lambda: fit_ramps(data, fit["times_s"], READ_NOISE_DN, GAIN)),
         ),
     }
-    # Arithmetic alone: the fit of a ramp small enough to stay in the caches, scaled to the frame.
-    small = min(size, max(64, int((8e6 / (2 * ngroups + OUTPUT_BYTES_PER_PIXEL)) ** 0.5) // 64 * 64))
-    small_ramp = np.ascontiguousarray(data[:, :small, :small])
-    small_out = touched_outputs(small)
-    seconds = fastest(lambda: [fit_ramps(small_ramp, fit["times_s"], READ_NOISE_DN, GAIN, out=small_out)
-                               for _ in range(10)]) / 10  # fmt: skip
-    results[f"fit in cache ({small}^2, scaled)"] = (0, seconds * (size / small) ** 2)
     return {name: {"bytes": nbytes, "seconds": sec} for name, (nbytes, sec) in results.items()}
 
 
