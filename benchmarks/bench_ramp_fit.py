@@ -21,6 +21,8 @@ Usage::
     .venv/bin/python benchmarks/bench_ramp_fit.py                 # 4096^2x10, 2048^2x100, 4096^2x100
     .venv/bin/python benchmarks/bench_ramp_fit.py --quick         # small sizes, seconds
     .venv/bin/python benchmarks/bench_ramp_fit.py --sizes 2048x10 4096x10 --no-stcal
+    # issue 14's figures: an in-memory uint16 array, outputs reused, bandwidth floors (docs/steps/ramp_fit.md)
+    .venv/bin/python benchmarks/bench_ramp_fit.py --sizes 4096x10 4096x100 --in-memory --reuse-out --roofline
 """
 
 from __future__ import annotations
@@ -160,18 +162,37 @@ def variant_options(variant: str) -> dict:
     }[variant]
 
 
-def child_ours(path: Path, size: int, ngroups: int, variant: str, slope_path: Path, prepare_gb: float) -> dict:
+def load_input(path: Path, size: int, ngroups: int, in_memory: bool) -> np.ndarray:
+    """The raw ramp: a read-only memory map of the file, or (``in_memory``) an array read from it."""
+    if in_memory:
+        return np.fromfile(path, dtype=np.uint16).reshape(ngroups, size, size)
+    return np.memmap(path, dtype=np.uint16, mode="r", shape=(ngroups, size, size))
+
+
+def touched_outputs(size: int):
+    """Output arrays of a fit, written once (as those of a previous exposure would be)."""
+    from iris_pipeline.ramp_fitting.result import RampFitResult
+
+    arrays = {name: np.zeros((size, size), np.float32) for name in ("slope", "err", "var_poisson", "var_rnoise")}
+    for array in arrays.values():
+        array.fill(1.0)
+    return RampFitResult(**arrays, dq=np.ones((size, size), np.uint32))
+
+
+def child_ours(path: Path, size: int, ngroups: int, variant: str, slope_path: Path, prepare_gb: float,
+               in_memory: bool = False, reuse_out: bool = False) -> dict:  # fmt: skip
     warm_up_s = warm_up_ours(variant)
     from iris_pipeline.ramp_fitting.ols import fit_ramps
 
-    data = np.memmap(path, dtype=np.uint16, mode="r", shape=(ngroups, size, size))
+    data = load_input(path, size, ngroups, in_memory)
+    out = {"out": touched_outputs(size)} if reuse_out else {}
     prepare_memory(prepare_gb)
     baseline = status_bytes("VmRSS")
     start = time.perf_counter()
-    result = fit_ramps(data, read_times(ngroups), READ_NOISE_DN, GAIN, **variant_options(variant))
+    result = fit_ramps(data, read_times(ngroups), READ_NOISE_DN, GAIN, **variant_options(variant), **out)
     seconds = time.perf_counter() - start
     peak = status_bytes("VmHWM")
-    input_resident = mapped_rss_bytes(path)
+    input_resident = data.nbytes if in_memory else mapped_rss_bytes(path)
     np.save(slope_path, result.slope)
     return {
         "seconds": seconds,
@@ -220,6 +241,124 @@ def child_stcal(path: Path, size: int, ngroups: int, slope_path: Path, prepare_g
     return {"seconds": seconds, "convert_s": convert_s, "peak_rss": peak, "baseline_rss": baseline}
 
 
+OUTPUT_BYTES_PER_PIXEL = 20
+"""float32 slope, err, var_poisson, var_rnoise and uint32 dq."""
+
+
+def flops_per_pixel(ngroups: int) -> int:
+    """Arithmetic of the clean-pixel path (exact variances), counting a fused multiply-add as 2.
+
+    Per first difference: two samples converted to DN (2 additions of the offset), a subtraction,
+    the scaling by 1 / dt and a fused multiply-add into the slope (6); per pixel, the S/N class
+    (about 12 operations in float64) and the variances and error (about 12, a division and a
+    square root among them). The selects of the class coefficients are not counted.
+    """
+    return 6 * (ngroups - 1) + 24
+
+
+def _floor_kernels():
+    """Numba kernels that move the bytes a fit must move, with next to no arithmetic."""
+    import numba
+
+    @numba.njit(parallel=True, nogil=True, cache=True)
+    def read_ramp(data):
+        ngroups, ny, nx = data.shape
+        total = 0
+        for row in numba.prange(ny):
+            row_sum = 0
+            for group in range(ngroups):
+                samples = data[group, row]
+                for col in range(nx):
+                    row_sum += samples[col]
+            total += row_sum
+        return total
+
+    @numba.njit(parallel=True, nogil=True, cache=True)
+    def read_ramp_write_outputs(data, slope, err, var_poisson, var_rnoise, dq):
+        # The ramp read a row at a time over all groups, as the fit reads it, and the five outputs written.
+        ngroups, ny, nx = data.shape
+        for row in numba.prange(ny):
+            acc = np.zeros(nx, np.float32)
+            for group in range(ngroups):
+                samples = data[group, row]
+                for col in range(nx):
+                    acc[col] += np.float32(samples[col])
+            for col in range(nx):
+                slope[row, col] = acc[col]
+                err[row, col] = acc[col]
+                var_poisson[row, col] = acc[col]
+                var_rnoise[row, col] = acc[col]
+                dq[row, col] = np.uint32(acc[col])
+
+    return read_ramp, read_ramp_write_outputs
+
+
+def child_roofline(path: Path, size: int, ngroups: int, repeat: int) -> dict:
+    """Memory-bandwidth floors on the in-memory ramp and the fit (exact variances) measured beside them.
+
+    Each figure is the fastest of ``max(repeat, 3)`` runs: seconds and the bytes that must cross
+    the memory bus (outputs counted once, as written).
+    """
+    from iris_pipeline.ramp_fitting.ols import fit_ramps
+
+    read_ramp, read_write = _floor_kernels()
+    warm_up_ours("exact")
+    data = load_input(path, size, ngroups, True)
+    runs = max(repeat, 3)
+    ramp_bytes = data.nbytes
+    out_bytes = OUTPUT_BYTES_PER_PIXEL * size * size
+    outputs = touched_outputs(size)
+    arrays = (outputs.slope, outputs.err, outputs.var_poisson, outputs.var_rnoise, outputs.dq)
+    copy = np.ones_like(data)
+
+    def fastest(action) -> float:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            action()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    read_ramp(data[:, :8])
+    read_write(data[:, :8], *(array[:8] for array in arrays))
+    fit = {"times_s": read_times(ngroups)}
+    results = {
+        "read ramp (numba, 2 threads)": (ramp_bytes, fastest(lambda: read_ramp(data))),
+        "copy ramp (numpy copyto)": (2 * ramp_bytes, fastest(lambda: np.copyto(copy, data))),
+        "read ramp + write outputs (numba)": (ramp_bytes + out_bytes, fastest(lambda: read_write(data, *arrays))),
+        "  same, new output arrays": (
+            ramp_bytes + out_bytes,
+            fastest(lambda: read_write(data, *(np.empty_like(array) for array in arrays))),
+        ),
+        "fit, outputs reused (out=)": (
+            ramp_bytes + out_bytes,
+            fastest(lambda: fit_ramps(data, fit["times_s"], READ_NOISE_DN, GAIN, out=outputs)),
+        ),
+        "fit, new output arrays": (
+            ramp_bytes + out_bytes,
+            fastest(lambda: fit_ramps(data, fit["times_s"], READ_NOISE_DN, GAIN)),
+        ),
+    }
+    return {name: {"bytes": nbytes, "seconds": sec} for name, (nbytes, sec) in results.items()}
+
+
+def print_roofline(row: dict) -> None:
+    size, ngroups = row["size"], row["ngroups"]
+    table = row["roofline"]
+    peak = max(entry["bytes"] / entry["seconds"] for entry in table.values() if entry["bytes"])
+    flops = flops_per_pixel(ngroups) * size * size
+    print(f"# roofline {size}^2 x {ngroups}: ramp {2 * ngroups * size * size / 1e9:.3f} GB uint16, outputs "
+          f"{OUTPUT_BYTES_PER_PIXEL * size * size / 1e9:.3f} GB, ~{flops / 1e9:.2f} GFLOP "
+          f"({flops_per_pixel(ngroups)} per pixel); peak = the fastest bandwidth below")  # fmt: skip
+    print(f"# {'':<36} {'GB moved':>8} {'time s':>7} {'GB/s':>6} {'% peak':>6} {'GFLOP/s':>8}")
+    for name, entry in table.items():
+        rate = entry["bytes"] / entry["seconds"] / 1e9 if entry["bytes"] else float("nan")
+        gflops = f"{flops / entry['seconds'] / 1e9:8.1f}" if name.startswith("fit") else f"{'-':>8}"
+        share = f"{100 * rate * 1e9 / peak:6.0f}" if entry["bytes"] else f"{'-':>6}"
+        moved = f"{entry['bytes'] / 1e9:8.3f}" if entry["bytes"] else f"{'-':>8}"
+        print(f"# {name:<36} {moved} {entry['seconds']:7.3f} {rate:6.1f} {share} {gflops}")
+
+
 def run_child(args: list[str], env: dict | None = None) -> dict:
     completed = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--child", *args],
@@ -257,7 +396,15 @@ def gb(value: float) -> str:
 
 
 def run_case(
-    workdir: Path, size: int, ngroups: int, with_stcal: bool, stcal_reference: dict | None, prepare: bool, repeat: int
+    workdir: Path,
+    size: int,
+    ngroups: int,
+    with_stcal: bool,
+    stcal_reference: dict | None,
+    prepare: bool,
+    repeat: int,
+    input_options: tuple[str, str] = ("map", "fresh"),
+    roofline: bool = False,
 ) -> list[dict]:
     path = workdir / f"ramp_{size}x{ngroups}.u16"
     start = time.perf_counter()
@@ -284,7 +431,9 @@ def run_case(
         # One float32 block buffer and its group DQ, the 2-D outputs, some slack.
         prepare_gb = 1.2 * (2 * 48e6 + 24 * size * size) / 2**30 if prepare else 0.0
         runs = [
-            run_child(["ours", str(path), str(size), str(ngroups), variant, str(slope_path), str(prepare_gb)])
+            run_child(
+                ["ours", str(path), str(size), str(ngroups), variant, str(slope_path), str(prepare_gb), *input_options]
+            )  # fmt: skip
             for _ in range(repeat)
         ]
         # The machine may be shared: the fastest run is the one least disturbed by other work.
@@ -296,6 +445,9 @@ def run_case(
         rows.append({"size": size, "ngroups": ngroups, "variant": variant, "ours": ours, "stcal": stcal,
                      "agreement": agreement, "load_average": os.getloadavg()[0]})  # fmt: skip
         print_row(rows[-1])
+    if roofline:
+        rows[0]["roofline"] = run_child(["roofline", str(path), str(size), str(ngroups), str(repeat)])
+        print_roofline(rows[0])
     path.unlink()
     return rows
 
@@ -335,6 +487,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=None, help="runs of each of our fits, fastest shown (default 3; 1 quick)"
     )
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="fit an array read from the raw file before timing (default: its memory map)",
+    )
+    parser.add_argument(
+        "--reuse-out",
+        action="store_true",
+        help="fit into output arrays written before (fit_ramps(out=)); default: new arrays",
+    )
+    parser.add_argument(
+        "--roofline",
+        action="store_true",
+        help="also measure this machine's memory bandwidth and print where the fit's time goes",
+    )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -347,8 +514,12 @@ def main(argv: list[str] | None = None) -> int:
             write_ramp(Path(path), int(size), int(ngroups))
             result = {}
         elif kind == "ours":
-            path, size, ngroups, variant, slope, prepare_gb = rest
-            result = child_ours(Path(path), int(size), int(ngroups), variant, Path(slope), float(prepare_gb))
+            path, size, ngroups, variant, slope, prepare_gb, source, outputs = rest
+            result = child_ours(Path(path), int(size), int(ngroups), variant, Path(slope), float(prepare_gb),
+                                source == "memory", outputs == "reuse")  # fmt: skip
+        elif kind == "roofline":
+            path, size, ngroups, repeat = rest
+            result = child_roofline(Path(path), int(size), int(ngroups), int(repeat))
         else:
             path, size, ngroups, slope, prepare_gb = rest
             result = child_stcal(Path(path), int(size), int(ngroups), Path(slope), float(prepare_gb))
@@ -360,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                                    DEFAULT_SIZES))]  # fmt: skip
     import numba
 
+    print(f"# input: {'array in memory' if args.in_memory else 'memory map of the raw file'}; outputs: "
+          f"{'reused (out=)' if args.reuse_out else 'new arrays'}", flush=True)  # fmt: skip
     print(f"# numba {numba.__version__}, {numba.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}; read noise {READ_NOISE_DN} DN, gain {GAIN} e-/DN, "
           f"frame time {FRAME_TIME_S} s", flush=True)  # fmt: skip
@@ -373,7 +546,9 @@ def main(argv: list[str] | None = None) -> int:
         for size, ngroups in cases:
             with_stcal = not args.no_stcal and size * size * ngroups <= STCAL_MAX_PIXEL_GROUPS
             reference = stcal_reference if stcal_reference and stcal_reference["ngroups"] == ngroups else None
-            rows = run_case(workdir, size, ngroups, with_stcal, reference, not args.no_prepare, args.repeat)
+            input_options = ("memory" if args.in_memory else "map", "reuse" if args.reuse_out else "fresh")
+            rows = run_case(workdir, size, ngroups, with_stcal, reference, not args.no_prepare, args.repeat,
+                            input_options, args.roofline)  # fmt: skip
             results.extend(rows)
             if with_stcal:
                 stcal_reference = dict(rows[0]["stcal"], pixels=size * size, ngroups=ngroups)

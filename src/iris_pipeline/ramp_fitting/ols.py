@@ -73,7 +73,7 @@ import numba
 import numpy as np
 
 from ..lib import twopoint as tp
-from ..lib.blocks import convert_rows, default_block_rows, dynamic_schedule, plan_blocks
+from ..lib.blocks import BLOCK_BYTES, convert_rows, default_block_rows, dynamic_schedule, plan_blocks
 from . import _kernels as kern
 from .result import RampFitResult
 
@@ -86,6 +86,8 @@ FOUR_GROUP_REJECTION_THRESHOLD = 5.0
 _OUTPUTS = ("slope", "err", "var_poisson", "var_rnoise", "dq")
 _DUMMY_GROUPDQ = np.zeros((1, 1, 1), dtype=np.uint8)
 _DUMMY_PIXELDQ = np.zeros((1, 1), dtype=np.uint32)
+_IN_PLACE_DTYPES = tuple(np.dtype(t) for t in ("uint16", "int16", "uint32", "int32", "float32", "float64"))
+"""Stored types read in place (each compiles the kernels once more)."""
 
 
 def _clean_ramp_tables(times_s: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +156,8 @@ def _make_settings(read_times, ngroups: int, nframes, suppress_one_group, varian
 
 def _run_block(fit, jump, block, maps, first_row, last_row, out) -> int:
     """Both passes of :mod:`._kernels` over one contiguous block; the number of primary jumps."""
-    ngroups, nrows, nx = block.shape
+    ngroups, nrows, nx = (block.data.shape[0], block.nrows, block.data.shape[2]) if isinstance(
+        block, tp.RampRows) else block.shape  # fmt: skip
     # Neighbour masks (rows first, C-contiguous), whether a pixel has one, and jumps per row.
     shape = (nrows, nx) if fit.detect else (1, 1)
     neighbours = kern.NeighbourMasks(
@@ -162,6 +165,9 @@ def _run_block(fit, jump, block, maps, first_row, last_row, out) -> int:
     )
     row_jumps = np.zeros(nrows, dtype=np.int64)
     networks = tp.make_networks(max(ngroups - 1, 1), nx)
+    if fit.exact and not fit.detect:
+        # No medians, so no (ndiffs, tile) arrays to keep in L2: whole rows, fewer passes over the groups.
+        networks = networks._replace(tile=nx)
     with dynamic_schedule():
         kern.fit_rows(block, maps, fit, jump, networks, first_row, last_row, neighbours, row_jumps, out,
                       max(1, min(nrows, 8 * numba.get_num_threads())))  # fmt: skip
@@ -171,10 +177,10 @@ def _run_block(fit, jump, block, maps, first_row, last_row, out) -> int:
 
 
 def _rows_2d(value, name: str, nrows: int, nx: int) -> np.ndarray:
-    """A float32 C-contiguous (nrows, nx) array from a scalar or a 2-D array."""
+    """A float32 C-contiguous (nrows, nx) array from a 2-D array, or (1, nx) from a scalar (see ``kern.map_row``)."""
     array = np.asarray(value, dtype=np.float32)
     if array.ndim == 0:
-        return np.full((nrows, nx), array, dtype=np.float32)
+        return np.full((1, nx), array, dtype=np.float32)
     if array.shape != (nrows, nx):
         raise ValueError(f"{name} has shape {array.shape}, expected a scalar or {(nrows, nx)}")
     return np.ascontiguousarray(array)
@@ -221,9 +227,9 @@ def fit_block(
 
     Parameters
     ----------
-    block_dn : np.ndarray
+    block_dn : np.ndarray or iris_pipeline.lib.twopoint.RampRows
         float32 (ngroups, nrows, nx) ramp in DN, not modified. Another dtype or layout is converted
-        (a copy of the block).
+        (a copy of the block). A ``RampRows`` (rows of a stored integration) is read in place.
     groupdq_block : np.ndarray or None
         uint8 (ngroups, nrows, nx) group flags; JUMP_DET is added in place on interior rows when
         jumps are searched (halo rows are left to the block that fits them). ``None``: no flags
@@ -263,10 +269,14 @@ def fit_block(
     int
         Number of primary jumps flagged in the interior rows (neighbour flags not counted).
     """
-    block = np.ascontiguousarray(block_dn, dtype=np.float32)
-    if block.ndim != 3:
-        raise ValueError(f"block_dn must be (ngroups, nrows, nx), got shape {block.shape}")
-    ngroups, nrows, nx = block.shape
+    if isinstance(block_dn, tp.RampRows):
+        block = block_dn
+        ngroups, nrows, nx = block.data.shape[0], block.nrows, block.data.shape[2]
+    else:
+        block = np.ascontiguousarray(block_dn, dtype=np.float32)
+        if block.ndim != 3:
+            raise ValueError(f"block_dn must be (ngroups, nrows, nx), got shape {block.shape}")
+        ngroups, nrows, nx = block.shape
     last_row = nrows - halo_bottom
     if halo_top < 0 or halo_bottom < 0 or last_row <= halo_top:
         raise ValueError(f"halo_top={halo_top} and halo_bottom={halo_bottom} leave no interior rows of {nrows}")
@@ -276,10 +286,11 @@ def fit_block(
          max_jump_to_flag_neighbors, min_jump_to_flag_neighbors),
     )  # fmt: skip
     outputs = _check_out(out, out_rows, last_row - halo_top, nx)
-    if groupdq_block is not None and (groupdq_block.shape != block.shape or groupdq_block.dtype != np.uint8):
-        raise ValueError(f"groupdq_block must be uint8 {block.shape}, got {groupdq_block.dtype} {groupdq_block.shape}")
+    shape = (ngroups, nrows, nx)
+    if groupdq_block is not None and (groupdq_block.shape != shape or groupdq_block.dtype != np.uint8):
+        raise ValueError(f"groupdq_block must be uint8 {shape}, got {groupdq_block.dtype} {groupdq_block.shape}")
     if groupdq_block is None:
-        groupdq = np.zeros(block.shape, dtype=np.uint8) if fit.detect else _DUMMY_GROUPDQ
+        groupdq = np.zeros(shape, dtype=np.uint8) if fit.detect else _DUMMY_GROUPDQ
     elif fit.detect and not groupdq_block.flags.writeable:
         raise ValueError("groupdq_block must be writeable to receive JUMP_DET flags")
     else:
@@ -319,12 +330,14 @@ def fit_ramps(
     three_group_rejection_threshold: float = THREE_GROUP_REJECTION_THRESHOLD,
     four_group_rejection_threshold: float = FOUR_GROUP_REJECTION_THRESHOLD,
     dark_dn_s=None,
+    out: RampFitResult | None = None,
 ) -> RampFitResult:
     """Fit the ramps of one integration (optimally weighted OLS, stcal's OLS_C; see the module docstring).
 
-    The integration is read a block of rows at a time into one reused float32 buffer, so a memory
-    map of a raw file is never converted, copied or transposed whole. Every block goes through
-    :func:`fit_block`'s code.
+    The integration is read a block of rows at a time, in place when it is a C-contiguous array
+    (or memory map) of native byte order, otherwise converted into one reused float32 buffer, so a
+    memory map of a raw file is never converted, copied or transposed whole. Every block goes
+    through :func:`fit_block`'s code.
 
     Parameters
     ----------
@@ -361,11 +374,17 @@ def fit_ramps(
     dark_dn_s : float or np.ndarray, optional
         Dark current already subtracted from ``data``, DN/s, scalar or (ny, nx): its shot noise goes
         into ``var_poisson``.
+    out : RampFitResult, optional
+        Arrays to fill (float32 (ny, nx) slope, err, var_poisson, var_rnoise, uint32 dq,
+        C-contiguous), for instance those of the previous integration or exposure once written:
+        fresh arrays cost a page fault per 4 KiB on first touch, about as long as the fit of a
+        10-group ramp. New arrays when ``None``.
 
     Returns
     -------
     RampFitResult
-        float32 (ny, nx) slope (DN/s), err, var_poisson, var_rnoise ((DN/s)^2) and uint32 dq.
+        float32 (ny, nx) slope (DN/s), err, var_poisson, var_rnoise ((DN/s)^2) and uint32 dq
+        (``out`` when given).
     """
     if data.ndim != 3:
         raise ValueError(f"data must be one integration (ngroups, ny, nx), got shape {data.shape}")
@@ -374,20 +393,35 @@ def fit_ramps(
         raise ValueError(f"groupdq must be uint8 {data.shape}, got {groupdq.dtype} {groupdq.shape}")
     if pixeldq is not None and np.shape(pixeldq) != (ny, nx):
         raise ValueError(f"pixeldq has shape {np.shape(pixeldq)}, expected {(ny, nx)}")
-    rows = int(block_rows) if block_rows is not None else default_block_rows(ngroups, nx)
+    stored = data.view(np.ndarray) if isinstance(data, np.memmap) else data
+    in_place = stored.dtype.isnative and stored.dtype in _IN_PLACE_DTYPES and stored.flags.c_contiguous
+    detect = jump_threshold is not None
+    with_groupdq = groupdq is not None or detect
+    if block_rows is not None:
+        rows = int(block_rows)
+    elif not in_place:
+        rows = default_block_rows(ngroups, nx)
+    else:
+        # Read in place, a block needs buffers only for its group DQ (1 byte a sample): each block
+        # costs a few ms of set-up, so they are as large as that buffer allows.
+        rows = default_block_rows(ngroups, nx, 4 * BLOCK_BYTES) if with_groupdq else ny
     if rows < 1:
         raise ValueError("block_rows must be positive")
-    detect = jump_threshold is not None
     halo = 1 if detect and flag_4_neighbors else 0
     max_rows = min(rows + 2 * halo, ny)
-    read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx, max_rows)
-    gain_rows = _RowSource(gain, "gain", ny, nx, max_rows)
-    dark_rows = _RowSource(0.0 if dark_dn_s is None else dark_dn_s, "dark_dn_s", ny, nx, max_rows)
+    read_noise_rows = _RowSource(read_noise, "read_noise", ny, nx)
+    gain_rows = _RowSource(gain, "gain", ny, nx)
+    dark_rows = _RowSource(0.0 if dark_dn_s is None else dark_dn_s, "dark_dn_s", ny, nx)
     pixeldq = None if pixeldq is None else np.ascontiguousarray(pixeldq, dtype=np.uint32)
-    out = RampFitResult(**{name: np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS})
+    if out is None:
+        out = RampFitResult(
+            **{name: np.empty((ny, nx), np.uint32 if name == "dq" else np.float32) for name in _OUTPUTS}
+        )
+    else:
+        _check_out(out, slice(0, ny), ny, nx)
     # Flat buffers viewed per block keep every block C-contiguous, the last (shorter) one included.
-    buffer = np.empty(ngroups * max_rows * nx, dtype=np.float32)
-    gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8) if groupdq is not None or detect else None
+    buffer = None if in_place else np.empty(ngroups * max_rows * nx, dtype=np.float32)
+    gdq_buffer = np.empty(ngroups * max_rows * nx, dtype=np.uint8) if with_groupdq else None
     options = dict(
         nframes=nframes, jump_threshold=jump_threshold, flag_4_neighbors=flag_4_neighbors,
         max_jump_to_flag_neighbors=max_jump_to_flag_neighbors, min_jump_to_flag_neighbors=min_jump_to_flag_neighbors,
@@ -397,8 +431,11 @@ def fit_ramps(
     )  # fmt: skip
     for blk in plan_blocks(ny, rows, halo):
         nrows = blk.stop - blk.start
-        block = buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
-        convert_rows(data, blk.start, data_offset, block)
+        if in_place:
+            block = tp.ramp_rows(stored, blk.start, nrows, data_offset)
+        else:
+            block = buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
+            convert_rows(data, blk.start, data_offset, block)
         gdq = None
         if gdq_buffer is not None:
             gdq = gdq_buffer[: ngroups * nrows * nx].reshape(ngroups, nrows, nx)
@@ -418,20 +455,16 @@ def fit_ramps(
 
 
 class _RowSource:
-    """Rows of a float32 (ny, nx) map; a scalar is expanded once to the largest block."""
+    """Rows of a float32 (ny, nx) map, or a scalar that holds for every row."""
 
-    def __init__(self, value, name: str, ny: int, nx: int, max_rows: int):
+    def __init__(self, value, name: str, ny: int, nx: int):
         array = np.asarray(value, dtype=np.float32)
-        self.constant = array.ndim == 0
-        if self.constant:
-            self.array = np.full((max_rows, nx), array, dtype=np.float32)
-        elif array.shape == (ny, nx):
-            self.array = np.ascontiguousarray(array)
-        else:
+        if array.ndim != 0 and array.shape != (ny, nx):
             raise ValueError(f"{name} has shape {array.shape}, expected a scalar or {(ny, nx)}")
+        self.array = array if array.ndim == 0 else np.ascontiguousarray(array)
 
     def rows(self, start: int, stop: int) -> np.ndarray:
-        return self.array[: stop - start] if self.constant else self.array[start:stop]
+        return self.array if self.array.ndim == 0 else self.array[start:stop]
 
 
 def combine_integrations(results: list[RampFitResult], variance: str = "exact") -> RampFitResult:
