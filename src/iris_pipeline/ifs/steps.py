@@ -173,7 +173,7 @@ class WavecalStep(IFSStep):
 
 
 class IFSFlatStep(IFSStep):
-    """Divide every spectrum by its relative spectral response (IFS_FLAT); the flat's error goes into ERR and VAR_FLAT."""
+    """Divide every spectrum by its relative spectral response (IFS_FLAT); the flat's error goes to ERR and VAR_FLAT."""
 
     class_alias = "ifs_flat"
     reference_file_types = ["ifs_flat"]
