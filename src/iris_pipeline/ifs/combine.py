@@ -16,7 +16,9 @@ in JWST ``cube_build`` for cubes already on one wavelength grid). Inputs of one 
 position angle of the output grid (rotated inputs are refused). The variance is propagated with
 the same weights; neighbouring output spaxels are correlated, so that the variance of a sum over
 output spaxels (an extraction) is computed from the inputs (`linear_combination_variance`), not
-from the output variance.
+from the output variance. The part of each input's variance from the spectral flat is the same
+error in every exposure divided by that flat (same spaxel, same plane): `flat_variance` and
+`linear_combination_variance` add those inputs' contributions before squaring them.
 """
 
 from __future__ import annotations
