@@ -5,8 +5,9 @@
 - `fit_wavelength_solution`: arc lines found near their positions predicted by the nominal
   solution, centred by `fit_gaussians`, and a polynomial ``lambda(x - x_ref)`` fitted per spaxel
   with one 4-sigma clipping pass; residuals are reported in pixels.
-- `spectral_flat`: each spaxel's lamp spectrum (per um) over the median lamp spectrum of all
-  spaxels at the same wavelength: the relative response of every spaxel at every column.
+- `spectral_flat`: each spaxel's lamp spectrum (per um) over the typical lamp spectrum (clipped
+  mean of all spaxels at the same wavelength, smoothed): the relative response of every spaxel at
+  every column.
 - `measure_traces`: trace centre and profile width of isolated spectra (single-lenslet scans or
   slicer flats) in bins of columns, fitted by a quadratic in ``x - x_ref``.
 """
@@ -17,6 +18,7 @@ import warnings
 from dataclasses import replace
 
 import numpy as np
+from scipy.signal import savgol_filter
 from scipy.special import erf
 
 from .extract import extract_spectra, model_image
@@ -33,6 +35,10 @@ __all__ = [
 ]
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+REFERENCE_WINDOW_PIX = 31
+"""Columns of the smoothing of the spectral flat's reference (about 15 resolution elements)."""
+REFERENCE_CLIP_SIGMA = 5.0
+"""Spectra further than this from the median (robust standard deviations) are left out of the flat's reference."""
 
 
 class WavelengthSolutionError(ValueError):
@@ -224,8 +230,19 @@ def fit_wavelength_solution(flux, valid, spectral_format: SpectralFormat, line_l
     return solution
 
 
-def spectral_flat(flux, valid, wave_um, dispersion_um_per_pix, min_fraction: float = 0.2):
+def spectral_flat(flux, valid, wave_um, dispersion_um_per_pix, min_fraction: float = 0.2,
+                  reference_window_pix: int = REFERENCE_WINDOW_PIX):  # fmt: skip
     """Relative response of every spaxel at every column from a continuum-lamp exposure.
+
+    The reference, the typical lamp spectrum, divides every spaxel: its noise is common to all of
+    them (the same error at one wavelength in every spaxel, which no per-spaxel error describes and
+    which a sum over spaxels does not average down), so it is made as quiet as the lamp allows. It
+    is the mean over spaxels, at each wavelength, of the spectra within ``REFERENCE_CLIP_SIGMA``
+    robust standard deviations of their median (the median itself is noisier: with spaxel
+    throughputs a few percent apart, its noise is that of a few spaxels, not of all), smoothed
+    along the spectrum by a quadratic Savitzky-Golay filter of ``reference_window_pix`` columns.
+    Lamp and throughput are smooth on that scale; structure finer than that which every spaxel
+    shares goes into every response alike, as instrument response.
 
     Parameters
     ----------
@@ -235,6 +252,8 @@ def spectral_flat(flux, valid, wave_um, dispersion_um_per_pix, min_fraction: flo
         Wavelength and dispersion of every column.
     min_fraction : float
         Responses below this fraction of the median are flagged as unusable (returned NaN).
+    reference_window_pix : int
+        Length of the reference's smoothing filter, columns (odd; 1 leaves it unsmoothed).
 
     Returns
     -------
@@ -254,8 +273,17 @@ def spectral_flat(flux, valid, wave_um, dispersion_um_per_pix, min_fraction: flo
     with warnings.catch_warnings():
         # Grid points that no spectrum covers stay NaN.
         warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
-        median_lamp = np.nanmedian(resampled, axis=0)
-    reference = np.interp(wave_um, grid, median_lamp)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        median = np.nanmedian(resampled, axis=0)
+        spread = 1.4826 * np.nanmedian(np.abs(resampled - median), axis=0)
+        typical = np.where(np.abs(resampled - median) <= REFERENCE_CLIP_SIGMA * spread, resampled, np.nan)
+        lamp = np.nanmean(typical, axis=0)
+    covered = np.isfinite(lamp)
+    window = min(int(reference_window_pix) | 1, int(covered.sum()) - (1 - int(covered.sum()) % 2))
+    if window > 3:
+        filled = np.interp(grid, grid[covered], lamp[covered])
+        lamp = np.where(covered, savgol_filter(filled, window, 2, mode="interp"), np.nan)
+    reference = np.interp(wave_um, grid, lamp)
     response = density / reference
     response /= np.nanmedian(response)
     return np.where(good & (response > min_fraction), response, np.nan)

@@ -16,7 +16,9 @@ in JWST ``cube_build`` for cubes already on one wavelength grid). Inputs of one 
 position angle of the output grid (rotated inputs are refused). The variance is propagated with
 the same weights; neighbouring output spaxels are correlated, so that the variance of a sum over
 output spaxels (an extraction) is computed from the inputs (`linear_combination_variance`), not
-from the output variance.
+from the output variance. The part of each input's variance from the spectral flat is the same
+error in every exposure divided by that flat (same spaxel, same plane): `flat_variance` and
+`linear_combination_variance` add those inputs' contributions before squaring them.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "blot",
     "drizzle_cubes",
     "flag_outliers",
+    "flat_variance",
     "linear_combination_variance",
     "match_backgrounds",
     "neighbour_derivative",
@@ -246,7 +249,8 @@ def drizzle_cubes(cubes, variances, goods, positions, weights, shape, pixfrac: f
     return data, variance, coverage, DrizzleMap(list(positions), halves, [np.asarray(w, float) for w in weights], den)
 
 
-def linear_combination_variance(coefficients: np.ndarray, drizzle_map: DrizzleMap, variances, goods) -> np.ndarray:
+def linear_combination_variance(coefficients: np.ndarray, drizzle_map: DrizzleMap, variances, goods,
+                                flat_errors=None, flat_groups=None) -> np.ndarray:  # fmt: skip
     """Variance, per plane, of ``sum(coefficients * combined)`` computed from the inputs.
 
     A sum over output spaxels is a linear combination of the input voxels
@@ -257,8 +261,17 @@ def linear_combination_variance(coefficients: np.ndarray, drizzle_map: DrizzleMa
     ----------
     coefficients : np.ndarray
         (nwave, ny_out, nx_out) weight of every output voxel in the sum.
+    drizzle_map : DrizzleMap
+        From `drizzle_cubes`.
+    variances, goods : list of np.ndarray
+        Each input's variance (without the flat's part when ``flat_errors`` are given) and usable voxels.
+    flat_errors : list of np.ndarray, optional
+        Each input's error from the spectral flat, with the sign of its data (see `flat_variance`).
+    flat_groups : list, optional
+        A key per input: inputs with the same key were divided by the same flat (default: all).
     """
     total = np.zeros(coefficients.shape[0])
+    gains = []
     for (x, y), half, weight, var, good in zip(drizzle_map.positions, drizzle_map.half_width, drizzle_map.weights,
                                                variances, goods, strict=True):  # fmt: skip
         usable = good & np.isfinite(var)
@@ -267,7 +280,86 @@ def linear_combination_variance(coefficients: np.ndarray, drizzle_map: DrizzleMa
                    np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64), half,
                    drizzle_map.weight_sum, gain)  # fmt: skip
         total += np.sum(np.where(usable, gain**2 * var, 0.0), axis=(1, 2))
+        gains.append(np.where(usable, gain, 0.0))
+    if flat_errors is not None:
+        for members in _flat_groups(flat_errors, flat_groups):
+            # One flat error per input voxel position, shared by the inputs of the group: gains add first.
+            shared = sum(gains[k] * np.nan_to_num(flat_errors[k]) for k in members)
+            total += np.sum(shared**2, axis=(1, 2))
     return total
+
+
+def _flat_groups(flat_errors, flat_groups) -> list[list[int]]:
+    """Indices of the inputs that share a flat (same key and shape), group by group."""
+    keys = flat_groups if flat_groups is not None else [None] * len(flat_errors)
+    groups: dict = {}
+    for k, (key, errors) in enumerate(zip(keys, flat_errors, strict=True)):
+        groups.setdefault((key, np.shape(errors)), []).append(k)
+    return list(groups.values())
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _drizzle_shared(flat_errors, goods, weights, x_out, y_out, halves, var_num):
+    """``var_num[o] += sum_i (sum_k w_k a_kio e_ki)^2``: inputs ``k`` share the error of voxel position ``i``."""
+    ninputs, nwave, ny, nx = flat_errors.shape
+    ny_out, nx_out = var_num.shape[1], var_num.shape[2]
+    for p in numba.prange(nwave):
+        shared = np.zeros((ny_out, nx_out))
+        for j in range(ny):
+            for i in range(nx):
+                lo_x, hi_x, lo_y, hi_y = nx_out, -1, ny_out, -1
+                for k in range(ninputs):
+                    if not goods[k, p, j, i]:
+                        continue
+                    xc, yc, half = x_out[k, j, i], y_out[k, j, i], halves[k]
+                    x0 = max(0, int(math.floor(xc - half + 0.5)))
+                    x1 = min(nx_out - 1, int(math.floor(xc + half + 0.5)))
+                    y0 = max(0, int(math.floor(yc - half + 0.5)))
+                    y1 = min(ny_out - 1, int(math.floor(yc + half + 0.5)))
+                    lo_x, hi_x, lo_y, hi_y = min(lo_x, x0), max(hi_x, x1), min(lo_y, y0), max(hi_y, y1)
+                    for yo in range(y0, y1 + 1):
+                        ay = _overlap(yc - half, yc + half, yo)
+                        for xo in range(x0, x1 + 1):
+                            area = ay * _overlap(xc - half, xc + half, xo)
+                            shared[yo, xo] += area * weights[k, p] * flat_errors[k, p, j, i]
+                for yo in range(lo_y, hi_y + 1):
+                    for xo in range(lo_x, hi_x + 1):
+                        var_num[p, yo, xo] += shared[yo, xo] * shared[yo, xo]
+                        shared[yo, xo] = 0.0
+
+
+def flat_variance(drizzle_map: DrizzleMap, flat_errors, goods, flat_groups=None) -> np.ndarray:
+    """Variance of every combined voxel from the spectral flat, shared by the inputs of one flat.
+
+    The flat's error at one spaxel and plane is the same in every exposure divided by that flat
+    (their spaxels are the same detector spectra, their planes the same columns), wherever the
+    dithers put them on the sky: the inputs' contributions to an output voxel add before they are
+    squared. For inputs of different flats, or a single input, this is the usual sum of squares.
+
+    Parameters
+    ----------
+    drizzle_map : DrizzleMap
+        From `drizzle_cubes` of the same inputs.
+    flat_errors : list of np.ndarray
+        (nwave, ny, nx) error of each input from its flat (``sqrt(VAR_FLAT)``), with the sign of
+        its data (the flat's error moves every exposure's value by the same fraction).
+    goods : list of np.ndarray
+        Usable voxels of each input.
+    flat_groups : list, optional
+        A key per input: inputs with the same key were divided by the same flat (default: all).
+    """
+    weight_sum = drizzle_map.weight_sum
+    var_num = np.zeros(weight_sum.shape)
+    for members in _flat_groups(flat_errors, flat_groups):
+        errors = np.stack([np.nan_to_num(np.asarray(flat_errors[k], dtype=np.float64)) for k in members])
+        usable = np.stack([goods[k] & np.isfinite(flat_errors[k]) for k in members])
+        weights = np.stack([drizzle_map.weights[k] for k in members]).astype(np.float64)
+        x_out = np.stack([np.asarray(drizzle_map.positions[k][0], dtype=np.float64) for k in members])
+        y_out = np.stack([np.asarray(drizzle_map.positions[k][1], dtype=np.float64) for k in members])
+        halves = np.array([drizzle_map.half_width[k] for k in members], dtype=np.float64)
+        _drizzle_shared(errors, usable, weights, x_out, y_out, halves, var_num)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(weight_sum > 0, var_num / weight_sum**2, np.nan)
 
 
 def blot(cube: np.ndarray, x: np.ndarray, y: np.ndarray, min_weight: float = 0.5) -> np.ndarray:

@@ -25,6 +25,7 @@ from .combine import (
     blot,
     drizzle_cubes,
     flag_outliers,
+    flat_variance,
     linear_combination_variance,
     match_backgrounds,
     neighbour_derivative,
@@ -281,6 +282,8 @@ class Combination:
     drizzle_map: DrizzleMap
     variances: list[np.ndarray]
     goods: list[np.ndarray]
+    flat_errors: list[np.ndarray] | None = None
+    flat_groups: list | None = None
 
 
 class CubeCombineStep(CubeListStep):
@@ -297,7 +300,12 @@ class CubeCombineStep(CubeListStep):
         geometries, frame = self.frame(cubes)
         nwave = cubes[0].data.shape[0]
         shape = (nwave, frame.ny, frame.nx)
-        variances = [np.square(cube.err, dtype=float) for cube in cubes]
+        # The flat's part of the variance is shared by the cubes of one flat: combined apart (flat_variance).
+        flat_vars = [np.clip(cube.var_flat.astype(float), 0.0, None) for cube in cubes]
+        variances = [np.clip(np.square(cube.err, dtype=float) - v, 0.0, None) for cube, v in zip(cubes, flat_vars,
+                                                                                                 strict=True)]
+        flat_errors = [np.sign(cube.data) * np.sqrt(v) for cube, v in zip(cubes, flat_vars, strict=True)]
+        flat_groups = [cube.meta.ref_file.ifs_flat.name for cube in cubes]
         goods = [_usable(cube) for cube in cubes]
         weights = []
         for cube, var, good in zip(cubes, variances, goods, strict=True):
@@ -311,10 +319,13 @@ class CubeCombineStep(CubeListStep):
             [c.data for c in cubes], variances, goods, positions, weights, shape, self.pixfrac,
             [g.scale_mas / frame.scale_mas for g in geometries],
         )  # fmt: skip
+        var_flat = flat_variance(drizzle_map, flat_errors, goods, flat_groups)
+        variance = variance + var_flat
         combined = datamodels.IFUCubeModel(shape)
         combined.update(cubes[0], only="PRIMARY")
         combined.data = data.astype(np.float32)
         combined.err = np.sqrt(variance).astype(np.float32)
+        combined.var_flat = var_flat.astype(np.float32)
         combined.dq = np.where(np.isfinite(data), np.uint32(0), DO_NOT_USE).astype(np.uint32)
         combined.wavelength = cubes[0].wavelength
         combined.weightmap = drizzle_map.weight_sum.astype(np.float32)
@@ -326,7 +337,7 @@ class CubeCombineStep(CubeListStep):
             setattr(combined.meta.cal_step, key, getattr(cubes[0].meta.cal_step, key, None))
         combined.meta.filename = cubes[0].meta.filename
         log.info("cube_combine: %d cubes -> %d planes x %d x %d spaxels", len(cubes), *shape)
-        self.combination = Combination(drizzle_map, variances, goods)
+        self.combination = Combination(drizzle_map, variances, goods, flat_errors, flat_groups)
         return combined
 
 
@@ -384,7 +395,8 @@ class IFSExtract1DStep(IFSStep):
                     var = np.nansum(c**2 * variance, axis=(1, 2))
                 else:
                     var = linear_combination_variance(c, combination.drizzle_map, combination.variances,
-                                                      combination.goods)  # fmt: skip
+                                                      combination.goods, combination.flat_errors,
+                                                      combination.flat_groups)  # fmt: skip
                 flux_err[method] = np.sqrt(var) * spaxel_sr * JY_PER_MJY
             inside = aperture > 0
             missing = np.any(~usable[:, inside], axis=1)

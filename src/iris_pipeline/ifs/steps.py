@@ -29,6 +29,7 @@ from .cube import (
     spaxel_solid_angle_sr,
 )
 from .extract import extract_spectra
+from .flat import divide_by_flat, flat_relative_variance
 from .format import SpectralFormat
 from .lines import oh_line_list
 from .sky import subtract_sky
@@ -180,7 +181,7 @@ class WavecalStep(IFSStep):
 
 
 class IFSFlatStep(IFSStep):
-    """Divide every spectrum by its relative spectral response (IFS_FLAT)."""
+    """Divide every spectrum by its relative spectral response (IFS_FLAT); the flat's error goes to ERR and VAR_FLAT."""
 
     class_alias = "ifs_flat"
     reference_file_types = ["ifs_flat"]
@@ -194,10 +195,13 @@ class IFSFlatStep(IFSStep):
             if flat.data.shape != spectra.data.shape:
                 raise ReferenceFileError(f"{path}: shape {flat.data.shape}, the spectra have {spectra.data.shape}")
             response = flat.data.astype(np.float64)
+            response_err = flat.err.astype(np.float64)
             bad_flat = ~np.isfinite(response) | (response <= 0) | ((flat.dq & DO_NOT_USE) != 0)
-        safe = np.where(bad_flat, 1.0, response)
-        spectra.data = np.where(bad_flat, np.nan, spectra.data / safe).astype(np.float32)
-        spectra.err = np.where(bad_flat, np.nan, spectra.err / safe).astype(np.float32)
+        flux, var, var_flat = divide_by_flat(spectra.data.astype(np.float64), np.square(spectra.err, dtype=np.float64),
+                                             response, response_err, bad_flat)  # fmt: skip
+        spectra.data = flux.astype(np.float32)
+        spectra.err = np.sqrt(var).astype(np.float32)
+        spectra.var_flat = var_flat.astype(np.float32)
         spectra.dq = spectra.dq | np.where(bad_flat, DO_NOT_USE, np.uint32(0))
         return spectra
 
@@ -219,14 +223,20 @@ class SkySubtractionStep(IFSStep):
             raise InputFileError(sky.meta.filename, f"sky spectra {sky.data.shape} differ from {spectra.data.shape}")
         _, valid = spectral_format_of(spectra)
         _, sky_valid = spectral_format_of(sky)
+        # Science and sky were divided by the same flat: its error multiplies their difference, so it
+        # is taken out of both variances and put back on the result.
+        science, science_var_flat = spectra.data.astype(float), spectra.var_flat.astype(float)
+        relative_var_flat = flat_relative_variance(science, science_var_flat)
         flux, var, good, alpha = subtract_sky(
-            spectra.data.astype(float), np.square(spectra.err, dtype=float), valid, sky.data.astype(float),
-            np.square(sky.err, dtype=float), sky_valid, spectra.wavelength, oh_line_list(),
-            spectra.meta.instrument.resolving_power, self.scale_oh,
+            science, np.square(spectra.err, dtype=float) - science_var_flat, valid, sky.data.astype(float),
+            np.square(sky.err, dtype=float) - sky.var_flat.astype(float), sky_valid, spectra.wavelength,
+            oh_line_list(), spectra.meta.instrument.resolving_power, self.scale_oh,
         )  # fmt: skip
         log.info("%s: sky %s subtracted, OH lines scaled by %.4f", spectra.meta.filename, sky.meta.filename, alpha)
+        var_flat = np.square(flux) * relative_var_flat
         spectra.data = flux.astype(np.float32)
-        spectra.err = np.sqrt(var).astype(np.float32)
+        spectra.err = np.sqrt(var + var_flat).astype(np.float32)
+        spectra.var_flat = var_flat.astype(np.float32)
         spectra.dq = spectra.dq | np.where(good, np.uint32(0), DO_NOT_USE)
         spectra.meta.oh_scale = alpha
         return spectra
@@ -254,6 +264,9 @@ class CubeBuildStep(IFSStep):
         density, density_var, defined = resample_spectra(
             spectra.data.astype(float), np.square(spectra.err, dtype=float), valid, wave, spectra.dispersion, grid
         )
+        _, density_var_flat, _ = resample_spectra(
+            spectra.data.astype(float), spectra.var_flat.astype(float), valid, wave, spectra.dispersion, grid
+        )
         unit = "DN/s/um"
         path = self.optional_reference(spectra, "ifs_photom")
         if path is not None:
@@ -263,11 +276,13 @@ class CubeBuildStep(IFSStep):
                 unit = photom.meta.flux_unit or unit
             density = density * conversion[None, :]
             density_var = density_var * conversion[None, :] ** 2
+            density_var_flat = density_var_flat * conversion[None, :] ** 2
         scale = instrument.ifs_scale
         if unit == FLUX_DENSITY_UNIT:
             to_surface_brightness = mjy_sr_per_w_m2_um(grid, scale)
             density = density * to_surface_brightness[None, :]
             density_var = density_var * to_surface_brightness[None, :] ** 2
+            density_var_flat = density_var_flat * to_surface_brightness[None, :] ** 2
             unit = SURFACE_BRIGHTNESS_UNIT
         else:
             log.warning("%s: cube left in %s (no IFS_PHOTOM in %s)", name, unit, FLUX_DENSITY_UNIT)
@@ -277,6 +292,7 @@ class CubeBuildStep(IFSStep):
         cube.update(spectra, only="PRIMARY")
         cube.data = build_cube(density, sx, sy, info.nspax_x, info.nspax_y)
         cube.err = np.sqrt(build_cube(density_var, sx, sy, info.nspax_x, info.nspax_y))
+        cube.var_flat = build_cube(density_var_flat, sx, sy, info.nspax_x, info.nspax_y)
         cube.dq = np.where(np.isfinite(cube.data), np.uint32(0), DO_NOT_USE).astype(np.uint32)
         cube.wavelength = grid.astype(np.float32)
         cube.white_light = white_light_image(cube.data, cube.dq)
@@ -337,8 +353,10 @@ class TelluricStep(IFSStep):
             raise InputFileError(self.standard, str(err)) from None
         transmission = np.interp(wave, standard_wave, transmission)
         data, err, bad = correct_telluric(cube.data, cube.err, transmission, self.min_transmission)
+        _, flat_err, _ = correct_telluric(cube.data, np.sqrt(cube.var_flat), transmission, self.min_transmission)
         cube.data = data.astype(np.float32)
         cube.err = err.astype(np.float32)
+        cube.var_flat = np.square(flat_err).astype(np.float32)
         cube.dq = cube.dq | np.where(bad, DO_NOT_USE, np.uint32(0))[:, None, None]
         cube.white_light = white_light_image(cube.data, cube.dq)
         log.info("%s: telluric correction from %s", cube.meta.filename, standard.meta.filename)

@@ -239,6 +239,7 @@ def simulate_ifs_observation(
     cosmic_rays: int = 0,
     cosmic_ray_exposure: int = 1,
     cosmic_ray_snr: float = 50.0,
+    lamp_exposure_time_s: float | None = None,
 ) -> IFSSimulation:
     """Simulate one IFS configuration: science, sky and calibration exposures with their truth.
 
@@ -253,7 +254,11 @@ def simulate_ifs_observation(
     seed : int
         Seed of every random draw.
     exposure_time_s : float
-        Exposure time of science and sky exposures (lamps: a tenth of it).
+        Exposure time of science and sky exposures.
+    lamp_exposure_time_s : float, optional
+        Exposure time of the flat, arc and scan exposures (default: a tenth of ``exposure_time_s``;
+        the flat's noise, about 0.8 % per column and spaxel at 90 s, limits the S/N of bright
+        sources: a longer one stands for a stack of lamp exposures).
     oh_variation : float
         OH-line brightness of the science exposure relative to the sky exposure.
     level : str
@@ -353,18 +358,19 @@ def simulate_ifs_observation(
         for row in cosmic_ray_rows:
             row.update({"exposure": target, "x_ref": row["spax_x"] + dx + ex, "y_ref": row["spax_y"] + dy + ey})
     science_image = science_images[0]
+    lamp_time_s = exposure_time_s / 10 if lamp_exposure_time_s is None else float(lamp_exposure_time_s)
     exposures = [("", mode, science_image, exposure_time_s),
                  ("sky_", f"{mode}_SKY", image(sky_spectra), exposure_time_s)]  # fmt: skip
     if calibrations:
-        exposures += [("flat_", f"{mode}_FLAT", image(lamp), exposure_time_s / 10),
-                      ("arc_", f"{mode}_ARC", image(arc), exposure_time_s / 10)]  # fmt: skip
+        exposures += [("flat_", f"{mode}_FLAT", image(lamp), lamp_time_s),
+                      ("arc_", f"{mode}_ARC", image(arc), lamp_time_s)]  # fmt: skip
     if calibrations and mode == "LENSLET":
         for pattern in range(SCAN_SPACING**2):
             lit = ((trace["SPAX_X"] % SCAN_SPACING) == pattern % SCAN_SPACING) & (
                 (trace["SPAX_Y"] % SCAN_SPACING) == pattern // SCAN_SPACING
             )
             signal = column_signal_dn_s(config, trace, lamp, throughput * np.asarray(lit)[:, None])
-            exposures.append((f"scan{pattern}_", f"{mode}_SCAN", image_of(signal), exposure_time_s / 10))
+            exposures.append((f"scan{pattern}_", f"{mode}_SCAN", image_of(signal), lamp_time_s))
 
     if standard:
         star = IFSScene(point_xy_spax=(0.5 * (config.nspax_x - 1), 0.5 * (config.nspax_y - 1)),
@@ -443,7 +449,8 @@ def simulate_ifs_observation(
         config={"mode": mode, "grating": config.grating, "resolving_power": config.resolving_power,
                 "scale_mas": config.scale_mas, "spaxels": [config.nspax_x, config.nspax_y],
                 "wave_range_um": list(config.wave_range_um), "window": asdict(config.window),
-                "exposure_time_s": exposure_time_s, "oh_variation": oh_variation, "seed": seed, "level": level},
+                "exposure_time_s": exposure_time_s, "lamp_exposure_time_s": lamp_time_s,
+                "oh_variation": oh_variation, "seed": seed, "level": level},
         science=str(paths[0]), sky=str(paths[1]), flat=str(paths[2]) if calibrations else "",
         arc=str(paths[3]) if calibrations else "",
         scans=[str(p) for p, (tag, *_) in zip(paths, exposures, strict=True) if tag.startswith("scan")],
