@@ -44,7 +44,7 @@ UNUSABLE = np.uint8(dqflags.GROUP["DO_NOT_USE"] | dqflags.GROUP["SATURATED"])
 
 
 class RampRows(NamedTuple):
-    """Rows ``row0 .. row0 + nrows - 1`` of a stored ramp, read in place: the kernels' block of rows.
+    """Rows ``row0`` to ``row0 + nrows - 1`` of a stored ramp, read in place: the kernels' block of rows.
 
     ``data`` is the whole (ngroups, ny, nx) integration, C-contiguous, of any native numeric type (a
     raw uint16 read, for instance); a sample is ``float32(data + offset)`` DN, the value the float32
