@@ -239,6 +239,20 @@ class IrisStep(Step):
         log.log(logging.INFO if by_design else logging.WARNING, "%s %s: %s", self.class_alias, status, message)
         self._outcome = status
 
+    def conclude(self, notes: list[str], filename: str | None) -> str:
+        """The status of a step that did its job but for ``notes``: COMPLETE when there are none.
+
+        Otherwise the notes are one WARNING and the status INCOMPLETE (`record_outcome`), or, when
+        the step's ``fail_on_incomplete`` parameter is set, an `InputFileError` naming ``filename``.
+        """
+        if not notes:
+            return "COMPLETE"
+        message = "; ".join(notes)
+        if getattr(self, "fail_on_incomplete", False):
+            raise InputFileError(filename, f"{self.class_alias}: {message}")
+        self.record_outcome("INCOMPLETE", message)
+        return "INCOMPLETE"
+
     @classmethod
     def _datamodels_open(cls, init, **kwargs):
         return datamodels.open(init, **kwargs)

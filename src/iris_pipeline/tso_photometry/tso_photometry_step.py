@@ -175,12 +175,7 @@ class TsoPhotometryStep(IrisStep):
         self._describe(table, first, target_xy, source, comparisons, settings, fwhm, cubes)
         if self.transit_duration:
             notes += self._fit(table)
-        status = "INCOMPLETE" if notes else "COMPLETE"
-        if notes:
-            message = "; ".join(notes)
-            if self.fail_on_incomplete:
-                raise InputFileError(first.meta.filename, f"tso_photometry: {message}")
-            self.record_outcome(status, message)
+        status = self.conclude(notes, first.meta.filename)
         table.meta["S_TSOPHT"] = status
         self.light_curve = table
         log.info("tso_photometry: %d integrations of %d exposure(s), %d comparison star(s), aperture %.2f pix",

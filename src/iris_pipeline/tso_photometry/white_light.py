@@ -116,12 +116,7 @@ class WhiteLightStep(IrisStep):
             transit = (self.transit_duration, self.transit_ingress, self.scale_errors)
             self.transit_fit, fit_notes = fit_light_curve(table, "whitelight_flux", table["dq"] == 0, *transit)
             notes += fit_notes
-        status = "INCOMPLETE" if notes else "COMPLETE"
-        if notes:
-            message = "; ".join(notes)
-            if self.fail_on_incomplete:
-                raise InputFileError(first.meta.filename, f"white_light: {message}")
-            self.record_outcome(status, message)
+        status = self.conclude(notes, first.meta.filename)
         table.meta["S_WHTLT"] = status
         self.light_curve = table
         log.info("white_light: %d integrations of %d exposure(s), %d planes %.4f-%.4f um", len(table), len(models),
