@@ -30,6 +30,7 @@ from photutils.segmentation import SourceCatalog, deblend_sources, detect_source
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 from scipy.optimize import least_squares
+from scipy.spatial import cKDTree
 
 __all__ = [
     "AB_ZERO_POINT_JY",
@@ -214,12 +215,16 @@ def make_source_catalog(
 
     reference_fwhm = max(aperture_radii_fwhm)
     reference_pix = reference_fwhm * fwhm_pix
-    flux, flux_err, area = _aperture_fluxes(filled, error, bad, positions, reference_pix, background)
+    apertures = {
+        radius_fwhm: _aperture_fluxes(filled, error, bad, positions, radius_fwhm * fwhm_pix, background)
+        for radius_fwhm in sorted(aperture_radii_fwhm)
+    }
+    flux, flux_err, area = apertures[reference_fwhm]
     flags = np.zeros(len(positions), dtype=np.int32)
     flags[area < 0.999 * np.pi * reference_pix**2] |= FLAGS["PARTIAL_COVERAGE"]
-    separation = np.hypot(*(positions[:, None, :] - positions[None, :, :]).transpose(2, 0, 1))
-    np.fill_diagonal(separation, np.inf)
-    nearest = separation.min(axis=1)
+    # The nearest other source of each, from a k-d tree: a distance matrix would take N^2 memory
+    # (7 GB for the 30000 sources of a crowded field).
+    nearest = cKDTree(positions).query(positions, k=2)[0][:, 1] if len(positions) > 1 else np.full(1, np.inf)
     flags[nearest < 2.0 * reference_pix] |= FLAGS["CROWDED"]
     flags[deblended] |= FLAGS["DEBLENDED"]
 
@@ -241,12 +246,9 @@ def make_source_catalog(
     table["dec"] = np.asarray(dec) * u.deg
     table["fwhm_pix"] = np.full(len(positions), fwhm_pix) * u.pix
     table["aper_bkg_flux"] = background * jy_per_sum * u.Jy
-    for radius_fwhm in sorted(aperture_radii_fwhm):
-        flux, flux_err, _ = _aperture_fluxes(filled, error, bad, positions, radius_fwhm * fwhm_pix, background)
-        _add_flux_columns(table, f"aper{radius_fwhm:g}fwhm", flux * jy_per_sum, flux_err * jy_per_sum)
-    reference = f"aper{reference_fwhm:g}fwhm"
-    _add_flux_columns(table, "aper_total", table[f"{reference}_flux"].value * apcorr,
-                      table[f"{reference}_flux_err"].value * apcorr)  # fmt: skip
+    for radius_fwhm, (radius_flux, radius_err, _) in apertures.items():
+        _add_flux_columns(table, f"aper{radius_fwhm:g}fwhm", radius_flux * jy_per_sum, radius_err * jy_per_sum)
+    _add_flux_columns(table, "aper_total", flux * jy_per_sum * apcorr, flux_err * jy_per_sum * apcorr)
     _add_extended_source_columns(table, sources, real, jy_per_sum)
     table["flags"] = flags
     table.add_column(SkyCoord(table["ra"], table["dec"], frame="icrs"), name="sky_centroid", index=3)
