@@ -152,6 +152,43 @@ def test_kron_and_isophotal_fluxes_of_galaxies_are_the_light_in_their_apertures(
     np.testing.assert_allclose(np.asarray(rows["ellipticity"])[:3], [1 - g[3] for g in galaxies[:3]], atol=0.06)
 
 
+def test_galaxies_among_the_bright_isolated_sources_do_not_set_the_aperture_correction():
+    """More compact galaxies than stars are bright and isolated: the curve of growth is measured
+    on the stars alone (the galaxies' shallower curves would lower the correction), and a field
+    with fewer than three stars left says the correction is not measured."""
+    grid = _grid()
+    pixel_area_sr = grid.pixel_area_steradians()
+    psf = _ao_psf(fwhm_core_pix=4.0, halo_fraction=1.0, halo_fwhm_pix=4.0, halo_beta=2.5)  # a Moffat
+    places = [(40.3 + 58 * i, 41.7 + 58 * j) for i in range(4) for j in range(4)]
+    star_places, galaxy_places = places[::4], [p for k, p in enumerate(places) if k % 4]
+    rng = np.random.default_rng(3)
+    star_fluxes = rng.uniform(1e-4, 2e-4, len(star_places))
+    noiseless = np.zeros((SIZE, SIZE))
+    for (x0, y0), flux in zip(star_places, star_fluxes, strict=True):
+        noiseless += flux / (pixel_area_sr * 1e6) * _pixel_integrated(psf, x0, y0, (SIZE, SIZE))
+    for x0, y0 in galaxy_places:
+        disc = _sersic(1.0, rng.uniform(4.0, 6.0), rng.uniform(0.6, 1.0), rng.uniform(0, np.pi))
+        noiseless += 4e-4 / (pixel_area_sr * 1e6) * _pixel_integrated(disc, x0, y0, (SIZE, SIZE))
+    noise = 0.05
+    image = noiseless + rng.normal(0.0, noise, noiseless.shape)
+    catalog, _ = make_source_catalog(image, np.full(image.shape, noise), grid.to_gwcs(), pixel_area_sr,
+                                        fwhm_pix=4.0, annulus_fwhm=(7.0, 9.0))  # fmt: skip
+    order = [int(np.argmin(np.hypot(catalog["xcentroid"] - x0, catalog["ycentroid"] - y0))) for x0, y0 in star_places]
+    ratio = np.asarray(catalog["aper_total_flux"])[order] / star_fluxes
+    assert abs(np.median(ratio) - 1.0) < 0.003, ratio
+    assert catalog.meta["aperture_correction_measured"]
+    assert catalog.meta["aperture_correction_stars"] == len(star_places)
+
+    two_stars_fewer = image - sum(
+        flux / (pixel_area_sr * 1e6) * _pixel_integrated(psf, x0, y0, (SIZE, SIZE))
+        for (x0, y0), flux in zip(star_places[:2], star_fluxes[:2], strict=True)
+    )
+    catalog, _ = make_source_catalog(two_stars_fewer, np.full(image.shape, noise), grid.to_gwcs(), pixel_area_sr,
+                                     fwhm_pix=4.0, annulus_fwhm=(7.0, 9.0))  # fmt: skip
+    assert catalog.meta["aperture_correction_stars"] == 2
+    assert not catalog.meta["aperture_correction_measured"]
+
+
 def _faint_star_mosaic(tmp_path):
     grid = _grid()
     pixel_area_sr = grid.pixel_area_steradians()

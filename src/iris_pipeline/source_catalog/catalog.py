@@ -64,6 +64,14 @@ GROWTH_ISOLATION_FWHM = 8.0
 GROWTH_MIN_SNR = 50.0
 GROWTH_MAX_STARS = 30
 GROWTH_MIN_STARS = 3
+"""Fewest stars with a good growth-curve fit: with three, one that disagrees can be clipped."""
+GROWTH_MIN_AGREEING = 2
+"""Fewest of those that the clip keeps."""
+STAR_CORE_RADIUS_FWHM = 1.0
+STAR_MIN_RELATIVE_CONCENTRATION = 0.9
+"""Growth-curve stars hold at least this fraction of the most compact candidate's flux ratio
+between `STAR_CORE_RADIUS_FWHM` and the reference aperture: galaxies, less concentrated, would
+lower the correction."""
 
 
 def jy_to_ab_mag(flux_jy, flux_err_jy):
@@ -232,6 +240,7 @@ def make_source_catalog(
     if aperture_correction:
         isolated = (nearest > GROWTH_ISOLATION_FWHM * fwhm_pix) & (flags & FLAGS["PARTIAL_COVERAGE"] == 0)
         bright = isolated & (flux > GROWTH_MIN_SNR * flux_err)
+        bright[bright] = _point_like(filled, error, bad, positions[bright], background[bright], flux[bright], fwhm_pix)
         annulus_pix = (annulus_fwhm[0] * fwhm_pix, annulus_fwhm[1] * fwhm_pix)
         apcorr, nstars, moffat_shape = _growth_curve_correction(
             filled, error, bad, positions[bright], background[bright], fwhm_pix, reference_pix, annulus_pix
@@ -400,6 +409,19 @@ def moffat_enclosed(radius, alpha, beta):
     return 1.0 - (1.0 + (np.asarray(radius) / alpha) ** 2) ** (1.0 - beta)
 
 
+def _point_like(data, error, bad, positions, background, reference_flux, fwhm_pix) -> np.ndarray:
+    """Which sources are as concentrated as the most compact of them (see `STAR_MIN_RELATIVE_CONCENTRATION`).
+
+    The concentration is the flux within `STAR_CORE_RADIUS_FWHM` over ``reference_flux``; among
+    bright isolated sources the most compact are stars, whatever the number of galaxies.
+    """
+    if len(positions) == 0:
+        return np.zeros(0, bool)
+    core, _, _ = _aperture_fluxes(data, error, bad, positions, STAR_CORE_RADIUS_FWHM * fwhm_pix, background)
+    concentration = core / reference_flux
+    return concentration >= STAR_MIN_RELATIVE_CONCENTRATION * np.max(concentration)
+
+
 def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, reference_pix, annulus_pix):
     """Aperture correction from ``reference_pix`` to total flux, measured on isolated bright stars.
 
@@ -418,8 +440,8 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
     light in the outer apertures or the annulus) are left out; the others' corrections are
     combined by an inverse-variance mean after a 3-sigma clip about their median. Uses the
     brightest `GROWTH_MAX_STARS`. Returns the correction, the number of stars kept by the clip
-    and the median fitted Moffat ``(alpha, beta)`` in pixels, or ``(1.0, n, None)`` with fewer
-    than `GROWTH_MIN_STARS` good fits.
+    and the median fitted Moffat ``(alpha, beta)`` in pixels, or ``(1.0, n, None)`` when fewer
+    than `GROWTH_MIN_STARS` fits are good or fewer than `GROWTH_MIN_AGREEING` survive the clip.
     """
     if len(positions) < GROWTH_MIN_STARS:
         return 1.0, len(positions), None
@@ -474,6 +496,8 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
     corrections, variances = np.array(corrections), np.maximum(np.array(variances), 1e-12)
     spread = np.sqrt(variances + (1.4826 * np.median(np.abs(corrections - np.median(corrections)))) ** 2)
     kept = np.abs(corrections - np.median(corrections)) <= 3.0 * spread
+    if np.count_nonzero(kept) < GROWTH_MIN_AGREEING:
+        return 1.0, int(np.count_nonzero(kept)), None
     weights = 1.0 / variances[kept]
     return float(np.sum(weights * corrections[kept]) / np.sum(weights)), int(np.count_nonzero(kept)), moffat_shape
 
