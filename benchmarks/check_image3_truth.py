@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -49,6 +50,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.table import Table
+from scipy.signal import fftconvolve
 
 from iris_pipeline import datamodels
 from iris_pipeline.associations import Association, write_association
@@ -61,10 +63,14 @@ from iris_pipeline.resample import TanGrid
 from iris_pipeline.resample.inputs import drizzle_input
 from iris_pipeline.simulate import simulate_observation
 from iris_pipeline.simulate.parameters import OpticsParameters
+from iris_pipeline.simulate.photometry import psf_fwhm_arcsec
+from iris_pipeline.simulate.scene import moffat_alpha_pix, sersic_shape
 
 MATCH_RADIUS_PIX = 2.0
 MIN_SNR = 20.0
 SURVIVAL_SIGMA = 5.0
+KRON_APERTURE_SCALE = 2.5
+"""The catalogue's Kron ellipse in units of its ``kron_radius`` times the second-moment axes."""
 
 
 def detector_pitch_arcsec(instrument) -> float:
@@ -168,12 +174,65 @@ def catalog_figures(catalog: Table, truth: Table, positions: Table, input_scale_
     }
 
 
-def galaxy_figures(catalog: Table, truth: Table, input_scale_arcsec: float) -> dict:
+def galaxy_light_fractions(wcs, shape, galaxy, ellipse, optics: OpticsParameters, psf_fwhm_arcsec: float,
+                           oversample: int = 3):  # fmt: skip
+    """Fractions of a truth galaxy's light inside a mosaic ellipse and inside the mosaic.
+
+    The galaxy is the simulator's truncated Sersic profile, defined on the sky (``pa_deg`` East
+    of North), sampled ``oversample`` times per mosaic pixel and axis and convolved with the
+    simulator's PSF (a truncated Moffat profile of FWHM ``psf_fwhm_arcsec``); the drizzle's own
+    blur is left out. ``ellipse`` is ``(x, y, a, b, theta_deg)`` in mosaic pixels, ``theta``
+    counter-clockwise from +x.
+    """
+    light_fraction = optics.galaxy_light_fraction
+    b_n, truncation = sersic_shape(float(galaxy["sersic_n"]), light_fraction)
+    n, r_eff = float(galaxy["sersic_n"]), float(galaxy["r_eff_arcsec"])
+    q, pa = float(galaxy["axis_ratio"]), math.radians(float(galaxy["pa_deg"]))
+    ra0, dec0 = float(galaxy["ra_deg"]), float(galaxy["dec_deg"])
+    x0, y0 = wcs.invert(ra0, dec0)
+    ra_x, dec_x = wcs(x0 + 1.0, y0)
+    scale_arcsec = 3600.0 * math.hypot((ra_x - ra0) * math.cos(math.radians(dec0)), dec_x - dec0)
+    reach = truncation * r_eff / scale_arcsec + optics.psf_stamp_radius_fwhm * psf_fwhm_arcsec / scale_arcsec + 2
+    sub = (np.arange(oversample) + 0.5) / oversample - 0.5
+    ys = (np.arange(math.floor(y0 - reach), math.ceil(y0 + reach) + 1)[:, None] + sub).ravel()
+    xs = (np.arange(math.floor(x0 - reach), math.ceil(x0 + reach) + 1)[:, None] + sub).ravel()
+    xx, yy = np.meshgrid(xs, ys)
+    ra, dec = wcs(xx, yy, with_bounding_box=False)
+    east = (ra - ra0) * math.cos(math.radians(dec0)) * 3600.0
+    north = (dec - dec0) * 3600.0
+    along = east * math.sin(pa) + north * math.cos(pa)
+    across = east * math.cos(pa) - north * math.sin(pa)
+    radius = np.hypot(along, across / q) / r_eff
+    # Normalised on the samples, as the simulator normalises its sampled stamps.
+    profile = np.where(radius <= truncation, np.exp(-b_n * radius ** (1.0 / n)), 0.0)
+    fwhm_samples = psf_fwhm_arcsec / scale_arcsec * oversample
+    psf_reach = math.ceil(optics.psf_stamp_radius_fwhm * fwhm_samples)
+    offsets = np.arange(-psf_reach, psf_reach + 1)
+    psf_radius_sq = offsets[:, None] ** 2 + offsets[None, :] ** 2
+    alpha = moffat_alpha_pix(fwhm_samples, optics.psf_moffat_beta)
+    psf = np.where(psf_radius_sq <= psf_reach**2, (1.0 + psf_radius_sq / alpha**2) ** -optics.psf_moffat_beta, 0.0)
+    profile = fftconvolve(profile, psf, mode="same")
+    profile /= profile.sum()
+    ny, nx = shape
+    in_mosaic = (xx >= -0.5) & (xx < nx - 0.5) & (yy >= -0.5) & (yy < ny - 0.5)
+    x_c, y_c, a, b, theta = ellipse
+    cos_t, sin_t = math.cos(math.radians(theta)), math.sin(math.radians(theta))
+    u = (xx - x_c) * cos_t + (yy - y_c) * sin_t
+    v = -(xx - x_c) * sin_t + (yy - y_c) * cos_t
+    inside = in_mosaic & ((u / a) ** 2 + (v / b) ** 2 <= 1.0)
+    return float(profile[inside].sum()), float(profile[in_mosaic].sum())
+
+
+def galaxy_figures(catalog: Table, truth: Table, input_scale_arcsec: float, i2d_path: Path, optics: OpticsParameters,
+                   psf_fwhm_arcsec: float) -> dict:  # fmt: skip
     """Isophotal, Kron and aperture-total fluxes of the catalogue sources matched to truth galaxies.
 
     A galaxy is matched to the nearest catalogue source within `MATCH_RADIUS_PIX` of its centre,
     with a flux S/N above `MIN_SNR`; figures are given for disc-like (Sersic n < 2) and
     bulge-like (n >= 2) profiles, whose Kron apertures miss different fractions of the light.
+    The Kron flux over truth is split in two: the fraction of the truth galaxy's light inside
+    the catalogue's own Kron ellipse (what the aperture can hold) and the Kron flux over that
+    light (the measurement: background subtraction, neighbours, resampling).
     """
     galaxies = truth[truth["kind"] == "galaxy"]
     if len(galaxies) == 0 or len(catalog) == 0:
@@ -182,20 +241,62 @@ def galaxy_figures(catalog: Table, truth: Table, input_scale_arcsec: float) -> d
     index, separation, _ = SkyCoord(galaxies["ra_deg"], galaxies["dec_deg"], unit="deg").match_to_catalog_sky(found)
     snr = np.asarray(catalog["kron_flux"]) / np.asarray(catalog["kron_flux_err"])
     matched = (separation.arcsec / input_scale_arcsec < MATCH_RADIUS_PIX) & (snr[index] > MIN_SNR)
+    in_kron = np.full(len(galaxies), np.nan)
+    in_mosaic = np.full(len(galaxies), np.nan)
+    with datamodels.open(i2d_path) as model:
+        shape = model.data.shape
+        for row in np.flatnonzero(matched):
+            source = catalog[index[row]]
+            kron_scale = KRON_APERTURE_SCALE * float(source["kron_radius"])
+            ellipse = (float(source["xcentroid"]), float(source["ycentroid"]),
+                       kron_scale * float(source["semimajor_axis"]), kron_scale * float(source["semiminor_axis"]),
+                       float(source["orientation"]))  # fmt: skip
+            in_kron[row], in_mosaic[row] = galaxy_light_fractions(model.meta.wcs, shape, galaxies[row], ellipse,
+                                                                  optics, psf_fwhm_arcsec)  # fmt: skip
     sersic_n = np.asarray(galaxies["sersic_n"])
+    truth_flux = np.asarray(galaxies["flux_jy"])
+    kron_ratio = np.asarray(catalog["kron_flux"])[index] / truth_flux
     result = {"truth_galaxies": len(galaxies)}
     for label, selection in (("all", matched), ("sersic_n_lt_2", matched & (sersic_n < 2)),
                              ("sersic_n_ge_2", matched & (sersic_n >= 2))):  # fmt: skip
         if not np.any(selection):
             result[label] = {"n": 0}
             continue
-        truth_flux = np.asarray(galaxies["flux_jy"])[selection]
         rows = index[selection]
-        result[label] = {"n": int(np.count_nonzero(selection))} | {
-            f"{name}_flux_ratio_median": float(np.median(np.asarray(catalog[f"{name}_flux"])[rows] / truth_flux))
-            for name in ("kron", "isophotal", "aper_total")
-        }
+        measured = {name: np.asarray(catalog[f"{name}_flux"])[rows] for name in ("kron", "isophotal", "aper_total")}
+        result[label] = (
+            {"n": int(np.count_nonzero(selection))}
+            | {
+                f"{name}_flux_ratio_median": float(np.median(flux / truth_flux[selection]))
+                for name, flux in measured.items()
+            }
+            | {
+                "truth_light_in_kron_ellipse_median": float(np.median(in_kron[selection])),
+                "kron_flux_over_truth_in_ellipse_median": float(np.median(kron_ratio[selection] / in_kron[selection])),
+                "truth_light_in_mosaic_median": float(np.median(in_mosaic[selection])),
+            }
+        )
     return result
+
+
+def sky_figures(products: Path, manifest) -> dict:
+    """image2's subtracted background against the simulated sky, per detector frame.
+
+    ``BKGLEVEL`` is the median background in flat-fielded DN/s; the simulated sky is
+    ``sky_e_s`` over the gain. Light of sources that no mask can separate from the sky (the
+    faint outer wings of galaxies and stars) raises the estimate.
+    """
+    gain = float(get_instrument(manifest.instrument).detector_defaults["gain_e_per_dn"])
+    excess = []
+    for path in sorted(products.glob("*_cal.fits")):
+        header = fits.getheader(path)
+        if "BKGLEVEL" in header:
+            sky_dn_s = manifest.truth["sky_e_s"][header["DETECTOR"]] / gain
+            excess.append(header["BKGLEVEL"] / sky_dn_s - 1.0)
+    if not excess:
+        return {"frames": 0}
+    return {"frames": len(excess), "background_over_sky_minus_1_median": float(np.median(excess)),
+            "background_over_sky_minus_1_max": float(np.max(excess))}  # fmt: skip
 
 
 def cosmic_ray_figures(i2d_path: Path, products: Path, cosmic_rays: Table, rng) -> dict:
@@ -309,12 +410,13 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="check_image3_"))
     instrument = get_instrument("IRIS")
+    optics = OpticsParameters(psf_stamp_radius_fwhm=args.psf_radius_fwhm)
     start = time.perf_counter()
     manifest = simulate_observation(
         workdir / "sim", instrument="IRIS", size=args.size, read_mode=args.read_mode,
         ngroups=5 if args.read_mode == "UTR" else 2, groupgap=args.groupgap, ndithers=4,
         n_stars=args.n_stars, n_galaxies=args.n_galaxies, ndarks=0, nflats=0, seed=args.seed,
-        cosmic_ray_rate_per_pix_s=args.cr_rate, optics=OpticsParameters(psf_stamp_radius_fwhm=args.psf_radius_fwhm),
+        cosmic_ray_rate_per_pix_s=args.cr_rate, optics=optics,
         dither_step_arcsec=detector_pitch_arcsec(instrument),
     )  # fmt: skip
     print(f"simulated {len(manifest.science)} science exposures in {time.perf_counter() - start:.0f} s")
@@ -332,7 +434,15 @@ def main() -> None:
     scale = instrument.detectors["IMG1"].pixel_scale_arcsec
     result = {
         "catalog": catalog_figures(catalog, Table.read(manifest.catalog), Table.read(manifest.positions), scale),
-        "galaxies": galaxy_figures(catalog, Table.read(manifest.catalog), scale),
+        "galaxies": galaxy_figures(
+            catalog,
+            Table.read(manifest.catalog),
+            scale,
+            i2d,
+            optics,
+            psf_fwhm_arcsec(instrument, manifest.filter_name, optics.airy_fwhm_lambda_over_d),
+        ),
+        "image2_sky": sky_figures(products, manifest),
         "cosmic_rays": cosmic_ray_figures(i2d, products, Table.read(manifest.cosmic_rays), np.random.default_rng(1)),
         "wall_s_simulation_and_chain": chain_s,
         "pointing_offsets_arcsec": offsets,

@@ -26,7 +26,7 @@ from .geometry import DetectorGeometry, Pointing, focal_plane_to_standard
 from .parameters import OpticsParameters, SceneParameters
 from .photometry import ab_mag_to_jy, electrons_per_s_per_jy, psf_fwhm_arcsec
 
-__all__ = ["CATALOG_COLUMNS", "make_catalog", "moffat_alpha_pix", "psf_enclosed_energy", "render_scene"]
+__all__ = ["CATALOG_COLUMNS", "make_catalog", "moffat_alpha_pix", "psf_enclosed_energy", "render_scene", "sersic_shape"]
 
 CATALOG_COLUMNS = (
     "id",
@@ -64,7 +64,7 @@ def psf_enclosed_energy(radius_pix: float, fwhm_pix: float, beta: float, truncat
     return float(cumulative(min(radius_pix, truncation)) / cumulative(truncation))
 
 
-def _sersic_shape(sersic_n: float, light_fraction: float) -> tuple[float, float]:
+def sersic_shape(sersic_n: float, light_fraction: float) -> tuple[float, float]:
     """Sersic ``b_n`` and the truncation radius enclosing ``light_fraction``, in ``r_eff``."""
     b_n = gammaincinv(2.0 * sersic_n, 0.5)
     return b_n, (gammaincinv(2.0 * sersic_n, light_fraction) / b_n) ** sersic_n
@@ -226,7 +226,7 @@ class _Stamps:
     def galaxy(self, xc: float, yc: float, source, to_standard: np.ndarray, pixel_scale: float):
         """Sersic profile in pixels; ``to_standard`` maps pixel offsets to standard arcsec."""
         n = float(source["sersic_n"])
-        b_n, r_trunc = _sersic_shape(n, self.optics.galaxy_light_fraction)
+        b_n, r_trunc = sersic_shape(n, self.optics.galaxy_light_fraction)
         r_eff = float(source["r_eff_arcsec"])
         q = float(source["axis_ratio"])
         theta = math.radians(float(source["pa_deg"]))
@@ -246,7 +246,7 @@ class _Stamps:
         """Half-size of the stamp of ``source``, pixels."""
         if source["kind"] == STAR:
             return self.psf_radius_pix
-        _, r_trunc = _sersic_shape(float(source["sersic_n"]), self.optics.galaxy_light_fraction)
+        _, r_trunc = sersic_shape(float(source["sersic_n"]), self.optics.galaxy_light_fraction)
         return r_trunc * float(source["r_eff_arcsec"]) / pixel_scale + self.psf_radius_pix
 
 
