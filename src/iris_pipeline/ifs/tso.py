@@ -20,13 +20,20 @@ the factors the steps measured there:
    from the source. Fixed apertures are what a time series needs (JWST fixes its TSO extraction
    apertures too): a moving aperture adds noise that does not average out.
 
-Errors: each plane's flux error propagates the extraction variance (``1 / N_ss`` of
+Errors: each plane's flux error propagates the extraction variance (``(N^-1)_ss`` of
 `extract_spectra`), the flat, the resampling and the background's (a median's variance,
 ``pi/2`` times a mean's). Linear interpolation onto the cube grid makes adjacent planes share
 detector columns, so their errors are correlated: the ``FLUX_COVAR`` column holds the covariance
 of every plane with the next one, and a sum over planes (the white light) has the variance
 ``sum(FLUX_ERROR^2) + 2 sum(FLUX_COVAR)`` over the adjacent pairs it contains (without the
 covariance it would be underestimated by up to a factor 2 for a grid as fine as the columns).
+Deblending anticorrelates the fluxes of spectra that share a detector column
+(`extract_spectra` with ``covariance=True``): neighbouring spaxels of the aperture, at the same
+wavelength for the slicer, a few planes apart for the staggered lenslet spectra. That covariance
+goes into ``FLUX_ERROR`` (same plane), ``FLUX_COVAR`` (next plane) and ``FLUX_COVAR_FAR``, the
+covariance of a plane with all planes after the next, which the white light adds for the planes
+it sums (`neighbour_plane_covariance`). Without it the lenslet white-light error is about 12 %
+too large (out-of-transit scatter / error 0.89).
 
 Sky subtraction with a dedicated sky exposure is not applied per integration: the local
 background above removes the sky of each integration. See ``docs/steps/tso3.md``.
@@ -35,9 +42,11 @@ background above removes the sky of each integration. See ``docs/steps/tso3.md``
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from .. import datamodels, dqflags
@@ -55,6 +64,7 @@ __all__ = [
     "Aperture",
     "adjacent_plane_covariance",
     "extract_integration",
+    "neighbour_plane_covariance",
     "integration_times",
     "mean_rate",
     "plane_interpolation",
@@ -139,6 +149,93 @@ def adjacent_plane_covariance(column_var: np.ndarray, index: np.ndarray, fractio
 
 
 @dataclass(frozen=True)
+class NeighbourCovariance:
+    """Covariance of the deblended fluxes of spectra sharing a detector column, for one integration.
+
+    Attributes
+    ----------
+    covar_dn2_s2, partner : np.ndarray
+        (nspax, length, bandwidth) from `extract_spectra` with ``covariance=True``.
+    column_scale : np.ndarray
+        (nspax, length) factor from a column's flux (DN/s) to its flux density in the cube before
+        the per-plane conversion (inverse response / dispersion, per um); 0 where unusable.
+    x_start : np.ndarray
+        First detector column of every spectrum.
+    """
+
+    covar_dn2_s2: np.ndarray
+    partner: np.ndarray
+    column_scale: np.ndarray
+    x_start: np.ndarray
+
+
+@numba.njit(nogil=True, cache=True)
+def _neighbour_plane_covariance(covar, partner, column_scale, x_start, index, fraction, weight, conversion, same,
+                                next_plane, far):  # fmt: skip
+    nspax, nwave = weight.shape
+    length = covar.shape[1]
+    for s in range(nspax):
+        for k in range(nwave):
+            if weight[s, k] == 0.0 or not math.isfinite(fraction[s, k]):
+                continue
+            for side in range(2):
+                column = index[s, k] + side
+                share = fraction[s, k] if side else 1.0 - fraction[s, k]
+                if share == 0.0 or column_scale[s, column] == 0.0:
+                    continue
+                for d in range(covar.shape[2]):
+                    t = partner[s, column, d]
+                    if t < 0:
+                        continue
+                    other = x_start[s] + column - x_start[t]
+                    if other < 0 or other >= length:
+                        continue
+                    base = weight[s, k] * share * conversion[k] * covar[s, column, d] * column_scale[s, column] * (
+                        column_scale[t, other])  # fmt: skip
+                    # Planes of spectrum t interpolated from its column `other` (increasing wavelength).
+                    k2 = np.searchsorted(index[t], other - 1)
+                    while k2 < nwave and index[t, k2] <= other:
+                        if weight[t, k2] != 0.0 and math.isfinite(fraction[t, k2]):
+                            share2 = fraction[t, k2] if index[t, k2] == other - 1 else 1.0 - fraction[t, k2]
+                            value = base * weight[t, k2] * share2 * conversion[k2]
+                            lag = abs(k2 - k)
+                            if lag == 0:
+                                same[k] += 2.0 * value
+                            elif lag == 1:
+                                next_plane[min(k, k2)] += value
+                            else:
+                                far[min(k, k2)] += value
+                        k2 += 1
+
+
+def neighbour_plane_covariance(neighbours: NeighbourCovariance, index, fraction, weight, conversion):
+    """Covariance that deblending puts between the planes of a weighted sum over spaxels.
+
+    Parameters
+    ----------
+    neighbours : NeighbourCovariance
+    index, fraction : np.ndarray
+        (nspax, nwave) `plane_interpolation` of every spectrum.
+    weight : np.ndarray
+        (nspax, nwave) weight of every spectrum's plane in the sum (0: not summed).
+    conversion : np.ndarray
+        (nwave,) factor from DN/s/um to the sum's unit.
+
+    Returns
+    -------
+    same, next_plane, far : np.ndarray
+        (nwave,) variance added to every plane's sum; covariance added between plane ``k`` and
+        ``k + 1``; covariance between plane ``k`` and all planes ``k + 2`` and beyond.
+    """
+    nwave = weight.shape[1]
+    same, next_plane, far = np.zeros(nwave), np.zeros(nwave), np.zeros(nwave)
+    _neighbour_plane_covariance(neighbours.covar_dn2_s2, neighbours.partner, neighbours.column_scale,
+                                neighbours.x_start, index, fraction, np.ascontiguousarray(weight, dtype=float),
+                                np.nan_to_num(conversion), same, next_plane, far)  # fmt: skip
+    return same, next_plane, far
+
+
+@dataclass(frozen=True)
 class IntegrationCalibration:
     """What spec2's steps measured on the template, applied to every integration (module docstring).
 
@@ -176,12 +273,15 @@ class IntegrationCalibration:
     nspax_x: int
     nspax_y: int
 
-    def cube(self, rate_dn_s, variance, bad) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def cube(self, rate_dn_s, variance, bad):
         """Cube of one integration: surface brightness, variance, and the covariance of each plane
-        with the next, each (nwave, ny, nx) or (nwave - 1, ny, nx); NaN where undefined."""
-        flux, var, valid = extract_spectra(rate_dn_s, variance, bad, self.spectral_format, self.x0, self.y0,
-                                           self.bandwidth)  # fmt: skip
+        with the next, each (nwave, ny, nx) or (nwave - 1, ny, nx), NaN where undefined; and the
+        `NeighbourCovariance` of its extraction."""
+        flux, var, valid, covar, partner = extract_spectra(rate_dn_s, variance, bad, self.spectral_format, self.x0,
+                                                           self.y0, self.bandwidth, covariance=True)  # fmt: skip
         valid = valid & self.spectral_format.columns()[1] & np.isfinite(self.inverse_response)
+        column_scale = np.where(valid, self.inverse_response / np.abs(self.dispersion), 0.0)
+        neighbours = NeighbourCovariance(covar, partner, column_scale, self.spectral_format.x_start)
         flux = np.where(valid, flux * self.inverse_response, 0.0)
         var = np.where(valid, var * self.inverse_response**2, 0.0)
         density, density_var, _ = resample_spectra(flux, var, valid, self.wavelength, self.dispersion, self.grid_um)
@@ -192,7 +292,7 @@ class IntegrationCalibration:
         conversion = self.conversion[None, :]
         args = (self.spax_x, self.spax_y, self.nspax_x, self.nspax_y)
         return (build_cube(density * conversion, *args), build_cube(density_var * conversion**2, *args),
-                build_cube(covariance * conversion[:, :-1] * conversion[:, 1:], *args))  # fmt: skip
+                build_cube(covariance * conversion[:, :-1] * conversion[:, 1:], *args), neighbours)  # fmt: skip
 
     @property
     def interpolation(self) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +316,7 @@ class Aperture:
     background_radius_spax: float
 
 
-def extract_integration(data, var, covariance, aperture: Aperture):
+def extract_integration(data, var, covariance, aperture: Aperture, neighbours=None, calibration=None):
     """The target's spectrum in one integration (module docstring, step 5).
 
     Parameters
@@ -226,13 +326,18 @@ def extract_integration(data, var, covariance, aperture: Aperture):
     covariance : np.ndarray
         (nwave - 1, ny, nx) covariance of every plane with the next.
     aperture : Aperture
+    neighbours : NeighbourCovariance, optional
+        The covariance of spectra sharing detector columns (`IntegrationCalibration.cube`), with
+        the ``calibration`` that made the cube: added to the aperture sum's variance and
+        covariances (the background's share is neglected).
 
     Returns
     -------
     dict
-        ``flux``, ``flux_var``, ``flux_covar`` (with the next plane), ``background`` (per spaxel)
-        and ``missing`` (an aperture spaxel unusable: DQ), all per plane, in the cube unit times
-        spaxels (multiply by the spaxel solid angle for a flux).
+        ``flux``, ``flux_var``, ``flux_covar`` (with the next plane), ``flux_covar_far`` (with all
+        planes after the next), ``background`` (per spaxel) and ``missing`` (an aperture spaxel
+        unusable: DQ), all per plane, in the cube unit times spaxels (multiply by the spaxel solid
+        angle for a flux).
     """
     usable = np.isfinite(data) & np.isfinite(var)
     in_background = aperture.background[None] & usable
@@ -262,9 +367,16 @@ def extract_integration(data, var, covariance, aperture: Aperture):
     pair_cov = np.where(np.isfinite(covariance), covariance, 0.0)
     flux_covar = (np.sum(weights[:-1] * weights[1:] * pair_cov, axis=(1, 2))
                   + total[:-1] * total[1:] * background_cov)  # fmt: skip
+    flux_covar = np.append(flux_covar, 0.0)
+    flux_covar_far = np.zeros(data.shape[0])
+    if neighbours is not None:
+        spaxel_weights = weights[:, calibration.spax_y, calibration.spax_x].T
+        same, next_plane, far = neighbour_plane_covariance(neighbours, *calibration.interpolation, spaxel_weights,
+                                                           calibration.conversion)  # fmt: skip
+        flux_var, flux_covar, flux_covar_far = flux_var + same, flux_covar + next_plane, far
     flux = np.where(missing, np.nan, flux)
-    return {"flux": flux, "flux_var": np.where(missing, np.nan, flux_var),
-            "flux_covar": np.append(flux_covar, 0.0), "background": background, "missing": missing}  # fmt: skip
+    return {"flux": flux, "flux_var": np.where(missing, np.nan, flux_var), "flux_covar": flux_covar,
+            "flux_covar_far": flux_covar_far, "background": background, "missing": missing}  # fmt: skip
 
 
 def integration_times(nints: int, start_mjd: float, end_mjd, nreads, frame_time_s, ra_deg, dec_deg, site):
@@ -288,10 +400,12 @@ def integration_times(nints: int, start_mjd: float, end_mjd, nreads, frame_time_
 
 
 SPECTRUM_DTYPE = [("WAVELENGTH", np.float64), ("FLUX", np.float64), ("FLUX_ERROR", np.float64),
-                  ("FLUX_COVAR", np.float64), ("SURF_BRIGHT", np.float64), ("SB_ERROR", np.float64),
+                  ("FLUX_COVAR", np.float64), ("FLUX_COVAR_FAR", np.float64), ("SURF_BRIGHT", np.float64),
+                  ("SB_ERROR", np.float64),
                   ("DQ", np.uint32), ("BACKGROUND", np.float64), ("NPIXELS", np.float64),
                   ("APCORR", np.float64)]  # fmt: skip
-SPECTRUM_UNITS = {"WAVELENGTH": "um", "FLUX": "Jy", "FLUX_ERROR": "Jy", "FLUX_COVAR": "Jy2", "SURF_BRIGHT": "MJy/sr",
+SPECTRUM_UNITS = {"WAVELENGTH": "um", "FLUX": "Jy", "FLUX_ERROR": "Jy", "FLUX_COVAR": "Jy2", "FLUX_COVAR_FAR": "Jy2",
+                  "SURF_BRIGHT": "MJy/sr",
                   "SB_ERROR": "MJy/sr", "BACKGROUND": "MJy/sr"}  # fmt: skip
 
 
@@ -350,14 +464,15 @@ class IFSTsoExtractStep(IrisStep):
         area_sr = float(coefficients.sum()) * spaxel_sr
         for k in range(nints):
             bad = (rateints.dq[k] & DO_NOT_USE) != 0
-            data, var, covariance = calibration.cube(rateints.data[k].astype(float), variance[k], bad)
-            result = extract_integration(data, var, covariance, aperture)
+            data, var, covariance, neighbours = calibration.cube(rateints.data[k].astype(float), variance[k], bad)
+            result = extract_integration(data, var, covariance, aperture, neighbours, calibration)
             table = np.zeros(calibration.grid_um.size, dtype=SPECTRUM_DTYPE)
             table["WAVELENGTH"] = calibration.grid_um
             to_jy = spaxel_sr * JY_PER_MJY
             table["FLUX"] = result["flux"] * to_jy
             table["FLUX_ERROR"] = np.sqrt(result["flux_var"]) * to_jy
             table["FLUX_COVAR"] = result["flux_covar"] * to_jy**2
+            table["FLUX_COVAR_FAR"] = result["flux_covar_far"] * to_jy**2
             table["SURF_BRIGHT"] = table["FLUX"] / JY_PER_MJY / area_sr
             table["SB_ERROR"] = table["FLUX_ERROR"] / JY_PER_MJY / area_sr
             table["DQ"] = np.where(result["missing"], DO_NOT_USE, np.uint32(0))

@@ -4,9 +4,11 @@
 between ``min_wavelength`` and ``max_wavelength`` that are usable (finite, DQ 0) in at least
 ``MIN_GOOD_FRACTION`` of the integrations, as JWST's ``white_light`` sums its ``_x1dints``; an
 integration that misses one of those planes is flagged ``DO_NOT_USE`` rather than summed over
-fewer planes (its flux would drop). Error: ``sqrt(sum FLUX_ERROR^2 + 2 sum FLUX_COVAR)``, the
-covariance of each used plane with the next used one (adjacent planes of a cube share detector
-columns; `iris_pipeline.ifs.tso`).
+fewer planes (its flux would drop). Error: ``sqrt(sum FLUX_ERROR^2 + 2 sum FLUX_COVAR + 2 sum
+FLUX_COVAR_FAR)``: the covariance of each used plane with the next used one (adjacent planes of a
+cube share detector columns) and, for every used plane, with all planes after the next (deblended
+neighbouring spectra are anticorrelated; `iris_pipeline.ifs.tso`). The latter counts the planes
+just beyond a ``max_wavelength`` too: exact for a range that ends at the last plane.
 
 `WhiteLightStep` reads the times from the INT_TIMES table (``int_mid_BJD_TDB``,
 ``int_mid_MJD_UTC``), writes the table and, with ``transit_duration``, fits the transit as
@@ -33,7 +35,8 @@ DO_NOT_USE = np.uint32(dqflags.PIXEL["DO_NOT_USE"])
 MIN_GOOD_FRACTION = 0.9
 
 
-def white_light_flux(wave_um, flux, flux_err, flux_covar, dq, min_wavelength=None, max_wavelength=None):
+def white_light_flux(wave_um, flux, flux_err, flux_covar, dq, min_wavelength=None, max_wavelength=None,
+                     flux_covar_far=None):  # fmt: skip
     """White-light flux, its error and flags per integration, and the planes summed (module docstring).
 
     Parameters
@@ -44,6 +47,8 @@ def white_light_flux(wave_um, flux, flux_err, flux_covar, dq, min_wavelength=Non
         (nint, nwave) columns FLUX, FLUX_ERROR, FLUX_COVAR and DQ of every integration.
     min_wavelength, max_wavelength : float, optional
         Range summed (um); default all planes.
+    flux_covar_far : np.ndarray, optional
+        (nint, nwave) column FLUX_COVAR_FAR (absent from products without deblending covariance).
 
     Returns
     -------
@@ -67,6 +72,8 @@ def white_light_flux(wave_um, flux, flux_err, flux_covar, dq, min_wavelength=Non
     pair = used[:-1] & used[1:]
     white = np.where(used, np.where(good, flux, 0.0), 0.0).sum(axis=1)
     var = np.where(used, np.where(good, flux_err, 0.0) ** 2, 0.0).sum(axis=1) + 2.0 * (covar[:, :-1] * pair).sum(axis=1)
+    if flux_covar_far is not None:
+        var += 2.0 * np.where(used & np.isfinite(flux_covar_far), flux_covar_far, 0.0).sum(axis=1)
     flagged = ~good[:, used].all(axis=1) if used.any() else np.ones(flux.shape[0], bool)
     white = np.where(flagged, np.nan, white)
     white_err = np.where(flagged, np.nan, np.sqrt(np.maximum(var, 0.0)))
@@ -128,11 +135,13 @@ class WhiteLightStep(IrisStep):
             raise ValueError("no spectrum")
         ordered = sorted(model.spec, key=lambda spectrum: spectrum.int_num or 0)
         wave = np.asarray(ordered[0].spec_table["WAVELENGTH"], float)
+        names = ("FLUX", "FLUX_ERROR", "FLUX_COVAR", "FLUX_COVAR_FAR", "DQ")
         columns = {name: np.array([np.asarray(s.spec_table[name], float) for s in ordered])
-                   for name in ("FLUX", "FLUX_ERROR", "FLUX_COVAR", "DQ")}  # fmt: skip
+                   for name in names if name in ordered[0].spec_table.dtype.names}  # fmt: skip
         white, white_err, flags, used = white_light_flux(wave, columns["FLUX"], columns["FLUX_ERROR"],
                                                          columns["FLUX_COVAR"], columns["DQ"].astype(np.uint32),
-                                                         self.min_wavelength, self.max_wavelength)  # fmt: skip
+                                                         self.min_wavelength, self.max_wavelength,
+                                                         columns.get("FLUX_COVAR_FAR"))  # fmt: skip
         if not used.any():
             raise ValueError(f"no plane usable in {MIN_GOOD_FRACTION:.0%} of the integrations in the wavelength range")
         numbers = np.array([s.int_num for s in ordered])
