@@ -205,6 +205,18 @@ def write_photom_reference(path, config: IFSConfiguration, median_throughput: fl
     return _atomic_fits(fits.HDUList([fits.PrimaryHDU(header=header), table]), Path(path))
 
 
+def write_flat_reference(path, config: IFSConfiguration, throughput: np.ndarray) -> Path:
+    """Write the truth IFS_FLAT file: every spaxel's throughput at every column over their median,
+    the level `write_photom_reference` assumes (no error: the truth)."""
+    response = (throughput / np.median(throughput)).astype(np.float32)
+    header = _reference_header(config, "ifs_flat", "IFS spectral flat (truth)")
+    header.update({"DATAMODL": "IFSFlatModel"})
+    hdus = [fits.PrimaryHDU(header=header), fits.ImageHDU(response, name="SCI"),
+            fits.ImageHDU(np.zeros_like(response), name="ERR"),
+            fits.ImageHDU(np.zeros(response.shape, np.uint32), name="DQ")]  # fmt: skip
+    return _atomic_fits(fits.HDUList(hdus), Path(path))
+
+
 def _lamp_spectra(trace: Table, centre: float, continuum: float, lines: np.ndarray | None, sigma_um) -> SpaxelSpectra:
     n = len(trace)
     if lines is None:

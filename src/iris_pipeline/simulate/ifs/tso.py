@@ -17,10 +17,10 @@ Two levels:
   the Poisson and read-noise variances of the integration (as `write_rate`), and those variances;
   with the truth format, spectral flat and photometric conversion of the configuration;
 - `write_ifs_tso_rateints` writes such rates as a ``_rateints`` file (RateIntsModel format) with
-  the truth IFS_TRACE and IFS_PHOTOM references and ``refstore.yaml``;
+  the truth IFS_TRACE, IFS_PHOTOM and IFS_FLAT references and ``refstore.yaml``;
 - `simulate_ifs_tso_observation` (writes files): a raw ``_uncal`` exposure (``TSOVISIT = T``,
   ``NINTS`` integrations; read by read through the detector model of `simulate_ramp`), the truth
-  references (IFS_TRACE, IFS_PHOTOM, the detector references), ``refstore.yaml`` and
+  references (IFS_TRACE, IFS_PHOTOM, IFS_FLAT, the detector references), ``refstore.yaml`` and
   ``truth/transit.ecsv``.
 
 Times: integration ``i`` spans ``[i P, (i + 1) P)`` from the exposure start, ``P`` the period of
@@ -59,6 +59,7 @@ from .observation import (
     _ifs_detector_model,
     _primary,
     raw_read_pattern,
+    write_flat_reference,
     write_photom_reference,
     write_trace_reference,
 )
@@ -203,6 +204,7 @@ def _write_ifs_references(out: Path, config: IFSConfiguration, trace: Table, thr
     write_trace_reference(references / "ifs_trace" / f"{prefix}_ifs_trace_truth.fits", config, trace)
     write_photom_reference(references / "ifs_photom" / f"{prefix}_ifs_photom_truth.fits", config,
                            float(np.median(throughput)))  # fmt: skip
+    write_flat_reference(references / "ifs_flat" / f"{prefix}_ifs_flat_truth.fits", config, throughput)
     return references
 
 
