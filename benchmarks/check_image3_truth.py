@@ -10,7 +10,12 @@ next ones. Runs raw -> detector1 -> image2 -> image3 and prints:
   whose reference aperture is fully covered (not cut by the mosaic's edge), and for sources
   seen by more than one detector;
 - galaxies (``--n-galaxies``): the Kron, isophotal and aperture-total fluxes over truth, for
-  Sersic n < 2 and n >= 2;
+  Sersic n < 2 and n >= 2, and the Kron flux split in two: the fraction of the truth galaxy's
+  light (its PSF-convolved Sersic profile on the mosaic's grid) inside the catalogue's own Kron
+  ellipse, what the aperture can hold, and the Kron flux over that light, the measurement
+  (background subtraction, deblending from neighbours, resampling);
+- image2's subtracted sky (``BKGLEVEL``) over the simulated sky: light of sources that no mask
+  separates from the sky raises it;
 - cosmic rays: injected (science exposures), flagged in stage 1 (JUMP_DET) or by
   outlier_detection (OUTLIER), and surviving in the mosaic, i.e. a 5-sigma excess of the mosaic
   over the median of the single-exposure images at the CR's position; the same test at random

@@ -16,6 +16,7 @@ from iris_pipeline import datamodels
 from iris_pipeline.exceptions import InputFileError
 from iris_pipeline.resample import TanGrid
 from iris_pipeline.source_catalog import SourceCatalogStep, make_source_catalog
+from iris_pipeline.source_catalog.catalog import combine_corrections
 
 SIZE = 256
 OVERSAMPLE = 5
@@ -187,6 +188,20 @@ def test_galaxies_among_the_bright_isolated_sources_do_not_set_the_aperture_corr
                                      fwhm_pix=4.0, annulus_fwhm=(7.0, 9.0))  # fmt: skip
     assert catalog.meta["aperture_correction_stars"] == 2
     assert not catalog.meta["aperture_correction_measured"]
+
+
+def test_faint_stars_do_not_outvote_a_bright_one_in_the_aperture_correction():
+    """A mosaic of the image3 truth check (seed 11): one bright star (error 0.00014) and two faint
+    ones that agree with each other 3 sigma below it. Clipped about the median, the bright star
+    was left out and the correction fell by 3.5 %; clipped about the inverse-variance weighted
+    median, all three are kept and the bright one sets the result. A star far from several that agree is
+    still left out."""
+    correction, kept = combine_corrections([1.0525, 1.0153, 1.0215], np.square([0.00014, 0.011, 0.011]))
+    assert kept == 3
+    assert correction == pytest.approx(1.0525, abs=0.0005)
+    correction, kept = combine_corrections([1.050, 1.051, 1.049, 1.0505, 1.10], np.full(5, 0.001**2))
+    assert kept == 4
+    assert correction == pytest.approx(1.0501, abs=0.0005)
 
 
 def _faint_star_mosaic(tmp_path):

@@ -37,6 +37,7 @@ __all__ = [
     "FLAGS",
     "jy_to_ab_mag",
     "make_source_catalog",
+    "combine_corrections",
     "moffat_enclosed",
     "smoothed_image_and_noise",
 ]
@@ -427,21 +428,24 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
 
     For each star the flux is measured in apertures of `GROWTH_RADII_FWHM` from ``reference_pix``
     (at least `GROWTH_MIN_RADII` of them) up to `GROWTH_ANNULUS_GAP_FWHM` inside the background
-    annulus ``annulus_pix`` (inner, outer). The
-    correction is the measured ratio of the flux at the outermost radius to the flux at
-    ``reference_pix``, divided by the fraction of the total light that the outermost aperture
-    holds after the annulus background is subtracted. That fraction comes from a Moffat profile
-    fitted to the star's curve of growth (free F, alpha, beta), as Stetson's DAOGROW extrapolates
-    with its model: the model measured as the data are, ``EE(r) - pi r^2 <I>_annulus``, because
-    the annulus holds some of the star's own wing light. The measured part carries most of the
-    correction, so a PSF that is not a Moffat (an AO core on a halo) still gets nearly the right
-    one; the model supplies the light beyond the outermost aperture and in the annulus. Stars
-    whose curve the model does not fit (reduced chi-square above `GROWTH_MAX_CHI2`: a neighbour's
-    light in the outer apertures or the annulus) are left out; the others' corrections are
-    combined by an inverse-variance mean after a 3-sigma clip about their median. Uses the
+    annulus ``annulus_pix`` (inner, outer). A star's correction is the measured ratio of the flux
+    at the outermost radius to the flux at ``reference_pix``, divided by the fraction of the total
+    light that the outermost aperture holds after the annulus background is subtracted. That
+    fraction comes from one Moffat profile (free alpha and beta, and a flux per star) fitted to
+    the curves of growth of all the stars at once, as Stetson's DAOGROW fits one model to all
+    its stars: the profile measured as the data are, ``EE(r) - pi r^2 <I>_annulus``, because the
+    annulus holds some of the star's own wing light. A faint star's wing alone does not
+    constrain a profile (fitted alone it can come out a Gaussian, without the wing light to
+    extrapolate); the common profile is set by the bright ones. The measured part carries most
+    of the correction, so a PSF that is not a Moffat (an AO core on a halo) still gets nearly the
+    right one; the model supplies the light beyond the outermost aperture and in the annulus.
+    Stars whose curve no Moffat profile of its own fits (reduced chi-square above
+    `GROWTH_MAX_CHI2`: a neighbour's light in the outer apertures or the annulus) are left out
+    first. The corrections are combined by an inverse-variance mean after a 3-sigma clip about
+    it, the spread being each star's error and the stars' robust scatter in quadrature. Uses the
     brightest `GROWTH_MAX_STARS`. Returns the correction, the number of stars kept by the clip
-    and the median fitted Moffat ``(alpha, beta)`` in pixels, or ``(1.0, n, None)`` when fewer
-    than `GROWTH_MIN_STARS` fits are good or fewer than `GROWTH_MIN_AGREEING` survive the clip.
+    and the common Moffat ``(alpha, beta)`` in pixels, or ``(1.0, n, None)`` when fewer than
+    `GROWTH_MIN_STARS` stars fit or fewer than `GROWTH_MIN_AGREEING` survive the clip.
     """
     if len(positions) < GROWTH_MIN_STARS:
         return 1.0, len(positions), None
@@ -460,46 +464,72 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
         errors.append(flux_err)
     curves, errors = np.array(curves).T, np.array(errors).T
     brightest = np.argsort(-curves[:, -1])[:GROWTH_MAX_STARS]
+    curves, errors = curves[brightest], errors[brightest]
+    usable = (curves[:, reference_index] > 0) & (curves[:, -1] > 0)
+    curves, errors = curves[usable], errors[usable]
+    sigmas = np.hypot(errors, 1e-3 * curves[:, -1:])
+    annulus_area = np.pi * (annulus_pix[1] ** 2 - annulus_pix[0] ** 2)
 
     def measured_fraction(radius, alpha, beta):
-        annulus_area = np.pi * (annulus_pix[1] ** 2 - annulus_pix[0] ** 2)
         annulus_light = moffat_enclosed(annulus_pix[1], alpha, beta) - moffat_enclosed(annulus_pix[0], alpha, beta)
-        annulus_mean = annulus_light / annulus_area
-        return moffat_enclosed(radius, alpha, beta) - np.pi * np.asarray(radius) ** 2 * annulus_mean
+        return moffat_enclosed(radius, alpha, beta) - np.pi * np.asarray(radius) ** 2 * annulus_light / annulus_area
 
-    corrections, variances, shapes = [], [], []
-    for curve, curve_err in zip(curves[brightest], errors[brightest], strict=True):
-        if curve[reference_index] <= 0 or curve[-1] <= 0:
-            continue
-        sigma = np.hypot(curve_err, 1e-3 * curve[-1])
+    # A neighbour's light in the outer apertures or in the annulus bends a star's curve of
+    # growth away from any single profile: such stars are left out.
+    start = (fwhm_pix / 1.13, 2.5)
+    clean = np.array([_common_moffat(curve[None], sigma[None], radii, measured_fraction, start)[1] <= GROWTH_MAX_CHI2
+                      for curve, sigma in zip(curves, sigmas, strict=True)], dtype=bool)  # fmt: skip
+    if np.count_nonzero(clean) < GROWTH_MIN_STARS:
+        return 1.0, int(np.count_nonzero(clean)), None
+    curves, errors, sigmas = curves[clean], errors[clean], sigmas[clean]
+    shape, _ = _common_moffat(curves, sigmas, radii, measured_fraction, start)
+    outer_fraction = float(measured_fraction(radii[-1], *shape))
+    corrections = curves[:, -1] / curves[:, reference_index] / outer_fraction
+    # The outer aperture contains the reference one: the ratio's error is that of the flux
+    # between the two radii.
+    between_var = np.maximum(errors[:, -1] ** 2 - errors[:, reference_index] ** 2, 0.0)
+    variances = np.maximum(between_var / (curves[:, reference_index] * outer_fraction) ** 2, 1e-12)
+    correction, nkept = combine_corrections(corrections, variances)
+    if nkept < GROWTH_MIN_AGREEING:
+        return 1.0, nkept, None
+    return correction, nkept, (float(shape[0]), float(shape[1]))
 
-        def residuals(p, curve=curve, sigma=sigma):
-            return (curve - p[0] * measured_fraction(radii, math.exp(p[1]), 1.0 + math.exp(p[2]))) / sigma
 
-        start = [curve[-1] * 1.05, math.log(fwhm_pix / 1.13), math.log(1.5)]
-        fit = least_squares(residuals, start, bounds=([0.0, -5.0, -3.0], [np.inf, 5.0, 3.0]))
-        # A neighbour's light in the outer apertures or in the annulus bends a star's curve of
-        # growth away from any single profile.
-        if not fit.success or np.sum(fit.fun**2) / max(radii.size - 3, 1) > GROWTH_MAX_CHI2:
-            continue
-        alpha, beta = math.exp(fit.x[1]), 1.0 + math.exp(fit.x[2])
-        shapes.append((alpha, beta))
-        outer_fraction = float(measured_fraction(radii[-1], alpha, beta))
-        corrections.append(curve[-1] / curve[reference_index] / outer_fraction)
-        # The outer aperture contains the reference one: the ratio's error is that of the flux
-        # between the two radii.
-        between_var = max(curve_err[-1] ** 2 - curve_err[reference_index] ** 2, 0.0)
-        variances.append(between_var / (curve[reference_index] * outer_fraction) ** 2)
-    if len(corrections) < GROWTH_MIN_STARS:
-        return 1.0, len(corrections), None
-    moffat_shape = tuple(float(v) for v in np.median(np.array(shapes), axis=0))
-    corrections, variances = np.array(corrections), np.maximum(np.array(variances), 1e-12)
-    spread = np.sqrt(variances + (1.4826 * np.median(np.abs(corrections - np.median(corrections)))) ** 2)
-    kept = np.abs(corrections - np.median(corrections)) <= 3.0 * spread
-    if np.count_nonzero(kept) < GROWTH_MIN_AGREEING:
-        return 1.0, int(np.count_nonzero(kept)), None
-    weights = 1.0 / variances[kept]
-    return float(np.sum(weights * corrections[kept]) / np.sum(weights)), int(np.count_nonzero(kept)), moffat_shape
+def combine_corrections(corrections, variances) -> tuple[float, int]:
+    """Inverse-variance mean of the stars' aperture corrections after a 3-sigma clip, and how
+    many it kept.
+
+    The clip is about the inverse-variance weighted median, not the median, with each star's
+    error and the stars' robust scatter about it in quadrature: a few faint stars that agree with
+    each other must not outvote a bright one whose error is a hundred times smaller, and a star
+    far from the others is left out.
+    """
+    corrections, variances = np.asarray(corrections, float), np.asarray(variances, float)
+    order = np.argsort(corrections)
+    cumulative = np.cumsum(1.0 / variances[order])
+    centre = corrections[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
+    scatter = 1.4826 * np.median(np.abs(corrections - centre))
+    kept = np.abs(corrections - centre) <= 3.0 * np.sqrt(variances + scatter**2)
+    inverse_variance = 1.0 / variances[kept]
+    return float(np.sum(inverse_variance * corrections[kept]) / np.sum(inverse_variance)), int(np.count_nonzero(kept))
+
+
+def _common_moffat(curves, sigmas, radii, measured_fraction, start):
+    """Moffat ``(alpha, beta)`` fitted to several curves of growth, a free flux for each; with the
+    fit's reduced chi-square."""
+    count = len(curves)
+
+    def residuals(p):
+        model = measured_fraction(radii, math.exp(p[0]), 1.0 + math.exp(p[1]))
+        return ((curves - p[2:, None] * model) / sigmas).ravel()
+
+    guess = np.concatenate([[math.log(start[0]), math.log(max(start[1] - 1.0, 0.05))], curves[:, -1] * 1.05])
+    lower = np.concatenate([[-5.0, -3.0], np.zeros(count)])
+    upper = np.concatenate([[5.0, 3.0], np.full(count, np.inf)])
+    fit = least_squares(residuals, guess, bounds=(lower, upper), x_scale="jac")
+    shape = (math.exp(fit.x[0]), 1.0 + math.exp(fit.x[1]))
+    dof = max(fit.fun.size - fit.x.size, 1)
+    return shape, float(np.sum(fit.fun**2) / dof) if fit.success else float("nan")
 
 
 def _estimate_fwhm(data, err, bad, snr_threshold, npixels) -> float:
