@@ -14,7 +14,7 @@ import pytest
 from astropy.io import fits
 
 from iris_pipeline import datamodels
-from iris_pipeline.ifs.combine import CubeGeometry, blot, drizzle_cubes, linear_combination_variance
+from iris_pipeline.ifs.combine import CubeGeometry, blot, drizzle_cubes, linear_combination_variance, output_frame
 from iris_pipeline.ifs.cube import spaxel_solid_angle_sr
 from iris_pipeline.ifs.point_source import psf_image
 from iris_pipeline.ifs.spec3_steps import set_cube_wcs
@@ -172,7 +172,9 @@ def test_an_association_file_gives_the_same_combined_cube_under_its_product_name
     pipeline.save_results = True
     combined = pipeline.run(str(asn))
     np.testing.assert_array_equal(combined.data, dithered["combined"].data)
-    assert {"target_k_s3d.fits", "target_k_x1d.fits", "target_k_cat.ecsv"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"target_k_s3d.fits", "target_k_x1d.fits", "target_k_cat.ecsv"} <= {
+        p.name for p in (tmp_path / "out").iterdir()
+    }
 
 
 def test_blot_compares_the_edge_row_of_a_dithered_cube():
@@ -187,3 +189,31 @@ def test_blot_compares_the_edge_row_of_a_dithered_cube():
     np.testing.assert_allclose(values[:, 1], (median[:, 2, 1] + median[:, 2, 2]) / 2)
     assert np.isnan(values[:, 2]).all(), "mostly beyond the covered rows"
     np.testing.assert_allclose(values[:, 3], (median[:, 1, 2] + median[:, 2, 2]) / 2)
+
+
+def test_a_mosaic_keeps_the_first_cube_where_it_alone_covers_the_sky():
+    """Output spaxels fall on the first cube's (an even number of spaxels put them half a spaxel off):
+    where that cube alone covers a mosaic, the combined cube is that cube, not a mean of four neighbours."""
+    rng = np.random.default_rng(5)
+    shape = (3, *SHAPE[1:])
+    reference = CubeGeometry(150.0, 2.0, 0.0, SCALE_MAS, SHAPE[2], SHAPE[1])
+    offsets = [(0, 0), (-6, 0), (0, -5), (-6, -5)]
+    geometries = []
+    for dx, dy in offsets:
+        ra, dec = reference.pixel_to_world(0.5 * (SHAPE[2] - 1) + dx, 0.5 * (SHAPE[1] - 1) + dy)
+        geometries.append(CubeGeometry(float(ra), float(dec), 0.0, SCALE_MAS, SHAPE[2], SHAPE[1]))
+    frame = output_frame(geometries)
+    assert (frame.nx, frame.ny) == (SHAPE[2] + 6, SHAPE[1] + 5)
+    positions = [geometry.to_frame(frame) for geometry in geometries]
+    np.testing.assert_allclose(positions[0][0], np.broadcast_to(np.arange(SHAPE[2]) + 6, SHAPE[1:]), atol=1e-6)
+    np.testing.assert_allclose(positions[0][1], np.broadcast_to(np.arange(SHAPE[1])[:, None] + 5, SHAPE[1:]), atol=1e-6)
+    cubes = [rng.normal(size=shape) for _ in offsets]
+    ones = [np.ones(shape) for _ in offsets]
+    goods = [np.ones(shape, bool) for _ in offsets]
+    combined, _, coverage, _ = drizzle_cubes(cubes, ones, goods, positions, [np.ones(3)] * 4, (3, frame.ny, frame.nx))
+    # The first cube's last 6 columns and 5 rows are beyond the other three fields; on the output grid
+    # the first cube starts at column 6, row 5 (to the TAN projection's rounding, 1e-7 spaxel).
+    alone_in_first = (slice(None), slice(SHAPE[1] - 5, None), slice(SHAPE[2] - 6, None))
+    alone_in_output = (slice(None), slice(SHAPE[1], None), slice(SHAPE[2], None))
+    np.testing.assert_allclose(coverage[alone_in_output], 1.0, atol=1e-6)
+    np.testing.assert_allclose(combined[alone_in_output], cubes[0][alone_in_first], atol=1e-6)

@@ -123,7 +123,12 @@ def output_frame(geometries: list[CubeGeometry], scale_mas: float | None = None,
             raise ValueError(f"position angles {first.pa_deg} and {geometry.pa_deg} deg differ: rotated cubes "
                              "cannot be combined yet")  # fmt: skip
     scale = scale_mas or first.scale_mas
-    provisional = CubeGeometry(first.ra_deg, first.dec_deg, first.pa_deg, scale, 1, 1)
+    # The provisional grid spans the first cube's field, so that its spaxel centres are the first cube's.
+    # A 1 x 1 grid about the field centre put them half a spaxel off for an even number of spaxels: a
+    # cube alone (a mosaic's edge) was resampled onto the neighbouring spaxels, and the grid one wider.
+    ratio = first.scale_mas / scale
+    provisional = CubeGeometry(first.ra_deg, first.dec_deg, first.pa_deg, scale, max(1, round(first.nx * ratio)),
+                               max(1, round(first.ny * ratio)))  # fmt: skip
     lows, highs = [], []
     for geometry in geometries:
         x, y = geometry.to_frame(provisional)
@@ -379,7 +384,12 @@ def blot(cube: np.ndarray, x: np.ndarray, y: np.ndarray, min_weight: float = 0.5
     tx, ty = np.clip(x - x0, 0.0, 1.0), np.clip(y - y0, 0.0, 1.0)
     total = np.zeros((cube.shape[0], *np.shape(x)))
     weight = np.zeros_like(total)
-    for w, yy, xx in (((1 - tx) * (1 - ty), y0, x0), (tx * (1 - ty), y0, x1), ((1 - tx) * ty, y1, x0), (tx * ty, y1, x1)):
+    for w, yy, xx in (
+        ((1 - tx) * (1 - ty), y0, x0),
+        (tx * (1 - ty), y0, x1),
+        ((1 - tx) * ty, y1, x0),
+        (tx * ty, y1, x1),
+    ):
         values = cube[:, yy, xx]
         finite = np.isfinite(values)
         total += np.where(finite, w * values, 0.0)
