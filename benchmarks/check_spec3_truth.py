@@ -466,6 +466,10 @@ def main():
                 targets[key] = ("within 10 % of the expected factor",
                                 lambda f, k=key, e=expected: abs(f[k] / f[e] - 1) < 0.1)  # fmt: skip
         for key, (text, test) in targets.items():
+            if key.startswith("noise_gain") and np.isnan(figures[key]):
+                # A mosaic's fully covered corner holds the point source: no sky box to measure there.
+                print(f"  N/A  {mode} {key}: no sky spaxels or 3 x 3 boxes at this coverage")
+                continue
             ok = bool(test(figures))
             failures += not ok
             print(f"  {'PASS' if ok else 'FAIL'} {mode} {key} = {figures[key]:.4f} ({text})")
