@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/check_spec3_truth.py [--modes LENSLET SLICER] [--spaxels 16 16]
         [--window 1024] [--band 2.05 2.25] [--dithers 4] [--pointing-error 0.1] [--cosmic-rays 8]
-        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--workdir DIR]
+        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--mosaic [--mosaic-step 7]] [--workdir DIR]
 
 For each mode: simulates a dithered observation (count rates; ``--dithers`` science exposures at
 half-spaxel steps, each with its own sky, random pointing errors of ``--pointing-error`` spaxels
@@ -34,7 +34,13 @@ exposure with its sky by spec2, runs spec3 on the association of the ``_s3d`` cu
   noise, which includes the covariance drizzling puts between neighbouring spaxels) and against
   sqrt(N) (target: within 10 % of the expected factor).
 
-A PASS/FAIL line per target ends each mode.
+With ``--mosaic`` the four pointings are a 2 x 2 mosaic (`mosaic_offsets`: the field moved by
+``n // 2 - 1`` spaxels in x, y and both; the combined cube about 1.5 fields on a side): the point
+source where all four overlap, the extended source where two do, a corner of the first field
+covered by it alone. ``coverage_*_box`` gives the exposure count over each flux box, and the noise
+gain is also measured on sky covered by exactly N exposures (``noise_gain_*_covN``, same target).
+
+A PASS/FAIL line per target ends each mode (N/A for a noise gain without sky at that coverage).
 """
 
 from __future__ import annotations
