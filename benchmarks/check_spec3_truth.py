@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/check_spec3_truth.py [--modes LENSLET SLICER] [--spaxels 16 16]
         [--window 1024] [--band 2.05 2.25] [--dithers 4] [--pointing-error 0.1] [--cosmic-rays 8]
-        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--workdir DIR]
+        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--mosaic [--mosaic-step 7]] [--workdir DIR]
 
 For each mode: simulates a dithered observation (count rates; ``--dithers`` science exposures at
 half-spaxel steps, each with its own sky, random pointing errors of ``--pointing-error`` spaxels
@@ -34,7 +34,13 @@ exposure with its sky by spec2, runs spec3 on the association of the ``_s3d`` cu
   noise, which includes the covariance drizzling puts between neighbouring spaxels) and against
   sqrt(N) (target: within 10 % of the expected factor).
 
-A PASS/FAIL line per target ends each mode.
+With ``--mosaic`` the four pointings are a 2 x 2 mosaic (`mosaic_offsets`: the field moved by
+``n // 2 - 1`` spaxels in x, y and both; the combined cube about 1.5 fields on a side): the point
+source where all four overlap, the extended source where two do, a corner of the first field
+covered by it alone. ``coverage_*_box`` gives the exposure count over each flux box, and the noise
+gain is also measured on sky covered by exactly N exposures (``noise_gain_*_covN``, same target).
+
+A PASS/FAIL line per target ends each mode (N/A for a noise gain without sky at that coverage).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import argparse
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +102,28 @@ def _box_ratio(data, truth, cx, cy, half):
     return float(np.median(num[good] / den[good]))
 
 
+def _box_coverage(coverage, truth, cx, cy, half):
+    """Smallest and largest exposure count over the spaxels of a flux box that enter its ratio."""
+    ny, nx = coverage.shape
+    x0, x1 = max(int(round(cx)) - half, 0), min(int(round(cx)) + half + 1, nx)
+    y0, y1 = max(int(round(cy)) - half, 0), min(int(round(cy)) + half + 1, ny)
+    counted = np.isfinite(truth[:, y0:y1, x0:x1]).any(axis=0) & np.isfinite(coverage[y0:y1, x0:x1])
+    values = coverage[y0:y1, x0:x1][counted]
+    return float(values.min()), float(values.max())
+
+
+def mosaic_offsets(nx: int, ny: int, step=None) -> list[tuple[float, float]]:
+    """Four pointings on a 2 x 2 mosaic: the field moved by ``-step`` spaxels in x, y and both.
+
+    The default step, ``n // 2 - 1`` spaxels (7 for 16 spaxels), leaves a corner of the first
+    field (``n - step`` spaxels square, 9 x 9) covered by all four exposures, where the point
+    source lies, two sides covered by two and the opposite corner by the first exposure alone;
+    the combined cube is ``n + step`` spaxels square (23 x 23).
+    """
+    sx, sy = (nx // 2 - 1, ny // 2 - 1) if step is None else (step, step)
+    return [(0.0, 0.0), (-float(sx), 0.0), (0.0, -float(sy)), (-float(sx), -float(sy))]
+
+
 def _significance(spectrum, truth, error, wave, centre_um, window_planes=2):
     """Largest |spectrum - truth - running median| / error within ``window_planes`` of ``centre_um``.
 
@@ -113,10 +142,79 @@ def _significance(spectrum, truth, error, wave, centre_um, window_planes=2):
     return float(np.nanmax(np.abs(residual[near])) / scale)
 
 
+def _robust_std(values):
+    values = values[np.isfinite(values)]
+    return 1.4826 * np.median(np.abs(values - np.median(values)))
+
+
+@dataclass
+class _NoiseComparison:
+    """Residuals (cube - truth) of one exposure (reference frame) and of the combined cube.
+
+    ``x_comb, y_comb``: the combined cube's spaxel nearest each reference-frame spaxel.
+    """
+
+    single_residual: np.ndarray
+    single_err: np.ndarray
+    combined_residual: np.ndarray
+    combined_err: np.ndarray
+    x_comb: np.ndarray
+    y_comb: np.ndarray
+    combination: object
+
+
+def _noise_figures(noise: _NoiseComparison, sky: np.ndarray) -> dict:
+    """Noise gain of one exposure over the combined cube on the reference-frame spaxels ``sky``.
+
+    Per spaxel and for 3 x 3 spaxel sums, measured (robust std of the residuals) and expected for
+    equal, independent input noise (the drizzle map's variance of the same sums, which includes
+    the covariance drizzling puts between neighbouring spaxels). Keys carry ``{suffix}``.
+    """
+    from iris_pipeline.ifs.combine import linear_combination_variance
+
+    ny_ref, nx_ref = sky.shape
+    xc_, yc_ = noise.x_comb, noise.y_comb
+    boxes = [(y, x) for y in range(0, ny_ref - SKY_BOX + 1, SKY_BOX) for x in range(0, nx_ref - SKY_BOX + 1, SKY_BOX)
+             if sky[y:y + SKY_BOX, x:x + SKY_BOX].all()]  # fmt: skip
+    figures = {"sky_spaxels{suffix}": int(sky.sum()), "sky_boxes{suffix}": len(boxes)}
+    if not sky.any():
+        return figures
+    resid_single, resid_comb = noise.single_residual, noise.combined_residual
+    per_spaxel = _robust_std(resid_single[:, sky]) / _robust_std(resid_comb[:, yc_[sky], xc_[sky]])
+    box_single = np.concatenate(
+        [resid_single[:, y : y + SKY_BOX, x : x + SKY_BOX].sum(axis=(1, 2)) for y, x in boxes] + [np.zeros(0)]
+    )
+    box_comb = np.concatenate([resid_comb[:, yc_[y, x]:yc_[y, x] + SKY_BOX, xc_[y, x]:xc_[y, x] + SKY_BOX]
+                               .sum(axis=(1, 2)) for y, x in boxes] + [np.zeros(0)])  # fmt: skip
+    figures["noise_gain_per_spaxel{suffix}"] = float(per_spaxel)
+    figures["noise_gain_box3{suffix}"] = (
+        float(_robust_std(box_single) / _robust_std(box_comb)) if boxes else float("nan")
+    )
+    combination = noise.combination
+    unit = [np.ones(v.shape) for v in combination.variances]
+    shape = resid_comb.shape
+    for label, size, cells in (("per_spaxel", 1, [(y, x) for y, x in zip(*np.nonzero(sky), strict=True)][:6]),
+                               ("box3", SKY_BOX, boxes[:6])):  # fmt: skip
+        gains = []
+        for y, x in cells:
+            coefficients = np.zeros(shape)
+            coefficients[:, yc_[y, x] : yc_[y, x] + size, xc_[y, x] : xc_[y, x] + size] = 1.0
+            var = np.median(linear_combination_variance(coefficients, combination.drizzle_map, unit,
+                                                        combination.goods))  # fmt: skip
+            gains.append(np.sqrt(size * size / var))
+        figures[f"noise_gain_expected_{label}{{suffix}}"] = float(np.mean(gains)) if gains else float("nan")
+    figures["sky_pull_std_single{suffix}"] = float(_robust_std((resid_single / noise.single_err)[:, sky]))
+    figures["sky_pull_std_combined{suffix}"] = float(
+        _robust_std((resid_comb / noise.combined_err)[:, yc_[sky], xc_[sky]])
+    )
+    combined_err = np.nanmedian(noise.combined_err[:, yc_[sky], xc_[sky]])
+    figures["err_gain_median{suffix}"] = float(np.nanmedian(noise.single_err[:, sky]) / combined_err)
+    return figures
+
+
 def check_mode(mode, args, workdir: Path) -> dict:
     from iris_pipeline import datamodels
     from iris_pipeline.associations.io import Association, AssociationMember, AssociationProduct, write_association
-    from iris_pipeline.ifs.combine import linear_combination_variance
     from iris_pipeline.ifs.spec3_steps import IFSExtract1DStep
     from iris_pipeline.pipelines.ifs_calibration import (
         CreateIFSFlatPipeline,
@@ -136,10 +234,13 @@ def check_mode(mode, args, workdir: Path) -> dict:
                      extended_xy_spax=(0.8 * (nx - 1), 0.3 * (ny - 1) - 0.4), extended_sigma_spax=(1.2, 1.0),
                      extended_peak_w_m2_um=3e-18, line_flux_peak_w_m2=1.5e-20,
                      point_flux_w_m2_um=args.point_flux)  # fmt: skip
-    cr_exposure = min(2, args.dithers - 1)
-    sim = simulate_ifs_observation(workdir / "sim", config, scene, seed=args.seed, dithers=args.dithers,
-                                   pointing_error_spax=args.pointing_error, cosmic_rays=args.cosmic_rays,
-                                   cosmic_ray_exposure=cr_exposure, lamp_exposure_time_s=args.lamp_time)  # fmt: skip
+    offsets = mosaic_offsets(nx, ny, args.mosaic_step) if args.mosaic else None
+    ndithers = len(offsets) if args.mosaic else args.dithers
+    cr_exposure = min(2, ndithers - 1)
+    sim = simulate_ifs_observation(workdir / "sim", config, scene, seed=args.seed, dithers=ndithers,
+                                   dither_offsets_spax=offsets, pointing_error_spax=args.pointing_error,
+                                   cosmic_rays=args.cosmic_rays, cosmic_ray_exposure=cr_exposure,
+                                   lamp_exposure_time_s=args.lamp_time)  # fmt: skip
     products = workdir / "products"
     calibrate = {"refstore": sim.refstore, "output_dir": str(products), "save_results": True}
     if mode == "LENSLET":
@@ -188,6 +289,13 @@ def check_mode(mode, args, workdir: Path) -> dict:
     figures["flux_ratio_point"] = _box_ratio(data, truth_comb, pcx[0], pcy[0], BOX_HALF)
     figures["flux_ratio_extended"] = _box_ratio(data, truth_comb, ecx[0], ecy[0], BOX_HALF)
     figures["flux_ratio_point_single"] = _box_ratio(single_data, truth_ref, px, py, BOX_HALF)
+    coverage = np.nanmedian(combined.exposure_map, axis=0)
+    figures["combined_spaxels_xy"] = f"{data.shape[2]} x {data.shape[1]} (one field: {nx} x {ny})"
+    for name, (cx, cy) in (("point", (pcx[0], pcy[0])), ("extended", (ecx[0], ecy[0]))):
+        low, high = _box_coverage(coverage, truth_comb, cx, cy, BOX_HALF)
+        figures[f"coverage_{name}_box"] = (
+            f"{low:.2f}-{high:.2f} exposures (centre {coverage[round(cy), round(cx)]:.2f})"
+        )
     use = np.isfinite(data) & np.isfinite(truth_comb)
     flux = np.where(use, data, 0).sum(axis=0)
     noise = np.sqrt(np.where(use, err**2, 0).sum(axis=0))
@@ -210,7 +318,6 @@ def check_mode(mode, args, workdir: Path) -> dict:
     remaining, visible, covered = [], [], []
     injected = datamodels.open(cubes[cr_exposure])
     injected_data = np.where((injected.dq & 1) == 0, injected.data.astype(float), np.nan)
-    coverage = np.nanmedian(combined.exposure_map, axis=0)
     for row in outliers:
         y, x = int(row["spax_y"]), int(row["spax_x"])
         # The truth where this spaxel of the injected exposure looked (its dither and pointing error).
@@ -270,7 +377,8 @@ def check_mode(mode, args, workdir: Path) -> dict:
     figures["x1d_single_snr_median"] = float(np.median(np.asarray(alone["FLUX"])[alone_good]
                                                        / np.asarray(alone["FLUX_ERROR"])[alone_good]))  # fmt: skip
 
-    # 5. Noise: sky-dominated spaxels fully covered by every exposure, single exposure vs combined.
+    # 5. Noise: sky-dominated spaxels of the first exposure (the reference field), single vs combined,
+    # by how many exposures cover them (all of them on the default pattern; 1, 2 and 4 in a mosaic).
     ny_ref, nx_ref = single_data.shape[1:]
     single_err = np.nanmedian(single.err, axis=0)
     faint = np.nanmax(truth_ref, axis=0) < 0.05 * single_err
@@ -278,49 +386,21 @@ def check_mode(mode, args, workdir: Path) -> dict:
     xc_, yc_ = _to_frame(xr.astype(float), yr.astype(float), ref_wcs, comb_wcs)
     xc_, yc_ = np.rint(xc_).astype(int), np.rint(yc_).astype(int)
     inside = (xc_ >= 0) & (xc_ < data.shape[2]) & (yc_ >= 0) & (yc_ < data.shape[1])
-    full = np.zeros_like(faint)
     # Median over planes: voxels flagged as outliers lower the exposure map on a few planes only.
-    full[inside] = np.nanmedian(combined.exposure_map, axis=0)[yc_[inside], xc_[inside]] > len(cubes) - 0.01
-    sky = faint & full
-    boxes = [(y, x) for y in range(0, ny_ref - SKY_BOX + 1, SKY_BOX) for x in range(0, nx_ref - SKY_BOX + 1, SKY_BOX)
-             if sky[y:y + SKY_BOX, x:x + SKY_BOX].all()]  # fmt: skip
-    figures["sky_spaxels"], figures["sky_boxes"] = int(sky.sum()), len(boxes)
-
-    def robust_std(values):
-        values = values[np.isfinite(values)]
-        return 1.4826 * np.median(np.abs(values - np.median(values)))
-
-    resid_single = single_data - truth_ref
-    resid_comb = data - truth_comb
-    per_spaxel = robust_std(resid_single[:, sky]) / robust_std(resid_comb[:, yc_[sky], xc_[sky]])
-    box_single = np.concatenate(
-        [resid_single[:, y : y + SKY_BOX, x : x + SKY_BOX].sum(axis=(1, 2)) for y, x in boxes] + [np.zeros(0)]
-    )
-    box_comb = np.concatenate([resid_comb[:, yc_[y, x]:yc_[y, x] + SKY_BOX, xc_[y, x]:xc_[y, x] + SKY_BOX]
-                               .sum(axis=(1, 2)) for y, x in boxes] + [np.zeros(0)])  # fmt: skip
-    figures["noise_gain_per_spaxel"] = float(per_spaxel)
-    figures["noise_gain_box3"] = float(robust_std(box_single) / robust_std(box_comb)) if boxes else float("nan")
-    # Expected gains for equal, independent input noise, from the drizzle map (covariance included).
+    ref_coverage = np.full(faint.shape, np.nan)
+    ref_coverage[inside] = coverage[yc_[inside], xc_[inside]]
     combination = pipeline.cube_combine.combination
-    unit = [np.ones(v.shape) for v in combination.variances]
-    expected = {}
-    for label, size, cells in (("per_spaxel", 1, [(y, x) for y, x in zip(*np.nonzero(sky), strict=True)][:6]),
-                               ("box3", SKY_BOX, boxes[:6])):  # fmt: skip
-        gains = []
-        for y, x in cells:
-            coefficients = np.zeros(data.shape)
-            coefficients[:, yc_[y, x] : yc_[y, x] + size, xc_[y, x] : xc_[y, x] + size] = 1.0
-            var = np.median(linear_combination_variance(coefficients, combination.drizzle_map, unit,
-                                                        combination.goods))  # fmt: skip
-            gains.append(np.sqrt(size * size / var))
-        expected[label] = float(np.mean(gains)) if gains else float("nan")
-    figures["noise_gain_expected_per_spaxel"] = expected["per_spaxel"]
-    figures["noise_gain_expected_box3"] = expected["box3"]
+    noise = _NoiseComparison(single_data - truth_ref, single.err, data - truth_comb, err, xc_, yc_, combination)
+    full = _noise_figures(noise, faint & (ref_coverage > len(cubes) - 0.01))
+    for key, value in full.items():
+        figures[key.format(suffix="")] = value
     figures["noise_gain_sqrt_n"] = float(np.sqrt(len(cubes)))
-    figures["sky_pull_std_single"] = float(robust_std((resid_single / single.err)[:, sky]))
-    figures["sky_pull_std_combined"] = float(robust_std((resid_comb / err)[:, yc_[sky], xc_[sky]]))
-    combined_err = np.nanmedian(combined.err[:, yc_[sky], xc_[sky]])
-    figures["err_gain_median"] = float(np.nanmedian(single.err[:, sky]) / combined_err)
+    if args.mosaic:
+        # Whole spaxels covered by exactly c exposures (pointing errors leave fractional rows between).
+        for count in range(1, len(cubes)):
+            level = faint & (np.abs(ref_coverage - count) < 0.01)
+            for key, value in _noise_figures(noise, level).items():
+                figures[key.format(suffix=f"_cov{count}")] = value
     figures["seconds"] = time.perf_counter() - start
     return figures
 
@@ -360,6 +440,18 @@ def main():
     parser.add_argument("--lamp-time", type=float, default=None,
                         help="exposure time of the lamp exposures, s (default: the simulator's, 90 s; the flat's "
                              "noise limits the S/N of bright sources)")  # fmt: skip
+    parser.add_argument(
+        "--mosaic",
+        action="store_true",
+        help="four pointings a little under half a field apart in x and y (a 2 x 2 mosaic, "
+        "see mosaic_offsets) instead of the half-spaxel pattern; --dithers is ignored",
+    )
+    parser.add_argument(
+        "--mosaic-step",
+        type=float,
+        default=None,
+        help="offset between mosaic pointings, spaxels (default: spaxels // 2 - 1)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print every outlier")
     parser.add_argument("--skip", nargs="*", default=[], help="spec3 steps to skip (diagnosis), e.g. cube_skymatch")
     args = parser.parse_args()
@@ -372,7 +464,18 @@ def main():
         for key, value in figures.items():
             note = f"   (target {TARGETS[key][0]})" if key in TARGETS else ""
             print(f"  {key:34s} {value:.4f}{note}" if isinstance(value, float) else f"  {key:34s} {value}{note}")
-        for key, (text, test) in TARGETS.items():
+        targets = dict(TARGETS)
+        # A mosaic's noise gain is also checked where fewer exposures cover the sky.
+        for key in figures:
+            if key.startswith(("noise_gain_box3_cov", "noise_gain_per_spaxel_cov")) and np.isfinite(figures[key]):
+                expected = key.replace("noise_gain_", "noise_gain_expected_")
+                targets[key] = ("within 10 % of the expected factor",
+                                lambda f, k=key, e=expected: abs(f[k] / f[e] - 1) < 0.1)  # fmt: skip
+        for key, (text, test) in targets.items():
+            if key.startswith("noise_gain") and np.isnan(figures[key]):
+                # A mosaic's fully covered corner holds the point source: no sky box to measure there.
+                print(f"  N/A  {mode} {key}: no sky spaxels or 3 x 3 boxes at this coverage")
+                continue
             ok = bool(test(figures))
             failures += not ok
             print(f"  {'PASS' if ok else 'FAIL'} {mode} {key} = {figures[key]:.4f} ({text})")

@@ -14,10 +14,10 @@ import pytest
 from astropy.io import fits
 
 from iris_pipeline import datamodels
-from iris_pipeline.ifs.combine import CubeGeometry, blot, drizzle_cubes, linear_combination_variance
+from iris_pipeline.ifs.combine import CubeGeometry, blot, drizzle_cubes, linear_combination_variance, output_frame
 from iris_pipeline.ifs.cube import spaxel_solid_angle_sr
 from iris_pipeline.ifs.point_source import psf_image
-from iris_pipeline.ifs.spec3_steps import set_cube_wcs
+from iris_pipeline.ifs.spec3_steps import CubeAlignStep, set_cube_wcs
 from iris_pipeline.pipelines.spec3 import Spec3Pipeline
 
 logging.getLogger("stpipe").setLevel(logging.WARNING)
@@ -172,7 +172,9 @@ def test_an_association_file_gives_the_same_combined_cube_under_its_product_name
     pipeline.save_results = True
     combined = pipeline.run(str(asn))
     np.testing.assert_array_equal(combined.data, dithered["combined"].data)
-    assert {"target_k_s3d.fits", "target_k_x1d.fits", "target_k_cat.ecsv"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"target_k_s3d.fits", "target_k_x1d.fits", "target_k_cat.ecsv"} <= {
+        p.name for p in (tmp_path / "out").iterdir()
+    }
 
 
 def test_blot_compares_the_edge_row_of_a_dithered_cube():
@@ -187,3 +189,79 @@ def test_blot_compares_the_edge_row_of_a_dithered_cube():
     np.testing.assert_allclose(values[:, 1], (median[:, 2, 1] + median[:, 2, 2]) / 2)
     assert np.isnan(values[:, 2]).all(), "mostly beyond the covered rows"
     np.testing.assert_allclose(values[:, 3], (median[:, 1, 2] + median[:, 2, 2]) / 2)
+
+
+def test_a_mosaic_keeps_the_first_cube_where_it_alone_covers_the_sky():
+    """Output spaxels fall on the first cube's (an even number of spaxels put them half a spaxel off):
+    where that cube alone covers a mosaic, the combined cube is that cube, not a mean of four neighbours."""
+    rng = np.random.default_rng(5)
+    shape = (3, *SHAPE[1:])
+    reference = CubeGeometry(150.0, 2.0, 0.0, SCALE_MAS, SHAPE[2], SHAPE[1])
+    offsets = [(0, 0), (-6, 0), (0, -5), (-6, -5)]
+    geometries = []
+    for dx, dy in offsets:
+        ra, dec = reference.pixel_to_world(0.5 * (SHAPE[2] - 1) + dx, 0.5 * (SHAPE[1] - 1) + dy)
+        geometries.append(CubeGeometry(float(ra), float(dec), 0.0, SCALE_MAS, SHAPE[2], SHAPE[1]))
+    frame = output_frame(geometries)
+    assert (frame.nx, frame.ny) == (SHAPE[2] + 6, SHAPE[1] + 5)
+    positions = [geometry.to_frame(frame) for geometry in geometries]
+    np.testing.assert_allclose(positions[0][0], np.broadcast_to(np.arange(SHAPE[2]) + 6, SHAPE[1:]), atol=1e-6)
+    np.testing.assert_allclose(positions[0][1], np.broadcast_to(np.arange(SHAPE[1])[:, None] + 5, SHAPE[1:]), atol=1e-6)
+    cubes = [rng.normal(size=shape) for _ in offsets]
+    ones = [np.ones(shape) for _ in offsets]
+    goods = [np.ones(shape, bool) for _ in offsets]
+    combined, _, coverage, _ = drizzle_cubes(cubes, ones, goods, positions, [np.ones(3)] * 4, (3, frame.ny, frame.nx))
+    # The first cube's last 6 columns and 5 rows are beyond the other three fields; on the output grid
+    # the first cube starts at column 6, row 5 (to the TAN projection's rounding, 1e-7 spaxel).
+    alone_in_first = (slice(None), slice(SHAPE[1] - 5, None), slice(SHAPE[2] - 6, None))
+    alone_in_output = (slice(None), slice(SHAPE[1], None), slice(SHAPE[2], None))
+    np.testing.assert_allclose(coverage[alone_in_output], 1.0, atol=1e-6)
+    np.testing.assert_allclose(combined[alone_in_output], cubes[0][alone_in_first], atol=1e-6)
+
+
+def _mosaic_cube(offset, error, sources, rng):
+    """A cube of a mosaic: field centre moved by ``offset`` (commanded) plus ``error`` (actual), spaxels
+    of the first field; ``sources``: (x, y, flux in MJy/sr times spaxels) in the first field's spaxels."""
+    reference = CubeGeometry(150.0, 2.0, 0.0, SCALE_MAS, SHAPE[2], SHAPE[1])
+    commanded = reference.pixel_to_world(0.5 * (SHAPE[2] - 1) + offset[0], 0.5 * (SHAPE[1] - 1) + offset[1])
+    shape = (20, *SHAPE[1:])
+    data = rng.normal(size=shape) * NOISE_MJY_SR
+    for x, y, flux in sources:
+        data += flux * psf_image(SHAPE[1:], x - offset[0] - error[0], y - offset[1] - error[1], SIGMA_SPAX)[None]
+    cube = datamodels.IFUCubeModel(shape)
+    cube.data = data.astype(np.float32)
+    cube.err = np.full(shape, NOISE_MJY_SR, np.float32)
+    cube.dq = np.zeros(shape, np.uint32)
+    cube.wavelength = WAVE[:20].astype(np.float32)
+    cube.meta.bunit_data = cube.meta.bunit_err = "MJy/sr"
+    cube.meta.instrument.name = "IRIS"
+    cube.meta.instrument.ifs_mode, cube.meta.instrument.ifs_scale = "LENSLET", SCALE_MAS
+    cube.meta.instrument.filter, cube.meta.instrument.resolving_power = "K", 4000
+    cube.meta.filename = f"mosaic_{offset[0]:+.0f}_{offset[1]:+.0f}_s3d.fits"
+    set_cube_wcs(cube, CubeGeometry(float(commanded[0]), float(commanded[1]), 0.0, SCALE_MAS, SHAPE[2], SHAPE[1]))
+    return cube
+
+
+def test_mosaic_cubes_are_aligned_through_the_sources_they_share():
+    """Each field's brightest source differs (a bright star in the first field alone, a fainter one
+    where the fields overlap, a third seen by the last two): aligning every cube on its brightest
+    source gave up on all of them and still recorded COMPLETE."""
+    rng = np.random.default_rng(11)
+    stars = [(3.2, 5.4, 15000.0), (9.6, 6.3, 4000.0), (16.3, 5.8, 10000.0)]
+    offsets = [(0.0, 0.0), (6.0, 0.0), (12.0, 0.0)]
+    errors = [(0.0, 0.0), (0.3, -0.2), (-0.25, 0.35)]
+    cubes = [_mosaic_cube(offset, error, stars, rng) for offset, error in zip(offsets, errors, strict=True)]
+    aligned = CubeAlignStep.call(cubes)
+    reference = CubeGeometry(150.0, 2.0, 0.0, SCALE_MAS, SHAPE[2], SHAPE[1])
+    for cube, offset, error in zip(aligned, offsets, errors, strict=True):
+        x, y = reference.world_to_pixel(cube.meta.pointing.ra_ref, cube.meta.pointing.dec_ref)
+        true_x, true_y = 0.5 * (SHAPE[2] - 1) + offset[0] + error[0], 0.5 * (SHAPE[1] - 1) + offset[1] + error[1]
+        assert np.hypot(x - true_x, y - true_y) < 0.05, cube.meta.filename
+        assert cube.meta.cal_step.cube_align == "COMPLETE"
+
+
+def test_alignment_without_shared_sources_is_recorded_as_skipped():
+    rng = np.random.default_rng(12)
+    cubes = [_mosaic_cube((6.0 * k, 0.0), (0.0, 0.0), [], rng) for k in range(3)]
+    aligned = CubeAlignStep.call(cubes)
+    assert [cube.meta.cal_step.cube_align for cube in aligned] == ["SKIPPED"] * 3

@@ -41,6 +41,7 @@ __all__ = [
     "match_backgrounds",
     "neighbour_derivative",
     "output_frame",
+    "relative_shifts",
 ]
 
 MAS_PER_DEG = 3.6e6
@@ -123,7 +124,12 @@ def output_frame(geometries: list[CubeGeometry], scale_mas: float | None = None,
             raise ValueError(f"position angles {first.pa_deg} and {geometry.pa_deg} deg differ: rotated cubes "
                              "cannot be combined yet")  # fmt: skip
     scale = scale_mas or first.scale_mas
-    provisional = CubeGeometry(first.ra_deg, first.dec_deg, first.pa_deg, scale, 1, 1)
+    # The provisional grid spans the first cube's field, so that its spaxel centres are the first cube's.
+    # A 1 x 1 grid about the field centre put them half a spaxel off for an even number of spaxels: a
+    # cube alone (a mosaic's edge) was resampled onto the neighbouring spaxels, and the grid one wider.
+    ratio = first.scale_mas / scale
+    provisional = CubeGeometry(first.ra_deg, first.dec_deg, first.pa_deg, scale, max(1, round(first.nx * ratio)),
+                               max(1, round(first.ny * ratio)))  # fmt: skip
     lows, highs = [], []
     for geometry in geometries:
         x, y = geometry.to_frame(provisional)
@@ -137,6 +143,66 @@ def output_frame(geometries: list[CubeGeometry], scale_mas: float | None = None,
     nx, ny = math.ceil(x_hi - 0.5 - 1e-6) - x_first + 1, math.ceil(y_hi - 0.5 - 1e-6) - y_first + 1
     centre = provisional.pixel_to_world(x_first + 0.5 * (nx - 1), y_first + 0.5 * (ny - 1))
     return CubeGeometry(float(centre[0]), float(centre[1]), first.pa_deg, scale, int(nx), int(ny))
+
+
+def relative_shifts(sources, geometries: list[CubeGeometry], max_shift: float) -> list[tuple[float, float] | None]:
+    """Pointing corrections of dithered cubes from the point sources they share.
+
+    The first cube with a source is the reference (no correction). Another cube is aligned on
+    the pair (one of its sources, a source already placed on the sky) that lie within
+    ``max_shift`` spaxels of each other by the commanded pointings, the pair of highest S/N (the
+    lower S/N of the two); its sources, so corrected, join those on the sky, so that the cubes of
+    a mosaic that do not overlap the reference are aligned through those that do. Matching the
+    brightest source of each cube alone fails on a mosaic, whose fields hold different sources.
+
+    Parameters
+    ----------
+    sources : list of list
+        Point sources of each cube (objects with ``x``, ``y`` in that cube's spaxels and ``snr``).
+    geometries : list of CubeGeometry
+        Each cube's commanded geometry.
+    max_shift : float
+        Largest correction accepted, spaxels.
+
+    Returns
+    -------
+    list
+        ``(dx, dy)`` for every cube, in its spaxels (where the sky source falls by the commanded
+        pointing minus where it is), or None where no source could be matched.
+    """
+    shifts: list[tuple[float, float] | None] = [None] * len(geometries)
+    reference = next((k for k, found in enumerate(sources) if found), None)
+    if reference is None:
+        return shifts
+    shifts[reference] = (0.0, 0.0)
+    sky = [(*geometries[reference].pixel_to_world(s.x, s.y), s.snr) for s in sources[reference]]
+    progress = True
+    while progress:
+        progress = False
+        for k, (found, geometry) in enumerate(zip(sources, geometries, strict=True)):
+            if shifts[k] is not None or not found:
+                continue
+            best = None
+            for ra, dec, sky_snr in sky:
+                x_expected, y_expected = geometry.world_to_pixel(ra, dec)
+                for source in found:
+                    shift = (float(x_expected) - source.x, float(y_expected) - source.y)
+                    score = min(sky_snr, source.snr)
+                    if np.hypot(*shift) <= max_shift and (best is None or score > best[0]):
+                        best = (score, shift)
+            if best is None:
+                continue
+            shifts[k] = best[1]
+            corrected = geometry.shifted(*_pointing_change(geometry, best[1]))
+            sky += [(*corrected.pixel_to_world(s.x, s.y), s.snr) for s in found]
+            progress = True
+    return shifts
+
+
+def _pointing_change(geometry: CubeGeometry, shift: tuple[float, float]) -> tuple[float, float]:
+    """(dRA, dDec) in degrees that moves the field centre by ``shift`` of the cube's spaxels."""
+    ra, dec = geometry.pixel_to_world(0.5 * (geometry.nx - 1) + shift[0], 0.5 * (geometry.ny - 1) + shift[1])
+    return float(ra) - geometry.ra_deg, float(dec) - geometry.dec_deg
 
 
 @numba.njit(nogil=True, cache=True)
@@ -379,7 +445,12 @@ def blot(cube: np.ndarray, x: np.ndarray, y: np.ndarray, min_weight: float = 0.5
     tx, ty = np.clip(x - x0, 0.0, 1.0), np.clip(y - y0, 0.0, 1.0)
     total = np.zeros((cube.shape[0], *np.shape(x)))
     weight = np.zeros_like(total)
-    for w, yy, xx in (((1 - tx) * (1 - ty), y0, x0), (tx * (1 - ty), y0, x1), ((1 - tx) * ty, y1, x0), (tx * ty, y1, x1)):
+    for w, yy, xx in (
+        ((1 - tx) * (1 - ty), y0, x0),
+        (tx * (1 - ty), y0, x1),
+        ((1 - tx) * ty, y1, x0),
+        (tx * ty, y1, x1),
+    ):
         values = cube[:, yy, xx]
         finite = np.isfinite(values)
         total += np.where(finite, w * values, 0.0)

@@ -30,6 +30,7 @@ from .combine import (
     match_backgrounds,
     neighbour_derivative,
     output_frame,
+    relative_shifts,
 )
 from .cube import SURFACE_BRIGHTNESS_UNIT, cube_fits_wcs, cube_gwcs, spaxel_solid_angle_sr
 from .point_source import aperture_coefficients, find_point_sources, psf_coefficients, psf_image
@@ -121,7 +122,9 @@ def white_light_with_error(cube) -> tuple[np.ndarray, np.ndarray]:
     count = good.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         white = np.where(count > 0, np.where(good, cube.data, 0.0).sum(axis=0) / count, np.nan)
-        error = np.where(count > 0, np.sqrt(np.where(good, cube.err.astype(float) ** 2, 0.0).sum(axis=0)) / count, np.nan)
+        error = np.where(
+            count > 0, np.sqrt(np.where(good, cube.err.astype(float) ** 2, 0.0).sum(axis=0)) / count, np.nan
+        )
     return white, error
 
 
@@ -159,51 +162,40 @@ class CubeListStep(IFSStep):
 
 
 class CubeAlignStep(CubeListStep):
-    """Relative alignment of dithered cubes on the brightest point source of their white-light images.
+    """Relative alignment of dithered cubes on the point sources of their white-light images.
 
-    Every cube's pointing is moved so that its source falls on the sky position measured in the
-    first cube that has one. Without a source (or where the measured shift exceeds ``max_shift``)
-    the commanded pointings are kept, with a warning, and the step is recorded as SKIPPED.
+    Every cube's pointing is moved so that a source it shares with the cubes already aligned
+    falls where they measured it (`combine.relative_shifts`; the first cube with a source is the
+    reference): on a mosaic, cubes that do not overlap the first are aligned through those that
+    do. A cube without a source within ``max_shift`` of one on the sky keeps its commanded
+    pointing, with a warning; with fewer than two cubes aligned the step is recorded as SKIPPED.
     """
 
     class_alias = "cube_align"
     spec = """
-    min_snr = float(default=10.0, min=0)  # detection threshold of the alignment source on the white-light image
+    min_snr = float(default=10.0, min=0)  # detection threshold of the alignment sources on the white-light image
     max_shift = float(default=2.0, min=0)  # largest correction of the commanded pointing (spaxels) accepted
+    max_sources = integer(default=10, min=1)  # brightest sources of each cube matched
     require_source = boolean(default=False)  # fail instead of keeping the commanded pointings
     """  # noqa: E501
 
     def process(self, step_input):
         cubes = self.open_list(step_input)
-        positions = []
+        found = []
         for cube in cubes:
             white, error = white_light_with_error(cube)
-            sources = find_point_sources(white, error, self.min_snr, max_sources=1)
-            positions.append(sources[0] if sources else None)
-        reference = next((k for k, source in enumerate(positions) if source is not None), None)
-        if reference is None or sum(source is not None for source in positions) < 2:
-            return self._commanded(cubes, "fewer than two cubes have a point source above the S/N threshold")
-        ref_geometry = cube_geometry(cubes[reference])
-        ref_world = ref_geometry.pixel_to_world(positions[reference].x, positions[reference].y)
-        shifts = []
-        for cube, source in zip(cubes, positions, strict=True):
-            geometry = cube_geometry(cube)
-            if source is None:
-                shifts.append(None)
-                continue
-            # Where the reference source falls in this cube by the commanded pointing, minus where it is.
-            x_expected, y_expected = geometry.world_to_pixel(*ref_world)
-            shift = (float(x_expected) - source.x, float(y_expected) - source.y)
-            if np.hypot(*shift) > self.max_shift:
-                return self._commanded(cubes, f"{cube.meta.filename}: measured shift {np.hypot(*shift):.2f} spaxels "
-                                              f"exceeds max_shift {self.max_shift} (another source?)")  # fmt: skip
-            shifts.append(shift)
-        for cube, shift in zip(cubes, shifts, strict=True):
+            found.append(find_point_sources(white, error, self.min_snr, max_sources=self.max_sources))
+        geometries = [cube_geometry(cube) for cube in cubes]
+        shifts = relative_shifts(found, geometries, self.max_shift)
+        if sum(shift is not None for shift in shifts) < 2:
+            return self._commanded(cubes, f"fewer than two cubes share a point source above S/N {self.min_snr} "
+                                          f"within max_shift {self.max_shift} spaxels")  # fmt: skip
+        for cube, geometry, shift in zip(cubes, geometries, shifts, strict=True):
             if shift is None:
-                log.warning("%s: no alignment source; commanded pointing kept", cube.meta.filename)
+                log.warning("%s: no point source shared with the other cubes; commanded pointing kept",
+                            cube.meta.filename)  # fmt: skip
                 continue
-            geometry = cube_geometry(cube)
-            # Moving the pointing by the shift (in this cube's spaxels) puts the source where the reference has it.
+            # Moving the pointing by the shift (in this cube's spaxels) puts the sources where the others have them.
             ra, dec = geometry.pixel_to_world(0.5 * (geometry.nx - 1) + shift[0], 0.5 * (geometry.ny - 1) + shift[1])
             set_cube_wcs(cube, CubeGeometry(float(ra), float(dec), geometry.pa_deg, geometry.scale_mas,
                                             geometry.nx, geometry.ny))  # fmt: skip
@@ -214,7 +206,8 @@ class CubeAlignStep(CubeListStep):
     def _commanded(self, cubes, reason: str):
         if self.require_source:
             raise InputFileError(cubes[0].meta.filename, f"cube_align: {reason}")
-        log.warning("cube_align: %s; the commanded pointings are kept", reason)
+        # stpipe records every cube of a list result with the step's outcome after process.
+        self.record_outcome("SKIPPED", f"{reason}; the commanded pointings are kept")
         self.mark(cubes, "SKIPPED")
         return cubes
 
@@ -302,8 +295,9 @@ class CubeCombineStep(CubeListStep):
         shape = (nwave, frame.ny, frame.nx)
         # The flat's part of the variance is shared by the cubes of one flat: combined apart (flat_variance).
         flat_vars = [np.clip(cube.var_flat.astype(float), 0.0, None) for cube in cubes]
-        variances = [np.clip(np.square(cube.err, dtype=float) - v, 0.0, None) for cube, v in zip(cubes, flat_vars,
-                                                                                                 strict=True)]
+        variances = [
+            np.clip(np.square(cube.err, dtype=float) - v, 0.0, None) for cube, v in zip(cubes, flat_vars, strict=True)
+        ]
         flat_errors = [np.sign(cube.data) * np.sqrt(v) for cube, v in zip(cubes, flat_vars, strict=True)]
         flat_groups = [cube.meta.ref_file.ifs_flat.name for cube in cubes]
         goods = [_usable(cube) for cube in cubes]
@@ -376,7 +370,9 @@ class IFSExtract1DStep(IFSStep):
         self.sources["x"].unit = self.sources["y"].unit = self.sources["fwhm_spax"].unit = "pix"
         self.sources["ra"].unit = self.sources["dec"].unit = "deg"
         if not sources:
-            return self.skipped(spectra, f"{name}: no point source above S/N {self.min_snr:.1f} on the white-light image; no spectrum")
+            return self.skipped(
+                spectra, f"{name}: no point source above S/N {self.min_snr:.1f} on the white-light image; no spectrum"
+            )
         usable = _usable(cube)
         variance = np.where(usable, np.square(cube.err, dtype=float), np.nan)
         data = np.where(usable, cube.data.astype(float), 0.0)
