@@ -374,8 +374,9 @@ def _refine_centroids(data, bad, x, y, fwhm_pix):
     sigma_pix = fwhm_pix / (2.0 * math.sqrt(2.0 * math.log(2.0)))
     for k in np.flatnonzero(np.isfinite(x) & np.isfinite(y)):
         centre = (x[k], y[k])
-        # Once more on a box centred on the first fit's position: a box off the source samples a
-        # PSF that is not a Gaussian, and the curvature of a galaxy's gradient, unevenly.
+        # Once more on a box centred on the first fit's position (unless it is the same box): a
+        # box off the source samples a PSF that is not a Gaussian, and the curvature of a
+        # galaxy's gradient, unevenly.
         for _ in range(2):
             column, row = int(round(centre[0])), int(round(centre[1]))
             window = np.s_[
@@ -393,7 +394,7 @@ def _refine_centroids(data, bad, x, y, fwhm_pix):
                 np.isfinite(centre[0])
                 and np.isfinite(centre[1])
                 and np.hypot(centre[0] - x[k], centre[1] - y[k]) < fwhm_pix
-            ):
+            ) or (int(round(centre[0])), int(round(centre[1]))) == (column, row):
                 break
         fitted_x[k], fitted_y[k] = centre
     good = np.isfinite(fitted_x) & np.isfinite(fitted_y) & (np.hypot(fitted_x - x, fitted_y - y) < fwhm_pix)
