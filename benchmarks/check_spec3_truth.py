@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/check_spec3_truth.py [--modes LENSLET SLICER] [--spaxels 16 16]
         [--window 1024] [--band 2.05 2.25] [--dithers 4] [--pointing-error 0.1] [--cosmic-rays 8]
-        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--mosaic [--mosaic-step 7]] [--workdir DIR]
+        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--mosaic [--mosaic-step 7]] [--raw] [--workdir DIR]
 
 For each mode: simulates a dithered observation (count rates; ``--dithers`` science exposures at
 half-spaxel steps, each with its own sky, random pointing errors of ``--pointing-error`` spaxels
@@ -39,6 +39,12 @@ With ``--mosaic`` the four pointings are a 2 x 2 mosaic (`mosaic_offsets`: the f
 source where all four overlap, the extended source where two do, a corner of the first field
 covered by it alone. ``coverage_*_box`` gives the exposure count over each flux box, and the noise
 gain is also measured on sky covered by exactly N exposures (``noise_gain_*_covN``, same target).
+
+With ``--raw`` every exposure (science, skies, flat, arc, lenslet scans) is simulated as raw
+ramps (``level="raw"``: the detector model of stage 1, its reference files in the simulator's
+reference store) and reduced by `Detector1Pipeline` first (``products/detector1``, with the spec2
+associations rewritten on the rates); calibrations, spec2 and spec3 then run on those rates as
+on the simulated ones. ``detector1_seconds`` is part of ``reduce_seconds``.
 
 A PASS/FAIL line per target ends each mode (N/A for a noise gain without sky at that coverage).
 """
