@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python benchmarks/check_spec3_truth.py [--modes LENSLET SLICER] [--spaxels 16 16]
         [--window 1024] [--band 2.05 2.25] [--dithers 4] [--pointing-error 0.1] [--cosmic-rays 8]
-        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--mosaic [--mosaic-step 7]] [--workdir DIR]
+        [--seed 11] [--point-flux 2e-17] [--lamp-time 90] [--mosaic [--mosaic-step 7]] [--raw] [--workdir DIR]
 
 For each mode: simulates a dithered observation (count rates; ``--dithers`` science exposures at
 half-spaxel steps, each with its own sky, random pointing errors of ``--pointing-error`` spaxels
@@ -40,12 +40,19 @@ source where all four overlap, the extended source where two do, a corner of the
 covered by it alone. ``coverage_*_box`` gives the exposure count over each flux box, and the noise
 gain is also measured on sky covered by exactly N exposures (``noise_gain_*_covN``, same target).
 
+With ``--raw`` every exposure (science, skies, flat, arc, lenslet scans) is simulated as raw
+ramps (``level="raw"``: the detector model of stage 1, its reference files in the simulator's
+reference store) and reduced by `Detector1Pipeline` first (``products/detector1``, with the spec2
+associations rewritten on the rates); calibrations, spec2 and spec3 then run on those rates as
+on the simulated ones. ``detector1_seconds`` is part of ``reduce_seconds``.
+
 A PASS/FAIL line per target ends each mode (N/A for a noise gain without sky at that coverage).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 import time
@@ -212,6 +219,44 @@ def _noise_figures(noise: _NoiseComparison, sky: np.ndarray) -> dict:
     return figures
 
 
+def detector1_rates(sim, folder: Path):
+    """Detector1 on every raw exposure of ``sim`` (science, skies, lamps, scans): ``sim`` on the rates.
+
+    The spec2 associations are rewritten next to the rates (same members, ``_rate`` for ``_uncal``);
+    the reference store stays the simulator's (detector and IFS reference files).
+    """
+    from dataclasses import replace
+
+    from iris_pipeline.pipelines import Detector1Pipeline
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rates = {}
+
+    def rate(path):
+        if not path:
+            return path
+        if path not in rates:
+            Detector1Pipeline.call(path, output_dir=str(folder), save_results=True, refstore=sim.refstore,
+                                   configure_log=False)  # fmt: skip
+            rates[path] = str(folder / Path(path).name.replace("_uncal", "_rate"))
+        return rates[path]
+
+    associations = []
+    for science, sky, original in zip(sim.dithers, sim.dither_skies, sim.dither_associations, strict=True):
+        name = json.loads(Path(original).read_text())["products"][0]["name"]
+        document = {"asn_type": "spec2", "asn_rule": "iris_spec2", "asn_id": "a0001", "program": "001",
+                    "target": "SIMULATED",
+                    "products": [{"name": name, "members": [
+                        {"expname": Path(rate(science)).name, "exptype": "science"},
+                        {"expname": Path(rate(sky)).name, "exptype": "sky"}]}]}  # fmt: skip
+        path = folder / Path(original).name
+        path.write_text(json.dumps(document, indent=2))
+        associations.append(str(path))
+    return replace(sim, science=rate(sim.science), sky=rate(sim.sky), flat=rate(sim.flat), arc=rate(sim.arc),
+                   scans=[rate(p) for p in sim.scans], dithers=[rate(p) for p in sim.dithers],
+                   dither_skies=[rate(p) for p in sim.dither_skies], dither_associations=associations)  # fmt: skip
+
+
 def check_mode(mode, args, workdir: Path) -> dict:
     from iris_pipeline import datamodels
     from iris_pipeline.associations.io import Association, AssociationMember, AssociationProduct, write_association
@@ -240,8 +285,14 @@ def check_mode(mode, args, workdir: Path) -> dict:
     sim = simulate_ifs_observation(workdir / "sim", config, scene, seed=args.seed, dithers=ndithers,
                                    dither_offsets_spax=offsets, pointing_error_spax=args.pointing_error,
                                    cosmic_rays=args.cosmic_rays, cosmic_ray_exposure=cr_exposure,
-                                   lamp_exposure_time_s=args.lamp_time)  # fmt: skip
+                                   lamp_exposure_time_s=args.lamp_time,
+                                   level="raw" if args.raw else "rate")  # fmt: skip
     products = workdir / "products"
+    detector1_seconds = 0.0
+    if args.raw:
+        detector1_start = time.perf_counter()
+        sim = detector1_rates(sim, products / "detector1")
+        detector1_seconds = time.perf_counter() - detector1_start
     calibrate = {"refstore": sim.refstore, "output_dir": str(products), "save_results": True}
     if mode == "LENSLET":
         CreateRectmatPipeline.call(sim.scans, **calibrate)
@@ -264,7 +315,8 @@ def check_mode(mode, args, workdir: Path) -> dict:
     for step in args.skip:
         getattr(pipeline, step).skip = True
     combined = pipeline.run(str(asn))
-    figures = {"mode": mode, "exposures": len(cubes), "reduce_seconds": time.perf_counter() - start,
+    figures = {"mode": mode, "level": "raw" if args.raw else "rate", "exposures": len(cubes),
+               "detector1_seconds": detector1_seconds, "reduce_seconds": time.perf_counter() - start,
                "cube_align": combined.meta.cal_step.cube_align,
                "cube_outlier_detection": combined.meta.cal_step.cube_outlier_detection}  # fmt: skip
 
@@ -452,6 +504,9 @@ def main():
         default=None,
         help="offset between mosaic pointings, spaxels (default: spaxels // 2 - 1)",
     )
+    parser.add_argument("--raw", action="store_true",
+                        help="simulate raw ramps, run detector1 on every exposure (science, skies, lamps) "
+                             "with the simulator's references; then calibrations, spec2, spec3")  # fmt: skip
     parser.add_argument("--verbose", action="store_true", help="print every outlier")
     parser.add_argument("--skip", nargs="*", default=[], help="spec3 steps to skip (diagnosis), e.g. cube_skymatch")
     args = parser.parse_args()
