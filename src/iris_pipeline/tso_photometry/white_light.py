@@ -94,7 +94,7 @@ class WhiteLightStep(IrisStep):
     max_wavelength = float(default=None)  # longest wavelength summed (um); default the last plane
     transit_duration = float(default=None, min=0)  # total transit duration T14 (s): fit depth and mid-time when set
     transit_ingress = float(default=None, min=0)  # ingress duration T12 (s); default T14 / 8
-    scale_errors = boolean(default=False)  # scale the fit's errors by sqrt(chi2/dof) when above 1 (lenslet: see docs)
+    scale_errors = boolean(default=False)  # scale the fit's errors by sqrt(chi2/dof) when above 1 (systematics beyond the noise: see docs)
     fail_on_incomplete = boolean(default=False)  # fail instead of recording SKIPPED / INCOMPLETE
     """  # noqa: E501
 
