@@ -34,8 +34,8 @@ __all__ = [
     "AB_ZERO_POINT_JY",
     "FLAGS",
     "jy_to_ab_mag",
-    "make_source_catalog",
     "combine_corrections",
+    "make_source_catalog",
     "moffat_enclosed",
     "smoothed_image_and_noise",
 ]
@@ -424,9 +424,19 @@ def _gaussian_on_plane_centre(values, xs, ys, x_guess, y_guess, sigma_guess):
         return amplitude * gauss + base + slope_x * (xs - x_ref) + slope_y * (ys - y_ref), np.column_stack(columns)
 
     def fit(start):
+        # least_squares asks for the residuals and the Jacobian at the same point: evaluate once.
+        last = {}
+
+        def evaluate(p):
+            key = p.tobytes()
+            if key not in last:
+                last.clear()
+                last[key] = model_and_jacobian(p)
+            return last[key]
+
         try:
-            result = least_squares(lambda p: model_and_jacobian(p)[0] - values, start,
-                                   jac=lambda p: model_and_jacobian(p)[1], method="lm")  # fmt: skip
+            result = least_squares(lambda p: evaluate(p)[0] - values, start, jac=lambda p: evaluate(p)[1],
+                                   method="lm")  # fmt: skip
         except ValueError:
             return None
         return result if result.success and result.x[0] > 0 and result.x[3] > 0 else None
@@ -500,8 +510,8 @@ def _growth_curve_correction(data, error, bad, positions, background, fwhm_pix, 
     right one; the model supplies the light beyond the outermost aperture and in the annulus.
     Stars whose curve no Moffat profile of its own fits (reduced chi-square above
     `GROWTH_MAX_CHI2`: a neighbour's light in the outer apertures or the annulus) are left out
-    first. The corrections are combined by an inverse-variance mean after a 3-sigma clip about
-    it, the spread being each star's error and the stars' robust scatter in quadrature. Uses the
+    first. The corrections are combined by `combine_corrections`: an inverse-variance mean after
+    a 3-sigma clip about their inverse-variance weighted median. Uses the
     brightest `GROWTH_MAX_STARS`. Returns the correction, the number of stars kept by the clip
     and the common Moffat ``(alpha, beta)`` in pixels, or ``(1.0, n, None)`` when fewer than
     `GROWTH_MIN_STARS` stars fit or fewer than `GROWTH_MIN_AGREEING` survive the clip.
